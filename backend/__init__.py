@@ -1,0 +1,1 @@
+"""Nautilus hybrid trading platform: shared libraries and the gateway process."""

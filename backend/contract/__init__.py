@@ -1,0 +1,1 @@
+"""The engine contract: operations, array types and limits, problem-JSON."""

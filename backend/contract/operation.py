@@ -1,0 +1,108 @@
+"""The engine contract: an operation is declared once and served by every transport.
+
+An ``Operation`` ties a verb-noun name to a frozen pydantic request model, a
+response model and one function ``fn(request, ctx) -> response``. The function
+is named by an import path (``"engines.analytics.compute:performance"``) and
+imported lazily, so the gateway can publish the models without importing numpy
+or torch. A synchronous function is pure compute and runs in a worker thread; an
+``async`` one may use ``ctx.db`` / ``ctx.bus`` and runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    """Base of every request/response model: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass
+class OpContext:
+    """What an operation may use besides its request. No I/O in sync compute."""
+
+    engine: str
+    device: str = "cpu"
+    db: Any = None  # asyncpg.Pool, for async operations that need storage
+    bus: Any = None  # backend.bus.Bus
+    settings: Any = None
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of one engine, declared once."""
+
+    engine: str
+    name: str
+    request: type[Model]
+    response: type[Model]
+    fn_path: str
+    summary: str = ""
+    gpu: bool = False
+    idempotent: bool = True
+    timeout_s: float = 30.0
+    #: Relative tolerance for native-vs-HTTP agreement of float results.
+    rtol: float = 1e-9
+
+    @property
+    def route(self) -> str:
+        return f"/api/v1/{self.engine}/{self.name}"
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the operation's function."""
+        module_name, _, attr = self.fn_path.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.load())
+
+    def describe(self) -> dict[str, Any]:
+        """The listing entry served at ``GET /operations``."""
+        return {
+            "name": self.name,
+            "route": self.route,
+            "summary": self.summary,
+            "gpu": self.gpu,
+            "idempotent": self.idempotent,
+            "timeout_s": self.timeout_s,
+            "request_schema": self.request.model_json_schema(),
+            "response_schema": self.response.model_json_schema(),
+        }
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """An engine: its name and its operations (possibly none yet)."""
+
+    name: str
+    description: str
+    operations: tuple[Operation, ...] = ()
+    version: str = "0.1.0"
+
+    def operation(self, name: str) -> Operation:
+        for op in self.operations:
+            if op.name == name:
+                return op
+        raise KeyError(name)
+
+
+def load_engine(name: str) -> EngineSpec:
+    """Import ``engines.<name>.ops`` and return its ``ENGINE`` declaration."""
+    module = importlib.import_module(f"engines.{name}.ops")
+    spec: EngineSpec = module.ENGINE
+    if spec.name != name:
+        raise RuntimeError(f"engines.{name}.ops declares engine {spec.name!r}")
+    for op in spec.operations:
+        if op.engine != name:
+            raise RuntimeError(f"operation {op.name} declares engine {op.engine!r}, not {name!r}")
+    return spec

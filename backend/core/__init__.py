@@ -1,0 +1,1 @@
+"""Shared core: settings, errors, logging, metrics. Imports nothing project-side."""

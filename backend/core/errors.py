@@ -1,0 +1,82 @@
+"""The platform's exception tree. Every domain error has a stable code and an HTTP status.
+
+    NautilusError
+    ├── ContractError                (4xx: the caller's request is wrong)
+    │   ├── InvalidInput             422 INVALID_INPUT        (a field's value is unusable)
+    │   ├── NotFound                 404 NOT_FOUND
+    │   ├── Conflict                 409 CONFLICT
+    │   └── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
+    └── TransportError               (5xx: a backend could not answer; retried if idempotent)
+        ├── BackendUnavailable       503 ENGINE_UNAVAILABLE
+        └── BackendTimeout           504 ENGINE_TIMEOUT
+
+Only TransportError opens a circuit breaker or triggers a retry on another
+backend; a ContractError is an answer and travels back unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NautilusError(Exception):
+    code = "INTERNAL"
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+    def errors(self) -> list[dict[str, str]]:
+        return [{"field": self.field, "reason": self.detail}] if self.field else []
+
+
+class ContractError(NautilusError):
+    code = "BAD_REQUEST"
+    status = 400
+    title = "Bad request"
+
+
+class InvalidInput(ContractError):
+    code = "INVALID_INPUT"
+    status = 422
+    title = "Invalid input"
+
+
+class NotFound(ContractError):
+    code = "NOT_FOUND"
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ContractError):
+    code = "CONFLICT"
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(ContractError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "Payload too large"
+
+
+class TransportError(NautilusError):
+    code = "TRANSPORT_ERROR"
+    status = 502
+    title = "Backend transport error"
+
+
+class BackendUnavailable(TransportError):
+    code = "ENGINE_UNAVAILABLE"
+    status = 503
+    title = "Engine unavailable"
+
+
+class BackendTimeout(TransportError):
+    code = "ENGINE_TIMEOUT"
+    status = 504
+    title = "Engine timed out"

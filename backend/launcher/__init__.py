@@ -1,0 +1,1 @@
+"""Start and stop the platform: infrastructure, processes, health waits."""

@@ -1,0 +1,1 @@
+"""The generic HTTP service: turns an engine's declared operations into a FastAPI app."""

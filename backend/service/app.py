@@ -1,0 +1,191 @@
+"""The HTTP service factory: an engine's declared operations -> a FastAPI app.
+
+Every engine app serves:
+  POST /api/v1/<engine>/<operation>   one route per declared operation
+  GET  /health                         status, version, uptime, database and bus connectivity
+  GET  /metrics                        Prometheus text
+  GET  /operations                     the operations with their JSON schemas
+Errors leave as problem-JSON through ``install_problem_handlers`` (the one place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from backend.contract import problem
+from backend.contract.operation import EngineSpec, OpContext, Operation
+from backend.core import metrics
+from backend.core.errors import BackendTimeout, NautilusError, PayloadTooLarge
+from backend.core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Largest request body any engine accepts (bytes); larger gets 413.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=problem.PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error to problem-JSON: domain errors keep their code; bugs are 500 INTERNAL."""
+
+    @app.exception_handler(NautilusError)
+    async def _domain(request: Request, exc: NautilusError) -> JSONResponse:
+        return problem_response(problem.from_error(exc, instance=request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(problem.from_validation(list(exc.errors()), instance=request.url.path))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(
+            problem.problem(500, "INTERNAL", "Internal error", f"{type(exc).__name__}: {exc}",
+                            instance=request.url.path)
+        )
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Callable[..., Any]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            err = PayloadTooLarge(f"request body of {length} bytes exceeds {MAX_BODY_BYTES}", field="body")
+            return problem_response(problem.from_error(err, instance=request.url.path))
+        return await call_next(request)
+
+
+class OperationRunner:
+    """Calls one operation's function with its context, timeout and metrics."""
+
+    def __init__(self, op: Operation, ctx_factory: Callable[[], OpContext]) -> None:
+        self.op = op
+        self.fn = op.load()
+        self.is_async = asyncio.iscoroutinefunction(self.fn)
+        self.ctx_factory = ctx_factory
+
+    async def __call__(self, req: Any) -> Any:
+        ctx = self.ctx_factory()
+        t0 = time.perf_counter()
+        status = "ok"
+        try:
+            work = self.fn(req, ctx) if self.is_async else run_in_threadpool(self.fn, req, ctx)
+            return await asyncio.wait_for(work, self.op.timeout_s)
+        except asyncio.TimeoutError as e:
+            status = "timeout"
+            raise BackendTimeout(f"{self.op.engine}.{self.op.name} exceeded {self.op.timeout_s}s") from e
+        except NautilusError as e:
+            status = e.code
+            raise
+        except Exception:
+            status = "error"
+            raise
+        finally:
+            metrics.ENGINE_REQUESTS.labels(self.op.engine, self.op.name, status).inc()
+            metrics.ENGINE_LATENCY.labels(self.op.engine, self.op.name).observe(time.perf_counter() - t0)
+
+
+def _add_operation_route(app: FastAPI, runner: OperationRunner) -> None:
+    op = runner.op
+
+    async def endpoint(req):  # noqa: ANN001, ANN202 - annotated below (not a string annotation)
+        result = await runner(req)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    endpoint.__annotations__ = {"req": op.request, "return": Response}
+
+    endpoint.__name__ = f"{op.engine}_{op.name}"
+    app.post(
+        op.route, response_model=op.response, summary=op.summary or op.name, tags=[op.engine],
+        responses={422: {"description": "Validation failed (problem-JSON)"}},
+    )(endpoint)
+
+
+def make_engine_app(
+    spec: EngineSpec, settings: Settings | None = None, extend: Callable[[FastAPI], None] | None = None
+) -> FastAPI:
+    """Build the engine's service. Database and bus are optional: without them it runs degraded."""
+    settings = settings or get_settings()
+    state: dict[str, Any] = {"db": None, "bus": None, "started": time.time()}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        from backend.bus import Bus
+        from backend.storage.db import create_pool
+
+        if settings.database_url:
+            try:
+                state["db"] = await create_pool(
+                    settings.database_url, max_size=settings.db_pool_max_size, timeout_s=settings.db_connect_timeout_s
+                )
+            except NautilusError as e:
+                log.warning("starting without database: %s", e.detail)
+        if settings.redis_url:
+            state["bus"] = Bus.from_url(settings.redis_url)
+        app.state.db, app.state.bus = state["db"], state["bus"]
+        yield
+        if state["db"] is not None:
+            await state["db"].close()
+        if state["bus"] is not None:
+            await state["bus"].close()
+
+    app = FastAPI(
+        title=f"Nautilus {spec.name} engine", version=spec.version, description=spec.description, lifespan=lifespan
+    )
+    install_problem_handlers(app)
+
+    def ctx_factory() -> OpContext:
+        return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings)
+
+    for op in spec.operations:
+        _add_operation_route(app, OperationRunner(op, ctx_factory))
+
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        from backend.storage.db import ping
+
+        db, bus = await asyncio.gather(
+            ping(state["db"], settings.health_timeout_s) if settings.database_url else _not_configured(),
+            state["bus"].ping(settings.health_timeout_s) if state["bus"] else _not_configured(),
+        )
+        degraded = (settings.database_url and not db["ok"]) or (settings.redis_url and not bus["ok"])
+        return {
+            "service": spec.name,
+            "status": "degraded" if degraded else "ok",
+            "version": spec.version,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - state["started"], 3),
+            "database": db,
+            "bus": bus,
+            "operations": len(spec.operations),
+        }
+
+    @app.get("/operations", tags=["service"])
+    async def operations() -> dict[str, Any]:
+        return {"engine": spec.name, "operations": [op.describe() for op in spec.operations]}
+
+    @app.get("/metrics", tags=["service"])
+    async def prometheus() -> Response:
+        metrics.UP_SECONDS.labels(spec.name).set(time.time() - state["started"])
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype)
+
+    if extend is not None:
+        extend(app)
+    return app
+
+
+async def _not_configured() -> dict[str, Any]:
+    return {"ok": False, "error": "not configured"}

@@ -1,0 +1,1 @@
+"""PostgreSQL access through asyncpg, and the numbered SQL migrations applied on start."""

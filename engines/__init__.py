@@ -1,0 +1,1 @@
+"""Engine services: one package per engine, each declaring its operations in ops.py."""

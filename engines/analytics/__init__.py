@@ -1,0 +1,1 @@
+"""The analytics engine (see ops.py for its operations)."""

@@ -1,0 +1,1 @@
+"""The factor engine (see ops.py for its operations)."""

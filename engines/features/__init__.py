@@ -1,0 +1,1 @@
+"""The features engine (see ops.py for its operations)."""

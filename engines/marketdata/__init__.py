@@ -1,0 +1,1 @@
+"""The marketdata engine (see ops.py for its operations)."""

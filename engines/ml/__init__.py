@@ -1,0 +1,1 @@
+"""The ml engine (see ops.py for its operations)."""

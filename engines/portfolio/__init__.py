@@ -1,0 +1,1 @@
+"""The portfolio engine (see ops.py for its operations)."""

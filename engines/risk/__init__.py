@@ -1,0 +1,1 @@
+"""The risk engine (see ops.py for its operations)."""

@@ -1,0 +1,1 @@
+"""The strategy engine (see ops.py for its operations)."""

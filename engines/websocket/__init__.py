@@ -1,0 +1,1 @@
+"""The websocket engine (see ops.py for its operations)."""
