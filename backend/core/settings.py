@@ -43,7 +43,7 @@ EMBEDDED_REDIS_PORT = 56379
 class Settings(BaseSettings):
     """Process-wide settings. Read once per process (``get_settings``)."""
 
-    model_config = SettingsConfigDict(env_prefix="NAUTILUS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="NAUTILUS_", extra="ignore", frozen=True, populate_by_name=True)
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
