@@ -31,13 +31,6 @@ ENGINE_PORTS: dict[str, int] = {
 }
 GATEWAY_PORT = 8001
 
-#: Defaults used when no DATABASE_URL / REDIS_URL is given and the local
-#: servers answer on their standard ports.
-LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/nautilus"
-LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: Ports of the embedded servers, started when nothing answers locally.
-EMBEDDED_POSTGRES_PORT = 55432
-EMBEDDED_REDIS_PORT = 56379
 
 
 class Settings(BaseSettings):
@@ -61,6 +54,11 @@ class Settings(BaseSettings):
     health_timeout_s: float = 1.0
     #: Start-up budget for the start script to see every process healthy.
     start_timeout_s: float = 60.0
+    #: Where to look for local servers when no URL is given, and where embedded ones listen.
+    local_postgres_port: int = 5432
+    local_redis_port: int = 6379
+    embedded_postgres_port: int = 55432
+    embedded_redis_port: int = 56379
     db_pool_max_size: int = 4
     db_connect_timeout_s: float = 3.0
 

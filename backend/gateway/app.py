@@ -1,0 +1,202 @@
+"""The gateway (:8001): one public API over every engine, plus the trading core.
+
+For every operation that every engine declares it publishes
+``POST /api/v1/<engine>/<operation>`` with the operation's real request and
+response models (validated here, so a bad request never leaves the gateway), and
+routes the call through ``EngineRoute``. Every routed response carries
+``X-Backend`` (which backend served it) and ``X-Backend-Latency-Ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from backend.contract.operation import EngineSpec, Operation, load_engine
+from backend.core import metrics
+from backend.core.settings import ENGINE_PORTS, Settings, get_settings
+from backend.gateway.backends import HttpBackend
+from backend.gateway.routing import EngineRoute, Prober
+from backend.service.app import install_problem_handlers
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def load_catalog() -> dict[str, EngineSpec]:
+    """Every engine's declaration, imported without its compute modules."""
+    return {name: load_engine(name) for name in ENGINE_PORTS}
+
+
+def _trading_service(settings: Settings) -> Any | None:
+    """The trading core, when the package is present."""
+    try:
+        module = importlib.import_module("backend.trading.service")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("backend.trading"):
+            return None
+        raise
+    return module.TradingService(settings)
+
+
+def _add_route(app: FastAPI, op: Operation, route: EngineRoute) -> None:
+    async def endpoint(request, req):  # noqa: ANN001, ANN202 - annotated below
+        body = await request.body()
+        reply = await route.call(op, body)
+        return Response(
+            reply.body, status_code=reply.status, media_type=reply.content_type,
+            headers={"X-Backend": reply.backend, "X-Backend-Latency-Ms": f"{reply.latency_ms:.3f}",
+                     "Server-Timing": f"backend;dur={reply.latency_ms:.3f}"},
+        )
+
+    endpoint.__annotations__ = {"request": Request, "req": op.request, "return": Response}
+    endpoint.__name__ = f"{op.engine}_{op.name}"
+    app.post(
+        op.route, response_model=op.response, summary=op.summary or op.name, tags=[op.engine],
+        description=f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else ""),
+        responses={422: {"description": "Validation failed (problem-JSON)"},
+                   503: {"description": "Engine unavailable (problem-JSON naming the engine)"}},
+    )(endpoint)
+
+
+def make_gateway_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    catalog = load_catalog()
+    routes: dict[str, EngineRoute] = {}
+    state: dict[str, Any] = {"started": time.time(), "db": None, "bus": None}
+    trading = _trading_service(settings)
+    session_holder: dict[str, aiohttp.ClientSession] = {}
+
+    class _LazySession:
+        """Backends are built before the loop exists; the session is opened in the lifespan."""
+
+        def __getattr__(self, item: str) -> Any:
+            return getattr(session_holder["s"], item)
+
+    lazy = _LazySession()
+    for name in catalog:
+        routes[name] = EngineRoute(name, [
+            HttpBackend(name, url, lazy, connect_timeout_s=settings.connect_timeout_s,  # type: ignore[arg-type]
+                        failure_threshold=settings.breaker_failure_threshold)
+            for url in settings.engine_replicas(name)
+        ])
+    prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        from backend.bus import Bus
+        from backend.core.errors import NautilusError
+        from backend.storage.db import create_pool
+
+        session_holder["s"] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=512, limit_per_host=256, keepalive_timeout=30, ttl_dns_cache=300)
+        )
+        if settings.database_url:
+            try:
+                state["db"] = await create_pool(settings.database_url, max_size=max(settings.db_pool_max_size, 8),
+                                                timeout_s=settings.db_connect_timeout_s)
+            except NautilusError as e:
+                log.warning("gateway starting without database: %s", e.detail)
+        if settings.redis_url:
+            state["bus"] = Bus.from_url(settings.redis_url)
+        if trading is not None:
+            await trading.start(state["db"], state["bus"])
+        prober.start()
+        yield
+        await prober.stop()
+        if trading is not None:
+            await trading.stop()
+        await session_holder["s"].close()
+        if state["db"] is not None:
+            await state["db"].close()
+        if state["bus"] is not None:
+            await state["bus"].close()
+
+    app = FastAPI(
+        title="Nautilus hybrid trading platform",
+        version=VERSION,
+        description="Public REST API. Engine operations live under /api/v1/<engine>/<operation>; "
+        "every response names the backend that served it (X-Backend) and its latency (X-Backend-Latency-Ms).",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    for spec in catalog.values():
+        for op in spec.operations:
+            _add_route(app, op, routes[spec.name])
+    if trading is not None:
+        app.include_router(trading.router)
+
+    @app.get("/api/v1/engines", tags=["platform"])
+    async def engines() -> dict[str, Any]:
+        """Every engine, its backends with circuit state, and its operations."""
+        return {
+            "engines": [
+                {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "backends": [{"name": b.name, "kind": b.kind, "circuit": b.breaker.snapshot()}
+                                 for b in routes[spec.name].backends],
+                    "operations": [{"name": op.name, "route": op.route, "summary": op.summary, "gpu": op.gpu,
+                                    "idempotent": op.idempotent} for op in spec.operations],
+                }
+                for spec in catalog.values()
+            ]
+        }
+
+    @app.get("/health", tags=["platform"])
+    async def health() -> dict[str, Any]:
+        """Aggregate health: every service with its status and latency, and the infrastructure."""
+        from backend.launcher.infra import Infra
+        from backend.storage.db import ping
+
+        backends = [b for r in routes.values() for b in r.backends]
+        checks = await asyncio.gather(*(b.health(settings.health_timeout_s) for b in backends))
+        db, bus = await asyncio.gather(
+            ping(state["db"], settings.health_timeout_s) if state["db"] else _absent(),
+            state["bus"].ping(settings.health_timeout_s) if state["bus"] else _absent(),
+        )
+        infra = Infra.load(settings.run_dir)
+        services = []
+        for b, c in zip(backends, checks):
+            detail = c.get("detail") or {}
+            status = detail.get("status", "ok") if c["reachable"] else "down"
+            services.append({
+                "name": b.engine, "kind": b.kind, "backend": b.name, "status": status,
+                "latency_ms": c.get("latency_ms"), "circuit": b.breaker.state.name.lower(),
+                "uptime_s": detail.get("uptime_s"), "operations": detail.get("operations"),
+                **({"error": c["error"]} if "error" in c else {}),
+            })
+        if trading is not None:
+            services.append({"name": "trading", "kind": "in-process", **(await trading.health())})
+        degraded = any(s["status"] != "ok" for s in services) or not db.get("ok") or not bus.get("ok")
+        return {
+            "status": "degraded" if degraded else "ok",
+            "gateway": {"version": VERSION, "uptime_s": round(time.time() - state["started"], 3)},
+            "infrastructure": {
+                "database": {"mode": infra.database_mode if infra else "configured", **db},
+                "redis": {"mode": infra.redis_mode if infra else "configured", **bus},
+            },
+            "services": services,
+        }
+
+    @app.get("/metrics", tags=["platform"])
+    async def prometheus() -> Response:
+        metrics.UP_SECONDS.labels("gateway").set(time.time() - state["started"])
+        body, ctype = metrics.render()
+        return Response(body, media_type=ctype)
+
+    app.state.routes = routes
+    app.state.prober = prober
+    return app
+
+
+async def _absent() -> dict[str, Any]:
+    return {"ok": False, "error": "not configured"}

@@ -1,0 +1,89 @@
+"""Backends the gateway can route an operation to, behind one protocol.
+
+``HttpBackend`` calls an engine's HTTP service. A native (Unix-socket) backend
+implements the same protocol. ``call`` returns the backend's answer, domain errors
+included (4xx problem-JSON is an answer); it raises ``TransportError`` only when the
+backend could not answer at all, which is what trips breakers and triggers retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from backend.contract.operation import Operation
+from backend.core.errors import BackendTimeout, BackendUnavailable, TransportError
+from backend.gateway.circuit import CircuitBreaker
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    backend: str
+    latency_ms: float
+
+
+class Backend(Protocol):
+    name: str
+    kind: str
+    breaker: CircuitBreaker
+
+    async def call(self, op: Operation, body: bytes) -> Reply: ...
+
+    async def health(self, timeout_s: float) -> dict: ...
+
+
+class HttpBackend:
+    """One replica of an engine's HTTP service."""
+
+    kind = "http"
+
+    def __init__(self, engine: str, base_url: str, session: aiohttp.ClientSession, *,
+                 connect_timeout_s: float, failure_threshold: int) -> None:
+        self.engine = engine
+        self.base_url = base_url.rstrip("/")
+        self.name = f"http:{engine}@{self.base_url.split('://', 1)[-1]}"
+        self.session = session
+        self.connect_timeout_s = connect_timeout_s
+        self.breaker = CircuitBreaker(self.name, failure_threshold)
+
+    async def call(self, op: Operation, body: bytes) -> Reply:
+        timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
+        t0 = time.perf_counter()
+        try:
+            async with self.session.post(
+                self.base_url + op.route, data=body, headers={"content-type": "application/json"}, timeout=timeout
+            ) as resp:
+                payload = await resp.read()
+                return Reply(resp.status, payload, resp.headers.get("content-type", "application/json"),
+                             self.name, (time.perf_counter() - t0) * 1e3)
+        except aiohttp.ClientConnectorError as e:
+            raise BackendUnavailable(f"{self.engine} engine not reachable at {self.base_url}: {e.os_error}",
+                                     engine=self.engine, fatal=True) from e
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+            raise BackendTimeout(f"{self.engine} engine did not answer within {op.timeout_s}s",
+                                 engine=self.engine) from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise BackendUnavailable(f"{self.engine} engine connection failed: {type(e).__name__}: {e}",
+                                     engine=self.engine) from e
+
+    async def health(self, timeout_s: float) -> dict:
+        t0 = time.perf_counter()
+        try:
+            async with self.session.get(self.base_url + "/health",
+                                        timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                detail = await resp.json(content_type=None)
+                ok = resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
+            return {"reachable": False, "error": f"{type(e).__name__}: {e}".strip(": ")}
+        return {"reachable": ok, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3), "detail": detail}
+
+
+def is_fatal(err: TransportError) -> bool:
+    return bool(err.extra.get("fatal"))
