@@ -107,27 +107,32 @@ def start_embedded_postgres(run_dir: Path, port: int, log: Path | None = None) -
         data.chmod(0o700)
         if user:
             os.chown(data, pw.pw_uid, pw.pw_gid)
-        subprocess.run(
-            [_pg_bin("initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
-            check=True, capture_output=True, user=user, timeout=60,
-        )
+        _run_pg([_pg_bin("initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
+                user, 60)
     if user:
         if not log.exists():
             log.touch()
         os.chown(log, pw.pw_uid, pw.pw_gid)
     if not port_open("127.0.0.1", port):
-        subprocess.run(
-            [_pg_bin("pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(log),
-             "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"],
-            check=True, capture_output=True, user=user, timeout=40,
-        )
+        _run_pg([_pg_bin("pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(log),
+                 "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"], user, 40)
     return f"postgresql://postgres@127.0.0.1:{port}/nautilus"
+
+
+def _run_pg(cmd: list[str], user: str | None, timeout_s: float) -> None:
+    # drop root's groups too: a root-group-only parent directory would otherwise deny traversal
+    as_user = {"user": user, "group": user, "extra_groups": []} if user else {}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd="/", **as_user)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
 
 
 def stop_embedded_postgres(data: Path) -> None:
     if (data / "postmaster.pid").exists():
-        subprocess.run([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"],
-                       capture_output=True, user=_pg_user(), timeout=30)
+        try:
+            _run_pg([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"], _pg_user(), 30)
+        except RuntimeError:
+            pass  # already stopped
 
 
 # ---- Redis -------------------------------------------------------------------

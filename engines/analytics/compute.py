@@ -135,7 +135,7 @@ def performance(req: PerformanceRequest, ctx: OpContext | None = None) -> Perfor
 def _benchmark_stats(r: np.ndarray, b: np.ndarray, rf_p: float, P: int) -> BenchmarkStats:
     re, be = r - rf_p, b - rf_p
     var_b = float(np.var(be, ddof=1))
-    if var_b == 0:
+    if np.ptp(be) == 0 or var_b == 0:
         raise InvalidInput("benchmark returns are constant; beta is undefined", field="benchmark_returns")
     beta = float(np.cov(re, be, ddof=1)[0, 1] / var_b)
     alpha_p = float(re.mean() - beta * be.mean())

@@ -1,0 +1,121 @@
+"""The start and stop scripts, as a user runs them, on a machine with no PostgreSQL or
+Redis to find: the embedded servers must serve, and stop must leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from backend.core.settings import ENGINE_PORTS
+from tests.support.procs import REPO, base_env, free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_offset() -> int:
+    import socket
+
+    for offset in range(21000, 40000, 137):
+        ports = [8001 + offset, *(p + offset for p in ENGINE_PORTS.values())]
+        try:
+            for p in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return offset
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+def _ours(run_dir: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["environ", "cmdline"]):
+        try:
+            env = p.info["environ"] or {}
+        except (psutil.Error, OSError):
+            continue
+        if env.get("NAUTILUS_RUN_DIR") == str(run_dir):
+            found.append(p)
+    return found
+
+
+def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_left(tmp_path):
+    run_dir = tmp_path / "run"
+    offset = _free_offset()
+    closed = str(free_port())  # nothing listens here: "no local server"
+    env = base_env(run_dir, NAUTILUS_PORT_OFFSET=str(offset), NAUTILUS_LOCAL_POSTGRES_PORT=closed,
+                   NAUTILUS_LOCAL_REDIS_PORT=closed, NAUTILUS_EMBEDDED_POSTGRES_PORT=str(free_port()),
+                   NAUTILUS_EMBEDDED_REDIS_PORT=str(free_port()), NAUTILUS_LOG_LEVEL="INFO")
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    start = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=180)
+    try:
+        assert start.returncode == 0, start.stdout + start.stderr
+        assert "postgresql: embedded" in start.stdout and "redis: embedded" in start.stdout
+        assert "all 10 processes healthy" in start.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{8001 + offset}/health", timeout=10) as r:
+            health = json.loads(r.read())
+        assert health["infrastructure"]["database"] == {**health["infrastructure"]["database"], "mode": "embedded",
+                                                         "ok": True}
+        assert health["infrastructure"]["redis"]["mode"] == "embedded"
+        assert {s["name"] for s in health["services"]} >= set(ENGINE_PORTS)
+        assert all(s["status"] == "ok" for s in health["services"]), health["services"]
+        status = subprocess.run(["./start_hybrid_architecture.sh", "--status"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0 and "gateway" in status.stdout
+        again = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode == 0 and "already running" in again.stdout
+        assert len(list((run_dir / "pids").glob("*.pid"))) == 10
+        assert (run_dir / "logs" / "gateway.log").stat().st_size > 0
+    finally:
+        stop = subprocess.run(["./stop_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert list((run_dir / "pids").glob("*.pid")) == []
+    assert list(run_dir.glob("*.sock")) == []
+    assert not (run_dir / "infra.json").exists()
+    assert _ours(run_dir) == []
+    assert not any("pgdata" in " ".join(p.cmdline()) and str(run_dir) in " ".join(p.cmdline())
+                   for p in psutil.process_iter() if p.is_running() and _safe_cmd(p))
+    twice = subprocess.run(["./stop_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert twice.returncode == 0 and "nothing was running" in twice.stdout
+
+
+def _safe_cmd(p: psutil.Process) -> bool:
+    try:
+        p.cmdline()
+        return True
+    except psutil.Error:
+        return False
+
+
+def test_start_when_a_port_is_taken_then_fails_clearly_and_leaves_nothing(tmp_path):
+    import socket
+
+    run_dir = tmp_path / "run"
+    offset = _free_offset()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", ENGINE_PORTS["risk"] + offset))
+    blocker.listen()
+    env = base_env(run_dir, NAUTILUS_PORT_OFFSET=str(offset))
+    env.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL_FOR_START", ""))
+    if not env["DATABASE_URL"]:
+        env.pop("DATABASE_URL")
+    try:
+        start = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
+                               text=True, timeout=180)
+    finally:
+        blocker.close()
+    assert start.returncode != 0
+    assert f"risk:{ENGINE_PORTS['risk'] + offset}" in start.stdout
+    assert list((run_dir / "pids").glob("*.pid")) == [] if (run_dir / "pids").exists() else True
+    assert _ours(run_dir) == []

@@ -1,0 +1,76 @@
+"""Start real platform processes for tests, on free ports, and stop them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=0.5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+@dataclass
+class Proc:
+    name: str
+    module: str
+    env: dict[str, str]
+    port: int
+    log: Path
+    popen: subprocess.Popen | None = None
+    extra: dict = field(default_factory=dict)
+
+    def start(self, wait: bool = True) -> "Proc":
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", self.module], env=self.env, cwd=REPO,
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        if wait:
+            wait_http(f"http://127.0.0.1:{self.port}/health", proc=self.popen)
+        return self
+
+    def kill(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+def base_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NAUTILUS_")}
+    env.update({"NAUTILUS_RUN_DIR": str(tmp), "PYTHONUNBUFFERED": "1", "NAUTILUS_LOG_LEVEL": "WARNING"})
+    env.update(extra)
+    return env
