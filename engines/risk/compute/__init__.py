@@ -1,0 +1,1 @@
+"""Pure risk compute (numpy/scipy/torch only; no I/O), one module per area."""
