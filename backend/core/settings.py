@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     embedded_postgres_port: int = 55432
     embedded_redis_port: int = 56379
     db_pool_max_size: int = 4
+    #: Server-side files the market data engine may import live under this folder.
+    import_dir: Path = REPO_ROOT / "data" / "imports"
     db_connect_timeout_s: float = 3.0
 
     def engine_port(self, engine: str) -> int:

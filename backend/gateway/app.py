@@ -26,6 +26,7 @@ from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway.backends import HttpBackend
 from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_problem_handlers
+from backend.service.routes import add_operation_route, merge_openapi
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -47,9 +48,8 @@ def _trading_service(settings: Settings) -> Any | None:
     return module.TradingService(settings)
 
 
-def _add_route(app: FastAPI, op: Operation, route: EngineRoute) -> None:
-    async def endpoint(request, req):  # noqa: ANN001, ANN202 - annotated below
-        body = await request.body()
+def _route_handler(op: Operation, route: EngineRoute):  # noqa: ANN202
+    async def handle(request: Request, model: Any, body: bytes) -> Response:
         reply = await route.call(op, body)
         return Response(
             reply.body, status_code=reply.status, media_type=reply.content_type,
@@ -57,14 +57,7 @@ def _add_route(app: FastAPI, op: Operation, route: EngineRoute) -> None:
                      "Server-Timing": f"backend;dur={reply.latency_ms:.3f}"},
         )
 
-    endpoint.__annotations__ = {"request": Request, "req": op.request, "return": Response}
-    endpoint.__name__ = f"{op.engine}_{op.name}"
-    app.post(
-        op.route, response_model=op.response, summary=op.summary or op.name, tags=[op.engine],
-        description=f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else ""),
-        responses={422: {"description": "Validation failed (problem-JSON)"},
-                   503: {"description": "Engine unavailable (problem-JSON naming the engine)"}},
-    )(endpoint)
+    return handle
 
 
 def make_gateway_app(settings: Settings | None = None) -> FastAPI:
@@ -128,9 +121,12 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    shadow = FastAPI(title=app.title, version=app.version)
     for spec in catalog.values():
         for op in spec.operations:
-            _add_route(app, op, routes[spec.name])
+            desc = f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else "") + "."
+            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc)
+    merge_openapi(app, shadow)
     if trading is not None:
         app.include_router(trading.router)
 

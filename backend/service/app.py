@@ -28,6 +28,7 @@ from backend.contract.operation import EngineSpec, OpContext, Operation
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, NautilusError, PayloadTooLarge
 from backend.core.settings import Settings, get_settings
+from backend.service.routes import add_operation_route, merge_openapi
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +98,6 @@ class OperationRunner:
             metrics.ENGINE_LATENCY.labels(self.op.engine, self.op.name).observe(time.perf_counter() - t0)
 
 
-def _add_operation_route(app: FastAPI, runner: OperationRunner) -> None:
-    op = runner.op
-
-    async def endpoint(req):  # noqa: ANN001, ANN202 - annotated below (not a string annotation)
-        result = await runner(req)
-        return Response(result.model_dump_json(), media_type="application/json")
-
-    endpoint.__annotations__ = {"req": op.request, "return": Response}
-
-    endpoint.__name__ = f"{op.engine}_{op.name}"
-    app.post(
-        op.route, response_model=op.response, summary=op.summary or op.name, tags=[op.engine],
-        responses={422: {"description": "Validation failed (problem-JSON)"}},
-    )(endpoint)
-
-
 def make_engine_app(
     spec: EngineSpec, settings: Settings | None = None, extend: Callable[[FastAPI], None] | None = None
 ) -> FastAPI:
@@ -149,8 +134,16 @@ def make_engine_app(
     def ctx_factory() -> OpContext:
         return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings)
 
+    shadow = FastAPI(title=app.title, version=app.version)
     for op in spec.operations:
-        _add_operation_route(app, OperationRunner(op, ctx_factory))
+        runner = OperationRunner(op, ctx_factory)
+
+        async def handle(request: Request, model: Any, body: bytes, runner: OperationRunner = runner) -> Response:
+            result = await runner(model)
+            return Response(result.model_dump_json(), media_type="application/json")
+
+        add_operation_route(app, shadow, op, handle, description=op.summary)
+    merge_openapi(app, shadow)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, Any]:
