@@ -1,0 +1,51 @@
+"""The websocket engine pushes bus envelopes to subscribed clients (real Redis)."""
+
+import asyncio
+import json
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from backend.bus.envelope import encode
+from backend.core.settings import Settings
+from backend.contract.operation import load_engine
+from backend.service.app import make_engine_app
+from engines.websocket.routes import extend
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def client(redis_url):
+    app = make_engine_app(load_engine("websocket"), Settings(redis_url=redis_url), extend=extend)
+    with TestClient(app) as c:
+        yield c
+
+
+def _publish_until_received(redis_url: str, channel: str, payload: dict, ws) -> dict:
+    r = redis.from_url(redis_url)
+    for _ in range(100):
+        if r.publish(channel, encode(channel, "quote", payload)) > 0:
+            break
+        asyncio.run(asyncio.sleep(0.02))
+    r.close()
+    return json.loads(ws.receive_text())
+
+
+def test_ws_when_subscribed_to_pattern_then_matching_envelopes_arrive(client, redis_url):
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"action": "subscribe", "topics": ["data.quotes.*"]})
+        assert ws.receive_json() == {"type": "subscribed", "topics": ["data.quotes.*"]}
+        msg = _publish_until_received(redis_url, "data.quotes.SIM.AAPL", {"bid": 1.5}, ws)
+        assert msg["topic"] == "data.quotes.SIM.AAPL" and msg["payload"] == {"bid": 1.5} and msg["ts_ns"] > 0
+
+
+def test_ws_when_bad_subscription_then_error_names_field(client):
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"action": "subscribe", "topics": []})
+        assert ws.receive_json()["field"] == "topics"
+        ws.send_json({"action": "dance", "topics": ["x"]})
+        assert ws.receive_json()["field"] == "action"
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"
