@@ -1,9 +1,46 @@
-"""Operations of the features engine. None are declared yet: they arrive with its capability issue."""
+"""Operations of the features engine."""
 
-from backend.contract.operation import EngineSpec
+from backend.contract.operation import EngineSpec, Operation
+from engines.features import models as m
+
+_E = "features"
+_C = "engines.features.compute"
+_S = "engines.features.store"
 
 ENGINE = EngineSpec(
-    name="features",
-    description="Technical indicators, batch and incremental.",
-    operations=(),
+    name=_E,
+    description="Technical indicators (TA-Lib and ours), batch over many symbols, incremental for live bars, "
+    "a torch batch path, and named feature sets.",
+    operations=(
+        Operation(engine=_E, name="list_indicators", request=m.ListIndicatorsRequest,
+                  response=m.ListIndicatorsResponse, fn_path=f"{_C}:list_indicators",
+                  summary="The indicator catalog: inputs, parameters with bounds, outputs, source (TA-Lib or ours)"),
+        Operation(engine=_E, name="compute_indicators", request=m.ComputeIndicatorsRequest,
+                  response=m.IndicatorsResponse, fn_path=f"{_C}:compute_indicators", timeout_s=120.0,
+                  summary="Indicators over inline bar arrays for many symbols (CPU batch path)"),
+        Operation(engine=_E, name="compute_indicators_gpu", request=m.GpuIndicatorsRequest,
+                  response=m.IndicatorsResponse, fn_path=f"{_C}:compute_indicators_gpu", gpu=True, timeout_s=120.0,
+                  rtol=1e-9,
+                  summary="Core indicators for many equal-length symbols at once on the torch device"),
+        Operation(engine=_E, name="compute_stored_indicators", request=m.ComputeStoredIndicatorsRequest,
+                  response=m.IndicatorsResponse, fn_path=f"{_S}:compute_stored_indicators", timeout_s=120.0,
+                  summary="Indicators (a list or a named feature set) over stored bars of many symbols"),
+        Operation(engine=_E, name="update_indicators", request=m.UpdateIndicatorsRequest,
+                  response=m.UpdateIndicatorsResponse, fn_path=f"{_S}:update_indicators", idempotent=False,
+                  summary="Append live bars to a symbol's incremental state; values equal the batch result"),
+        Operation(engine=_E, name="reset_indicator_stream", request=m.ResetStreamRequest,
+                  response=m.ResetStreamResponse, fn_path=f"{_S}:reset_indicator_stream",
+                  summary="Drop a symbol's incremental state for an indicator set"),
+        Operation(engine=_E, name="create_feature_set", request=m.FeatureSet, response=m.FeatureSetRecord,
+                  fn_path=f"{_S}:create_feature_set", idempotent=False, summary="Store a named feature set"),
+        Operation(engine=_E, name="update_feature_set", request=m.FeatureSet, response=m.FeatureSetRecord,
+                  fn_path=f"{_S}:update_feature_set", idempotent=False,
+                  summary="Replace a feature set's indicators (version + 1)"),
+        Operation(engine=_E, name="get_feature_set", request=m.FeatureSetName, response=m.FeatureSetRecord,
+                  fn_path=f"{_S}:get_feature_set", summary="A feature set by name"),
+        Operation(engine=_E, name="list_feature_sets", request=m.ListFeatureSetsRequest, response=m.FeatureSetList,
+                  fn_path=f"{_S}:list_feature_sets", summary="Feature sets, by name"),
+        Operation(engine=_E, name="delete_feature_set", request=m.FeatureSetName, response=m.Deleted,
+                  fn_path=f"{_S}:delete_feature_set", idempotent=False, summary="Delete a feature set"),
+    ),
 )
