@@ -1,9 +1,79 @@
-"""Operations of the risk engine. None are declared yet: they arrive with its capability issue."""
+"""Operations of the risk engine (:8200). Monte Carlo ones are gpu=True: torch on ``ctx.device``.
 
-from backend.contract.operation import EngineSpec
+Operations that accept market data by reference (symbols + look-back resolved from the ``bars`` table)
+are served by ``engines.risk.service`` (resolve, then pure compute in a worker thread); the others point
+straight at pure compute. Monte Carlo results agree across devices statistically, not bit for bit (the
+generators differ), hence their rtol.
+"""
+
+from backend.contract.operation import EngineSpec, Operation
+from engines.risk.models import backtest as bt
+from engines.risk.models import limits as lm
+from engines.risk.models import margin as mg
+from engines.risk.models import options as op
+from engines.risk.models import stress as st
+from engines.risk.models import var as vr
+
+_E = "risk"
+#: Monte Carlo agreement between devices (different generator streams): a few standard errors.
+MC_RTOL = 0.05
 
 ENGINE = EngineSpec(
-    name="risk",
-    description="VaR/CVaR, stress tests, limit sets and breach detection, margin.",
-    operations=(),
+    name=_E,
+    description="VaR/CVaR (historical, parametric, Monte Carlo incl. fat tails and option revaluation), "
+    "stress tests, VaR backtests, limit sets with breach detection, margin.",
+    operations=(
+        Operation(engine=_E, name="compute_historical_var", request=vr.HistoricalVarRequest, response=vr.VarResponse,
+                  fn_path="engines.risk.service:historical_var", timeout_s=60.0,
+                  summary="Historical-simulation VaR/CVaR, optionally exponentially weighted"),
+        Operation(engine=_E, name="compute_parametric_var", request=vr.ParametricVarRequest,
+                  response=vr.ParametricVarResponse, fn_path="engines.risk.service:parametric_var", timeout_s=60.0,
+                  summary="Parametric VaR/CVaR: Gaussian or Cornish-Fisher"),
+        Operation(engine=_E, name="decompose_var", request=vr.DecomposeVarRequest, response=vr.DecomposeVarResponse,
+                  fn_path="engines.risk.service:decompose_var", timeout_s=60.0,
+                  summary="Marginal and component VaR/CVaR per position (Euler)"),
+        Operation(engine=_E, name="simulate_monte_carlo_var", request=vr.MonteCarloVarRequest,
+                  response=vr.MonteCarloVarResponse, fn_path="engines.risk.service:monte_carlo_var", gpu=True,
+                  timeout_s=300.0, rtol=MC_RTOL,
+                  summary="Monte Carlo VaR/CVaR: Gaussian, Student-t, filtered historical; Sobol; standard errors"),
+        Operation(engine=_E, name="price_options", request=op.PriceOptionsRequest, response=op.PriceOptionsResponse,
+                  fn_path="engines.risk.compute.options:price_options", timeout_s=30.0,
+                  summary="Black-Scholes prices and greeks of European options"),
+        Operation(engine=_E, name="revalue_options", request=op.RevalueOptionsRequest,
+                  response=op.RevalueOptionsResponse, fn_path="engines.risk.compute.options:revalue_options",
+                  gpu=True, timeout_s=300.0, rtol=MC_RTOL,
+                  summary="Option book VaR by full revaluation under Monte Carlo vs delta-gamma, with the error"),
+        Operation(engine=_E, name="run_historical_stress", request=st.HistoricalStressRequest,
+                  response=st.HistoricalStressResponse, fn_path="engines.risk.service:historical_stress",
+                  timeout_s=60.0, summary="Worst N-day windows and named date windows from history"),
+        Operation(engine=_E, name="run_hypothetical_stress", request=st.HypotheticalStressRequest,
+                  response=st.HypotheticalStressResponse, fn_path="engines.risk.service:hypothetical_stress",
+                  timeout_s=60.0, summary="Shocks per asset, sector, market; volatility and correlation-to-one"),
+        Operation(engine=_E, name="backtest_var", request=bt.BacktestVarRequest, response=bt.BacktestVarResponse,
+                  fn_path="engines.risk.compute.backtest:backtest_var", timeout_s=30.0,
+                  summary="Kupiec POF and Christoffersen independence tests of a VaR series"),
+        Operation(engine=_E, name="create_limit_set", request=lm.CreateLimitSetRequest, response=lm.LimitSet,
+                  fn_path="engines.risk.limit_store:create_limit_set", idempotent=False, timeout_s=10.0,
+                  summary="Create a named limit set"),
+        Operation(engine=_E, name="get_limit_set", request=lm.LimitSetRef, response=lm.LimitSet,
+                  fn_path="engines.risk.limit_store:get_limit_set", timeout_s=10.0, summary="One limit set"),
+        Operation(engine=_E, name="list_limit_sets", request=lm.ListLimitSetsRequest,
+                  response=lm.ListLimitSetsResponse, fn_path="engines.risk.limit_store:list_limit_sets",
+                  timeout_s=10.0, summary="Limit sets"),
+        Operation(engine=_E, name="update_limit_set", request=lm.UpdateLimitSetRequest, response=lm.LimitSet,
+                  fn_path="engines.risk.limit_store:update_limit_set", idempotent=False, timeout_s=10.0,
+                  summary="Rename, re-describe or replace the limits of a set"),
+        Operation(engine=_E, name="delete_limit_set", request=lm.LimitSetRef, response=lm.DeleteLimitSetResponse,
+                  fn_path="engines.risk.limit_store:delete_limit_set", idempotent=False, timeout_s=10.0,
+                  summary="Delete a limit set (its breach history is kept)"),
+        Operation(engine=_E, name="check_limits", request=lm.CheckLimitsRequest, response=lm.CheckLimitsResponse,
+                  fn_path="engines.risk.limit_store:check_limits", idempotent=False, timeout_s=60.0,
+                  summary="Utilisation of every limit of a set; breaches stored and published"),
+        Operation(engine=_E, name="list_limit_breaches", request=lm.ListBreachesRequest,
+                  response=lm.ListBreachesResponse, fn_path="engines.risk.limit_store:list_limit_breaches",
+                  timeout_s=10.0, summary="Recorded limit breaches, newest first"),
+        Operation(engine=_E, name="compute_margin", request=mg.MarginRequest, response=mg.MarginResponse,
+                  fn_path="engines.risk.compute.margin:compute_margin", timeout_s=30.0,
+                  summary="Reg-T and portfolio-margin requirements, collateral haircuts, margin call"),
+    ),
 )
