@@ -5,7 +5,10 @@
     │   ├── InvalidInput             422 INVALID_INPUT        (a field's value is unusable)
     │   ├── NotFound                 404 NOT_FOUND
     │   ├── Conflict                 409 CONFLICT
-    │   └── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
+    │   ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
+    │   ├── Unauthorized             401 UNAUTHORIZED         (no or unknown credentials)
+    │   ├── Forbidden                403 FORBIDDEN            (credentials lack the scope)
+    │   └── Denied                   422 DENIED               (a pre-trade risk check refused an order)
     └── TransportError               (5xx: a backend could not answer; retried if idempotent)
         ├── BackendUnavailable       503 ENGINE_UNAVAILABLE
         └── BackendTimeout           504 ENGINE_TIMEOUT
@@ -62,6 +65,26 @@ class PayloadTooLarge(ContractError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
     title = "Payload too large"
+
+
+class Unauthorized(ContractError):
+    code = "UNAUTHORIZED"
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(ContractError):
+    code = "FORBIDDEN"
+    status = 403
+    title = "Forbidden"
+
+
+class Denied(ContractError):
+    """A local refusal (pre-trade risk); ``extra`` carries the check's stable code and values."""
+
+    code = "DENIED"
+    status = 422
+    title = "Denied by a pre-trade check"
 
 
 class TransportError(NautilusError):

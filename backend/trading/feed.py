@@ -1,0 +1,80 @@
+"""Consumer of the market data streams (``md.quotes`` / ``md.trades``) through a consumer group.
+
+Payloads follow the shared stream format: quote {symbol, bid, ask, bid_size, ask_size, ts_ns};
+trade {symbol, price, size, ts_ns, aggressor}. Each entry is handed to ``on_quote`` /
+``on_trade`` (the service applies it to the engine and persists the effects), then acked.
+Malformed entries are counted, logged and acked (never block the stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from backend.bus import Bus
+
+log = logging.getLogger(__name__)
+
+QUOTES_STREAM = "md.quotes"
+TRADES_STREAM = "md.trades"
+
+
+class MarketFeed:
+    def __init__(self, bus: Bus, group: str, consumer: str,
+                 on_quote: Callable[[dict[str, Any]], Awaitable[None]],
+                 on_trade: Callable[[dict[str, Any]], Awaitable[None]], *, block_ms: int = 200) -> None:
+        self.bus, self.group, self.consumer = bus, group, consumer
+        self.handlers = {QUOTES_STREAM: on_quote, TRADES_STREAM: on_trade}
+        self.block_ms = block_ms
+        self.received = 0
+        self.malformed = 0
+        self.last_error: str | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="trading-market-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        streams = {s: ">" for s in self.handlers}
+        ready = False
+        while True:
+            try:
+                if not ready:
+                    for s in self.handlers:
+                        await self.bus.ensure_group(s, self.group, start_id="$")
+                    ready = True
+                resp = await self.bus.redis.xreadgroup(self.group, self.consumer, streams, count=500,
+                                                       block=self.block_ms)
+                for stream, entries in _by_stream(resp):
+                    handler = self.handlers[stream]
+                    ids = []
+                    for e in entries:
+                        ids.append(e.id)
+                        try:
+                            await handler(e.envelope.payload)
+                            self.received += 1
+                        except (KeyError, TypeError, ValueError) as err:
+                            self.malformed += 1
+                            log.warning("malformed %s entry %s: %s", stream, e.id, err)
+                    await self.bus.ack(stream, self.group, *ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - Redis away: report and retry
+                self.last_error = f"{type(e).__name__}: {e}"
+                ready = False
+                await asyncio.sleep(0.5)
+
+
+def _by_stream(resp: Any) -> list[tuple[str, list]]:
+    by: dict[str, list] = {}
+    for e in Bus._entries(resp):
+        by.setdefault(e.stream, []).append(e)
+    return list(by.items())
