@@ -304,7 +304,7 @@ class StartFeedRequest(Model):
     venue: Venue = "SIM"
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     model: ModelParams = ModelParams()
-    start: dt.datetime | None = Field(default=None, description="Model: simulated start; replay: history start.")
+    start: dt.datetime | None = Field(default=None, description="Model: the New York trading date whose 09:30 open starts the clock; replay: history start.")
     end: dt.datetime | None = Field(default=None, description="Replay: history end (exclusive).")
     timeframe: Timeframe = Field(default="1m", description="Model: bar length emitted; replay: stored bars replayed.")
     speed: FiniteFloat | None = Field(
