@@ -1,0 +1,121 @@
+"""Every pre-trade check: one accepted and one denied case, each with its stable code and values."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.trading.domain import OrderType, Side
+from backend.trading.pre_trade import CHECKS, RiskLimits
+from backend.trading.state import OrderStatus
+
+from .conftest import make_engine
+
+
+def fresh(limits: RiskLimits | None = None, quote: bool = True):  # noqa: ANN201
+    eng = make_engine(limits or RiskLimits(duplicate_window_s=0))
+    if quote:
+        eng.on_quote("AAA", 100.00, 100.02, 100_000, 100_000)
+        eng.on_quote("LOT", 50.00, 50.05, 100_000, 100_000)
+    return eng
+
+
+def go(eng, **kw):  # noqa: ANN001, ANN201
+    base = {"account_id": "acc", "symbol": "AAA", "side": Side.BUY, "type": OrderType.LIMIT, "qty": 10.0,
+            "limit_price": 99.0}
+    base.update(kw)
+    return eng.submit(**base)[0]
+
+
+# (name, limits, accepted kwargs, denied kwargs, expected code, expected values subset)
+CASES = [
+    ("instrument_unknown", None, {}, {"symbol": "NOPE"}, "INSTRUMENT_UNKNOWN", {"symbol": "NOPE"}),
+    ("instrument_tradable", None, {}, {"symbol": "HALT"}, "INSTRUMENT_NOT_TRADABLE", {"symbol": "HALT"}),
+    ("lot_size", None, {"symbol": "LOT", "qty": 200.0, "limit_price": 50.0},
+     {"symbol": "LOT", "qty": 150.0, "limit_price": 50.0}, "QUANTITY_INVALID_LOT", {"qty": 150.0, "lot_size": 100.0}),
+    ("tick_size", None, {"symbol": "LOT", "qty": 100.0, "limit_price": 50.05},
+     {"symbol": "LOT", "qty": 100.0, "limit_price": 50.03}, "PRICE_INVALID_TICK", {"tick_size": 0.05}),
+    ("max_quantity", RiskLimits(max_order_qty=100, duplicate_window_s=0), {"qty": 100.0}, {"qty": 101.0},
+     "QUANTITY_EXCEEDS_MAXIMUM", {"qty": 101.0, "max_order_qty": 100}),
+    ("max_notional", RiskLimits(max_order_notional=9_900, duplicate_window_s=0), {"qty": 100.0},
+     {"qty": 101.0}, "NOTIONAL_EXCEEDS_MAX_PER_ORDER", {"notional": 101 * 99.0}),
+    ("price_collar", RiskLimits(price_collar_pct=5, duplicate_window_s=0), {"limit_price": 95.01},
+     {"limit_price": 94.99}, "PRICE_OUTSIDE_COLLAR", {"last_price": 100.01, "collar_pct": 5}),
+    ("position_limit", RiskLimits(max_position_qty=50, duplicate_window_s=0), {"qty": 50.0}, {"qty": 51.0},
+     "POSITION_LIMIT_EXCEEDED", {"projected": 51.0}),
+    ("gross_exposure", RiskLimits(max_gross_exposure=990, duplicate_window_s=0), {"qty": 10.0},
+     {"qty": 11.0}, "GROSS_EXPOSURE_EXCEEDED", {"projected": 11 * 99.0}),
+    ("sell_covered", None, {"side": Side.SHORT}, {"side": Side.SELL, "limit_price": 101.0},
+     "SELL_EXCEEDS_LONG_POSITION", {"available": 0.0}),
+]
+
+
+@pytest.mark.parametrize("name,limits,ok,bad,code,values", CASES, ids=[c[0] for c in CASES])
+def test_check_when_within_limit_then_accepted_and_when_beyond_then_denied(name, limits, ok, bad, code,
+                                                                          values) -> None:
+    eng = fresh(limits)
+    accepted = go(eng, client_order_id="ok", **ok)
+    assert accepted.status is not OrderStatus.DENIED, accepted.denial
+    eng2 = fresh(limits)
+    denied = go(eng2, client_order_id="bad", **bad)
+    assert denied.status is OrderStatus.DENIED
+    assert denied.denial.code == code
+    for k, v in values.items():
+        assert denied.denial.values[k] == pytest.approx(v)
+
+
+def test_no_reference_price_when_market_order_without_data_then_denied_and_limit_accepted() -> None:
+    eng = fresh(quote=False)
+    assert go(eng, type=OrderType.MARKET, limit_price=None, tif=None).denial.code == "NO_REFERENCE_PRICE"
+    assert go(eng, client_order_id="l").status is OrderStatus.ACCEPTED
+
+
+def test_open_orders_when_at_limit_then_denied() -> None:
+    eng = fresh(RiskLimits(max_open_orders=2, duplicate_window_s=0))
+    assert go(eng, limit_price=99.0).status is OrderStatus.ACCEPTED
+    assert go(eng, limit_price=98.99).status is OrderStatus.ACCEPTED
+    d = go(eng, limit_price=98.98).denial
+    assert d.code == "OPEN_ORDERS_EXCEEDED" and d.values == {"open_orders": 2, "max_open_orders": 2}
+
+
+def test_order_rate_when_window_full_then_denied_and_after_window_accepted() -> None:
+    eng = fresh(RiskLimits(max_orders_per_window=3, rate_window_s=1.0, duplicate_window_s=0))
+    for i in range(3):
+        assert go(eng, limit_price=99.0 - i * 0.01).status is OrderStatus.ACCEPTED
+    d = go(eng, limit_price=98.5).denial
+    assert d.code == "RATE_LIMIT_EXCEEDED" and d.values["orders_in_window"] == 3
+    eng.clock.now += 1_000_000_000  # the sliding window moves on
+    assert go(eng, limit_price=98.4).status is OrderStatus.ACCEPTED
+
+
+def test_buying_power_when_margin_short_then_denied() -> None:
+    eng = make_engine(RiskLimits(margin_rate=0.5, duplicate_window_s=0, max_order_notional=0,
+                                 max_gross_exposure=0), cash=10_000.0)
+    eng.on_quote("AAA", 100.00, 100.02, 100_000, 100_000)
+    assert go(eng, qty=200.0).status is OrderStatus.ACCEPTED  # 200 * 99 * 0.5 = 9,900 <= 10,000
+    d = go(eng, qty=3.0, limit_price=98.0).denial  # 9,900 reserved; 3 * 98 * 0.5 = 147 > 100 left
+    assert d.code == "INSUFFICIENT_BUYING_POWER"
+    assert d.values["required"] == pytest.approx(147.0) and d.values["available"] == pytest.approx(100.0)
+
+
+def test_duplicate_when_same_shape_under_new_client_id_within_window_then_denied() -> None:
+    eng = fresh(RiskLimits(duplicate_window_s=1.0))
+    assert go(eng, client_order_id="a").status is OrderStatus.ACCEPTED
+    d = go(eng, client_order_id="b").denial
+    assert d.code == "DUPLICATE_ORDER" and d.values["previous_client_order_id"] == "a"
+    assert go(eng, client_order_id="c", qty=11.0).status is OrderStatus.ACCEPTED  # different shape
+    eng.clock.now += 2_000_000_000
+    assert go(eng, client_order_id="d").status is OrderStatus.ACCEPTED  # window passed
+
+
+def test_kill_switch_check_denies_and_release_accepts() -> None:
+    eng = fresh()
+    eng.set_kill(True, "acc", "x")
+    assert go(eng).denial.code == "TRADING_HALTED"
+    eng.set_kill(False, "acc")
+    assert go(eng, client_order_id="z").status is OrderStatus.ACCEPTED
+
+
+def test_every_check_is_covered_by_a_test() -> None:
+    named = {c[0] for c in CASES} | {"reference_price", "open_orders", "order_rate", "buying_power", "duplicate",
+                                     "kill_switch", "instrument_tradable"}
+    assert {f.__name__.removeprefix("check_") for f in CHECKS} <= named
