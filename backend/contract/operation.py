@@ -53,6 +53,9 @@ class Operation:
     timeout_s: float = 30.0
     #: Relative tolerance for native-vs-HTTP agreement of float results.
     rtol: float = 1e-9
+    #: A valid request (JSON-able): shown in the docs, used to warm native engines up and
+    #: by the native-vs-HTTP equivalence tests. Every gpu=True operation must have one.
+    example: dict[str, Any] | None = None
 
     @property
     def route(self) -> str:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     #: Per-engine replica URLs, e.g. NAUTILUS_ENGINE_URLS='{"analytics": ["http://h1:8100"]}'.
     engine_urls: dict[str, list[str]] = Field(default_factory=dict)
     log_level: str = "INFO"
+    #: Route GPU-capable operations of ml/risk/strategy to their native processes first.
+    native_enabled: bool = True
     #: Gateway -> engine resilience.
     connect_timeout_s: float = 1.0
     breaker_failure_threshold: int = 3

@@ -24,9 +24,11 @@ from backend.contract.operation import EngineSpec, Operation, load_engine
 from backend.core import metrics
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway.backends import HttpBackend
+from backend.gateway.native import NativeBackend
 from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_problem_handlers
 from backend.service.routes import add_operation_route, merge_openapi
+from native_engines.serve import NATIVE_ENGINES, socket_path
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -50,7 +52,7 @@ def _trading_service(settings: Settings) -> Any | None:
 
 def _route_handler(op: Operation, route: EngineRoute):  # noqa: ANN202
     async def handle(request: Request, model: Any, body: bytes) -> Response:
-        reply = await route.call(op, body)
+        reply = await route.call(op, body, model)
         return Response(
             reply.body, status_code=reply.status, media_type=reply.content_type,
             headers={"X-Backend": reply.backend, "X-Backend-Latency-Ms": f"{reply.latency_ms:.3f}",
@@ -75,12 +77,18 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             return getattr(session_holder["s"], item)
 
     lazy = _LazySession()
-    for name in catalog:
-        routes[name] = EngineRoute(name, [
+    for name, spec in catalog.items():
+        backends: list[Any] = []
+        if name in NATIVE_ENGINES and settings.native_enabled and any(op.gpu for op in spec.operations):
+            backends.append(NativeBackend(name, socket_path(settings, name), settings.instance_id,
+                                          failure_threshold=settings.breaker_failure_threshold,
+                                          connect_timeout_s=settings.connect_timeout_s))
+        backends += [
             HttpBackend(name, url, lazy, connect_timeout_s=settings.connect_timeout_s,  # type: ignore[arg-type]
                         failure_threshold=settings.breaker_failure_threshold)
             for url in settings.engine_replicas(name)
-        ])
+        ]
+        routes[name] = EngineRoute(name, backends)
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
 
     @asynccontextmanager
@@ -108,6 +116,10 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         if trading is not None:
             await trading.stop()
         await session_holder["s"].close()
+        for route in routes.values():
+            for b in route.backends:
+                if isinstance(b, NativeBackend):
+                    await b.close()
         if state["db"] is not None:
             await state["db"].close()
         if state["bus"] is not None:

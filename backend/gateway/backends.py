@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -34,7 +34,9 @@ class Backend(Protocol):
     kind: str
     breaker: CircuitBreaker
 
-    async def call(self, op: Operation, body: bytes) -> Reply: ...
+    def serves(self, op: Operation) -> bool: ...
+
+    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply: ...
 
     async def health(self, timeout_s: float) -> dict: ...
 
@@ -53,7 +55,10 @@ class HttpBackend:
         self.connect_timeout_s = connect_timeout_s
         self.breaker = CircuitBreaker(self.name, failure_threshold)
 
-    async def call(self, op: Operation, body: bytes) -> Reply:
+    def serves(self, op: Operation) -> bool:
+        return True
+
+    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply:
         timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
         t0 = time.perf_counter()
         try:

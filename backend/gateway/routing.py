@@ -30,12 +30,12 @@ class EngineRoute:
         self.engine = engine
         self.backends = list(backends)
 
-    async def call(self, op: Operation, body: bytes) -> Reply:
+    async def call(self, op: Operation, body: bytes, model: object = None) -> Reply:
         t0 = time.perf_counter()
         last: TransportError | None = None
         tried = 0
         for backend in self.backends:
-            if not backend.breaker.allows_calls:
+            if not backend.serves(op) or not backend.breaker.allows_calls:
                 continue
             if tried and not op.idempotent:
                 break
@@ -43,7 +43,7 @@ class EngineRoute:
                 metrics.GATEWAY_FALLBACKS.labels(self.engine).inc()
             tried += 1
             try:
-                reply = await backend.call(op, body)
+                reply = await backend.call(op, body, model)
             except TransportError as e:
                 backend.breaker.record_failure(e.detail, fatal=is_fatal(e))
                 log.warning("%s failed for %s: %s", backend.name, op.route, e.detail)

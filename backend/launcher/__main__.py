@@ -26,6 +26,7 @@ from backend.launcher.processes import (
     pid_file,
     platform_processes,
     read_pid,
+    socket_answers,
     spawn,
     terminate,
 )
@@ -41,16 +42,12 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def shm_segments(settings: Settings) -> list[Path]:
-    """This instance's shared-memory segments (named nautilus-<instance>-*)."""
-    shm = Path("/dev/shm")
-    return sorted(shm.glob(f"nautilus-{settings.instance_id}-*")) if shm.is_dir() else []
-
-
 def clean_leftovers(settings: Settings) -> list[str]:
     """Remove stale pid files, sockets and shared memory of this instance."""
     removed = []
-    for path in [*settings.pid_dir.glob("*.pid"), *settings.run_dir.glob("*.sock"), *shm_segments(settings)]:
+    from native_engines.ipc.shm import stale_segments
+
+    for path in [*settings.pid_dir.glob("*.pid"), *settings.run_dir.glob("*.sock"), *stale_segments(settings.instance_id)]:
         if path.suffix == ".pid" and alive(read_pid(path)):
             continue
         path.unlink(missing_ok=True)
@@ -72,6 +69,13 @@ def access_table(settings: Settings) -> str:
     rows = [("process", "pid", "status", "address")]
     for spec in platform_processes(settings):
         pid = read_pid(pid_file(settings, spec.name))
+        if spec.sockets:
+            for sock in spec.sockets:
+                engine = sock.stem
+                child = read_pid(settings.pid_dir / f"native-{engine}.pid")
+                status = "ok" if alive(child) and socket_answers(sock) else ("down" if not alive(pid) else "starting")
+                rows.append((f"native-{engine}", str(child or "-"), status, f"unix:{sock}"))
+            continue
         health = http_health(spec.port, settings.host) if spec.port and alive(pid) else None
         status = (health or {}).get("status", "down" if not alive(pid) else "starting")
         rows.append((spec.name, str(pid or "-"), status, f"http://{settings.host}:{spec.port}"))
@@ -143,6 +147,8 @@ def _wait_healthy(settings: Settings, procs: dict, t0: float) -> None:
                                   + log_tail(settings, name))
             if spec.port and http_health(spec.port, settings.host, 0.5) is not None:
                 del pending[name]
+            elif spec.sockets and all(socket_answers(p) for p in spec.sockets):
+                del pending[name]
         if time.monotonic() - t0 > settings.start_timeout_s:
             raise StartFailed(f"not healthy within {settings.start_timeout_s:.0f}s: {', '.join(pending)}; "
                               f"see {settings.log_dir}")
@@ -159,7 +165,11 @@ def stop(settings: Settings, quiet: bool = False) -> int:
             results.append(f"{spec.name}: {terminate(pid, STOP_TIMEOUT_S)}")
         path.unlink(missing_ok=True)
     infra_mod.release(settings.run_dir)
-    for path in [*settings.run_dir.glob("*.sock"), *shm_segments(settings)]:
+    from native_engines.ipc.shm import stale_segments
+
+    # every owner is stopped now, so every segment of this instance is stale
+    for path in [*settings.run_dir.glob("*.sock"), *stale_segments(settings.instance_id),
+                 *settings.pid_dir.glob("native-*.pid")]:
         path.unlink(missing_ok=True)
     if not quiet:
         _say("\n".join(results) if results else "nothing was running")

@@ -20,14 +20,35 @@ class ProcessSpec:
     name: str
     module: str
     port: int | None  # HTTP port with /health, or None for a socket-only process
-    socket: str | None = None
+    sockets: tuple[Path, ...] = ()
 
 
 def platform_processes(settings: Settings) -> list[ProcessSpec]:
-    """Start order: engines first, the gateway last (it routes to them)."""
-    specs = [ProcessSpec(name, f"engines.{name}", settings.engine_port(name)) for name in ENGINE_PORTS]
+    """Start order: native engines first, then the engine services, the gateway last."""
+    from native_engines.serve import NATIVE_ENGINES, socket_path
+
+    specs = []
+    if settings.native_enabled:
+        specs.append(ProcessSpec("native", "native_engines.supervisor", None,
+                                 tuple(socket_path(settings, e) for e in NATIVE_ENGINES)))
+    specs += [ProcessSpec(name, f"engines.{name}", settings.engine_port(name)) for name in ENGINE_PORTS]
     specs.append(ProcessSpec("gateway", "backend.gateway", settings.gateway_port))
     return specs
+
+
+def socket_answers(path: Path, timeout_s: float = 0.5) -> bool:
+    """A Unix socket accepts a connection (the native engine is listening)."""
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout_s)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def pid_file(settings: Settings, name: str) -> Path:

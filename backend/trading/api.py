@@ -1,7 +1,7 @@
 """The trading API under /api/v1/trading. Mutations need an API key with the right scope
 (header ``X-API-Key``); reads need any key, or none from loopback when configured so."""
 
-from __future__ import annotations
+
 
 import time
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +21,7 @@ LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost", "testclient"}
 IdPath = Annotated[str, Query(max_length=64)]
 
 
-def build_router(svc: TradingService) -> APIRouter:
+def build_router(svc: "TradingService") -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["trading"])
 
     def need(scope: str):  # noqa: ANN202 - a dependency factory

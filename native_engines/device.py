@@ -1,0 +1,79 @@
+"""Pick the torch device once per process: CUDA, then Apple MPS, then CPU.
+
+``NAUTILUS_DEVICE`` overrides the choice (``cuda``, ``cuda:1``, ``mps``, ``cpu``). When the
+requested or preferred accelerator is unusable, the CPU serves and the reason is kept
+so that ``/health`` can say why.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device: str
+    type: str
+    name: str
+    torch_version: str
+    fallback_reason: str | None
+
+    def as_dict(self) -> dict:
+        import torch
+
+        mem = None
+        if self.type == "cuda":
+            mem = {"allocated_bytes": torch.cuda.memory_allocated(self.device),
+                   "reserved_bytes": torch.cuda.memory_reserved(self.device),
+                   "total_bytes": torch.cuda.get_device_properties(self.device).total_memory}
+        elif self.type == "mps" and hasattr(torch, "mps"):
+            mem = {"allocated_bytes": torch.mps.current_allocated_memory()}
+        return {"device": self.device, "type": self.type, "name": self.name, "torch": self.torch_version,
+                "memory": mem, "fallback": self.fallback_reason is not None,
+                "fallback_reason": self.fallback_reason}
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def select_device(override: str | None = None) -> DeviceInfo:
+    import torch
+
+    want = (override or os.environ.get("NAUTILUS_DEVICE") or "").strip().lower()
+    reason = None
+    cuda_ok = torch.cuda.is_available()
+    mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if want.startswith("cuda"):
+        if cuda_ok:
+            index = int(want.split(":", 1)[1]) if ":" in want else 0
+            if index < torch.cuda.device_count():
+                return DeviceInfo(f"cuda:{index}", "cuda", torch.cuda.get_device_name(index), torch.__version__, None)
+            reason = f"{want} requested but only {torch.cuda.device_count()} CUDA device(s)"
+        else:
+            reason = f"{want} requested but CUDA is not available"
+    elif want == "mps":
+        if mps_ok:
+            return DeviceInfo("mps", "mps", "Apple GPU (MPS)", torch.__version__, None)
+        reason = "mps requested but MPS is not available"
+    elif want == "cpu":
+        return DeviceInfo("cpu", "cpu", _cpu_name(), torch.__version__, None)
+    elif want:
+        reason = f"unknown NAUTILUS_DEVICE {want!r}"
+    elif cuda_ok:
+        return DeviceInfo("cuda:0", "cuda", torch.cuda.get_device_name(0), torch.__version__, None)
+    elif mps_ok:
+        return DeviceInfo("mps", "mps", "Apple GPU (MPS)", torch.__version__, None)
+    else:
+        reason = "no CUDA or MPS device present"
+    return DeviceInfo("cpu", "cpu", _cpu_name(), torch.__version__, reason)

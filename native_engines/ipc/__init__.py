@@ -1,0 +1,1 @@
+"""The native IPC: frames, shared-memory pool, UDS server and client."""

@@ -1,0 +1,150 @@
+"""asyncio Unix-domain-socket server for the native protocol.
+
+Many calls are in flight per connection: each ``call`` frame becomes a task whose
+handler runs in a worker thread (torch and numpy release the GIL), and replies go back
+in completion order, matched by id. Transport-level ``ping`` is answered inline.
+The socket file is created with mode 0600. ``drain_and_close`` stops accepting, waits
+(bounded) for in-flight calls, then closes: SIGTERM calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
+from native_engines.ipc.shm import Attached, ShmPool
+
+log = logging.getLogger(__name__)
+
+#: handler(body_tree) -> bytes (a JSON response) or a result tree (may hold arrays)
+Handler = Callable[[Any], Any]
+#: error_mapper(exception, op) -> problem dict
+ErrorMapper = Callable[[BaseException, str], dict]
+
+#: Result arrays at least this large go back through shared memory.
+SHM_THRESHOLD_BYTES = 64 * 1024
+
+
+class NativeServer:
+    def __init__(self, engine: str, path: Path, handlers: dict[str, Handler], *, instance: str,
+                 error_mapper: ErrorMapper, info: Callable[[], dict], workers: int = 4) -> None:
+        self.engine = engine
+        self.path = path
+        self.handlers = handlers
+        self.error_mapper = error_mapper
+        self.info = info
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"native-{engine}")
+        self.results = ShmPool(instance, "result", segment_bytes=64 * 1024 * 1024)
+        self.attached = Attached()
+        self.inflight: set[asyncio.Task] = set()
+        self.calls = 0
+        self.started = time.time()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            self._server = await asyncio.start_unix_server(self._connection, path=str(self.path), limit=1 << 20)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def drain_and_close(self, timeout_s: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self.inflight:
+            await asyncio.wait(self.inflight, timeout=timeout_s)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.results.close()
+        self.attached.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        regions: set[tuple[str, int]] = set()
+
+        def place(arr: np.ndarray) -> tuple[str, int] | None:
+            if arr.nbytes < SHM_THRESHOLD_BYTES:
+                return None
+            ref = self.results.place(arr)
+            if ref is not None:
+                regions.add(ref)
+            return ref
+
+        pack = make_packer(place)
+        unpack = make_unpacker(self.attached.view)
+        try:
+            hello = unpack(await read_frame(reader))
+            if not isinstance(hello, dict) or hello.get("t") != "hello" or hello.get("v") != PROTOCOL_VERSION:
+                writer.write(pack({"t": "err", "id": 0, "problem": {
+                    "status": 400, "code": "PROTOCOL_VERSION", "title": "Protocol mismatch",
+                    "detail": f"expected hello with protocol version {PROTOCOL_VERSION}"}}))
+                await writer.drain()
+                return
+            writer.write(pack({"t": "hello", "v": PROTOCOL_VERSION, "engine": self.engine,
+                               "ops": sorted(self.handlers), "pid": os.getpid()}))
+            while True:
+                msg = unpack(await read_frame(reader))
+                kind = msg.get("t")
+                if kind == "call":
+                    task = asyncio.create_task(self._call(msg, writer, pack))
+                    self.inflight.add(task)
+                    task.add_done_callback(self.inflight.discard)
+                elif kind == "ping":
+                    writer.write(pack({"t": "pong", "id": msg.get("id", 0)}))
+                elif kind == "health":
+                    writer.write(pack({"t": "ok", "id": msg.get("id", 0), "body": self.health()}))
+                elif kind == "release":
+                    for seg, off in msg.get("regions", []):
+                        if (seg, off) in regions:
+                            regions.discard((seg, off))
+                            self.results.free(seg, off)
+                else:
+                    raise FrameError(f"unknown frame type {kind!r}")
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except FrameError as e:
+            log.warning("closing connection: %s", e)
+        finally:
+            for seg, off in regions:
+                self.results.free(seg, off)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _call(self, msg: dict, writer: asyncio.StreamWriter, pack: Callable[[Any], bytes]) -> None:
+        call_id, op = msg.get("id", 0), msg.get("op")
+        handler = self.handlers.get(op)
+        try:
+            if handler is None:
+                raise LookupError(op)
+            result = await asyncio.get_running_loop().run_in_executor(self.executor, handler, msg.get("body"))
+            self.calls += 1
+            frame = pack({"t": "ok", "id": call_id, "json": result} if isinstance(result, bytes | bytearray)
+                         else {"t": "ok", "id": call_id, "body": result})
+        except BaseException as e:  # noqa: BLE001 - every failure becomes a problem for the caller
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            frame = pack({"t": "err", "id": call_id, "problem": self.error_mapper(e, str(op))})
+        if not writer.is_closing():
+            writer.write(frame)
+
+    def health(self) -> dict:
+        return {**self.info(), "engine": self.engine, "pid": os.getpid(), "calls": self.calls,
+                "inflight": len(self.inflight), "uptime_s": round(time.time() - self.started, 3),
+                "result_shm_bytes": self.results.total_bytes, "operations": sorted(self.handlers)}

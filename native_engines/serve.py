@@ -1,0 +1,111 @@
+"""A native engine process: serve one engine's GPU-capable operations over its socket.
+
+The operations come from the engine's own declaration (``engines/<name>/ops.py``):
+every operation with ``gpu=True`` and a synchronous function is served, nothing is
+written twice. Requests are validated with the operation's request model (arrays
+arrive as numpy and are accepted as sequences), the function runs with
+``ctx.device`` set to the selected torch device, and the response model goes back as
+the same JSON bytes the HTTP engine would send. Start-up: select the device, import the
+functions, run each operation's declared example once (warm-up), then listen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend.contract import problem
+from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
+from backend.core import logging as nlogging
+from backend.core.errors import NautilusError
+from backend.core.settings import Settings, get_settings
+from native_engines.device import DeviceInfo, select_device
+from native_engines.ipc.server import NativeServer
+
+log = logging.getLogger(__name__)
+
+#: Engines that have a native process, and so a socket ``<run_dir>/<engine>.sock``.
+NATIVE_ENGINES = ("ml", "risk", "strategy")
+
+
+def socket_path(settings: Settings, engine: str) -> Path:
+    return settings.run_dir / f"{engine}.sock"
+
+
+def native_operations(spec: EngineSpec) -> list[Operation]:
+    """The operations a native process serves: GPU-capable and synchronous."""
+    return [op for op in spec.operations if op.gpu and not op.is_async()]
+
+
+def map_error(exc: BaseException, op: str) -> dict:
+    """The same problem-JSON the HTTP service would give for this exception."""
+    if isinstance(exc, NautilusError):
+        return problem.from_error(exc)
+    if isinstance(exc, ValidationError):
+        return problem.from_pydantic(exc)
+    if isinstance(exc, LookupError) and str(exc).strip("'") == op:
+        return problem.problem(404, "UNKNOWN_OPERATION", "Unknown operation", f"no native operation {op!r}")
+    log.error("native operation %s failed", op, exc_info=exc)
+    return problem.problem(500, "INTERNAL", "Internal error", f"{type(exc).__name__}: {exc}")
+
+
+def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[[Any], bytes]:
+    fn = op.load()
+
+    def handle(body: Any) -> bytes:
+        req = op.request.model_validate(body)
+        ctx = OpContext(engine=op.engine, device=device.device, settings=settings)
+        return fn(req, ctx).model_dump_json().encode()
+
+    return handle
+
+
+def build_server(engine: str, settings: Settings, device: DeviceInfo) -> NativeServer:
+    spec = load_engine(engine)
+    ops = native_operations(spec)
+    handlers = {op.name: make_handler(op, device, settings) for op in ops}
+    for op in ops:
+        if op.example is not None:
+            t0 = time.perf_counter()
+            handlers[op.name](op.example)
+            log.info("warmed up %s in %.1f ms on %s", op.name, (time.perf_counter() - t0) * 1e3, device.device)
+    return NativeServer(
+        engine, socket_path(settings, engine), handlers, instance=settings.instance_id, error_mapper=map_error,
+        info=lambda: {"device": device.as_dict(), "protocol": 1},
+    )
+
+
+async def _serve(engine: str) -> None:
+    settings = get_settings()
+    device = select_device()
+    log.info("native %s engine on %s (%s)%s", engine, device.device, device.name,
+             f"; CPU fallback: {device.fallback_reason}" if device.fallback_reason else "")
+    server = build_server(engine, settings, device)
+    await server.start()
+    log.info("serving %d operation(s) on %s: %s", len(server.handlers), server.path, ", ".join(server.handlers))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining %d in-flight call(s)", len(server.inflight))
+    await server.drain_and_close()
+
+
+def main(engine: str) -> None:
+    settings = get_settings()
+    nlogging.configure(f"native-{engine}", settings.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_serve(engine))
