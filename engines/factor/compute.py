@@ -44,15 +44,18 @@ def stats(s: evaluation.Summary) -> Stats:
     return Stats(mean=s.mean, std=s.std, t_stat=s.t_stat, ir=s.ir, positive_share=s.positive_share, n_dates=s.n)
 
 
-def validate_processing(p: Processing, symbols: Sequence[str], sectors: Mapping[str, str] | None,
-                        field: str = "sectors") -> list[str] | None:
+def validate_processing(
+    p: Processing, symbols: Sequence[str], sectors: Mapping[str, str] | None, field: str = "sectors"
+) -> list[str] | None:
     if "neutralize" not in p.steps:
         return None
     if not sectors:
         raise InvalidInput("'neutralize' needs a sector for every symbol", field=field)
     missing = [s for s in symbols if s not in sectors]
     if missing:
-        raise InvalidInput(f"no sector for {missing[0]!r} ({len(missing)} symbols lack one)", field=f"{field}.{missing[0]}")
+        raise InvalidInput(
+            f"no sector for {missing[0]!r} ({len(missing)} symbols lack one)", field=f"{field}.{missing[0]}"
+        )
     return [sectors[s] for s in symbols]
 
 
@@ -66,14 +69,16 @@ def process_cross_section(req: ProcessCrossSectionRequest, ctx: OpContext | None
     return MatrixResponse(values=to_rows(process(x, req.processing, sectors)))
 
 
-def validate_factor_expression(req: ValidateExpressionRequest, ctx: OpContext | None = None
-                               ) -> ValidateExpressionResponse:
+def validate_factor_expression(
+    req: ValidateExpressionRequest, ctx: OpContext | None = None
+) -> ValidateExpressionResponse:
     tree = expression.parse(req.expression, frozenset(library.LIBRARY))
     return ValidateExpressionResponse(valid=True, history_bars=expression.max_window(tree))
 
 
-def factor_values(spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray], benchmark: np.ndarray | None,
-                  user: Mapping[str, str]) -> np.ndarray:
+def factor_values(
+    spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray], benchmark: np.ndarray | None, user: Mapping[str, str]
+) -> np.ndarray:
     """One factor over a panel: library (validated params), stored user expression, or inline expression."""
     lib_cache: dict[str, np.ndarray] = {}
 
@@ -83,6 +88,7 @@ def factor_values(spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray],
                 d = library.LIBRARY[name]
                 lib_cache[name] = d.fn(panel, library.resolve_params(d, {}), benchmark)
             return lib_cache[name]
+
         return run
 
     if spec.name is not None and spec.name in library.LIBRARY:
@@ -90,8 +96,10 @@ def factor_values(spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray],
         try:
             params = library.resolve_params(d, spec.params)
         except KeyError as e:
-            raise InvalidInput(f"unknown parameter {e.args[0]!r} for {d.name} (allowed: {', '.join(d.params)})",
-                               field=f"{field}.params.{e.args[0]}") from e
+            raise InvalidInput(
+                f"unknown parameter {e.args[0]!r} for {d.name} (allowed: {', '.join(d.params)})",
+                field=f"{field}.params.{e.args[0]}",
+            ) from e
         except ValueError as e:
             raise InvalidInput(e.args[1], field=f"{field}.params.{e.args[0]}") from e
         for k in d.needs:
@@ -99,12 +107,16 @@ def factor_values(spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray],
                 raise InvalidInput(f"{d.name} needs {k!r} bars", field=f"{field}.name")
         hist = d.history(params)
         if hist >= panel["close"].shape[0]:
-            raise InvalidInput(f"{d.name} needs more than {hist} bars, the panel has {panel['close'].shape[0]}",
-                               field=f"{field}.params.{max(params, key=params.get)}")
+            raise InvalidInput(
+                f"{d.name} needs more than {hist} bars, the panel has {panel['close'].shape[0]}",
+                field=f"{field}.params.{max(params, key=params.get)}",
+            )
         return d.fn(panel, params, benchmark)
     if spec.name is not None:
         if spec.name not in user:
-            raise InvalidInput(f"unknown factor {spec.name!r}: neither in the library nor stored", field=f"{field}.name")
+            raise InvalidInput(
+                f"unknown factor {spec.name!r}: neither in the library nor stored", field=f"{field}.name"
+            )
         if spec.params:
             raise InvalidInput("a stored expression factor takes no params", field=f"{field}.params")
         text, efield = user[spec.name], f"{field}.name"
@@ -117,17 +129,20 @@ def factor_values(spec: FactorSpec, field: str, panel: Mapping[str, np.ndarray],
     return expression.evaluate(tree, panel, {n: lib(n) for n in library.LIBRARY})
 
 
-def evaluate_panels(factors: Mapping[str, np.ndarray], close: np.ndarray, opt: EvaluationOptions
-                    ) -> EvaluationResponse:
+def evaluate_panels(factors: Mapping[str, np.ndarray], close: np.ndarray, opt: EvaluationOptions) -> EvaluationResponse:
     names = list(factors)
     h0 = opt.horizons[0]
     fwd = {h: evaluation.forward_returns(close, h) for h in opt.horizons}
     out = []
     for name, f in factors.items():
-        decay = [HorizonIC(horizon=h,
-                           ic=stats(evaluation.summarize(evaluation.row_pearson(f, fwd[h], opt.min_names))),
-                           rank_ic=stats(evaluation.summarize(evaluation.row_spearman(f, fwd[h], opt.min_names))))
-                 for h in opt.horizons]
+        decay = [
+            HorizonIC(
+                horizon=h,
+                ic=stats(evaluation.summarize(evaluation.row_pearson(f, fwd[h], opt.min_names))),
+                rank_ic=stats(evaluation.summarize(evaluation.row_spearman(f, fwd[h], opt.min_names))),
+            )
+            for h in opt.horizons
+        ]
         q, spread = evaluation.quantile_returns(f, fwd[h0], opt.quantiles)
         with np.errstate(all="ignore"):
             import warnings
@@ -136,10 +151,15 @@ def evaluate_panels(factors: Mapping[str, np.ndarray], close: np.ndarray, opt: E
                 warnings.simplefilter("ignore", RuntimeWarning)
                 qmean = np.nanmean(q, axis=0)
         slopes = evaluation.cross_sectional_regression([f], fwd[h0], opt.min_names)[:, 0]
-        out.append(FactorEvaluation(
-            factor=name, decay=decay, quantile_mean_returns=[None if v != v else float(v) for v in qmean],
-            spread=stats(evaluation.summarize(spread)), factor_return=stats(evaluation.summarize(slopes)),
-        ))
+        out.append(
+            FactorEvaluation(
+                factor=name,
+                decay=decay,
+                quantile_mean_returns=[None if v != v else float(v) for v in qmean],
+                spread=stats(evaluation.summarize(spread)),
+                factor_return=stats(evaluation.summarize(slopes)),
+            )
+        )
     corr_fn = evaluation.row_spearman if opt.correlation == "spearman" else evaluation.row_pearson
     k = len(names)
     corr = np.eye(k)
@@ -148,8 +168,12 @@ def evaluate_panels(factors: Mapping[str, np.ndarray], close: np.ndarray, opt: E
             s = evaluation.summarize(corr_fn(factors[names[i]], factors[names[j]], opt.min_names)).mean
             corr[i, j] = corr[j, i] = np.nan if s is None else s
     joint = evaluation.cross_sectional_regression([factors[n] for n in names], fwd[h0], opt.min_names)
-    return EvaluationResponse(factors=out, names=names, correlation=to_rows(corr),
-                              joint_factor_returns=[stats(evaluation.summarize(joint[:, i])) for i in range(k)])
+    return EvaluationResponse(
+        factors=out,
+        names=names,
+        correlation=to_rows(corr),
+        joint_factor_returns=[stats(evaluation.summarize(joint[:, i])) for i in range(k)],
+    )
 
 
 def evaluate_factors(req: EvaluateFactorsRequest, ctx: OpContext | None = None) -> EvaluationResponse:

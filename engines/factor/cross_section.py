@@ -1,9 +1,9 @@
 """Cross-sectional processing of a [dates, symbols] factor panel, one date (row) at a time. NaN-aware.
 
-  winsorize   clip each row at its ``lower`` / ``upper`` quantiles (linear interpolation)
-  zscore      (x - mean) / std(ddof=0) of the row  (scipy.stats.zscore with nan_policy='omit')
-  rank        (average rank - 1) / (count - 1), in [0, 1]; 0.5 when a row has one value
-  neutralize  minus the row's mean within each sector (residual of a regression on sector dummies)
+winsorize   clip each row at its ``lower`` / ``upper`` quantiles (linear interpolation)
+zscore      (x - mean) / std(ddof=0) of the row  (scipy.stats.zscore with nan_policy='omit')
+rank        (average rank - 1) / (count - 1), in [0, 1]; 0.5 when a row has one value
+neutralize  minus the row's mean within each sector (residual of a regression on sector dummies)
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def neutralize(x: np.ndarray, sectors: Sequence[str]) -> np.ndarray:
     return x - means
 
 
-def apply_steps(x: np.ndarray, steps: Sequence[str], sectors: Sequence[str] | None,
-                lower: float, upper: float) -> np.ndarray:
+def apply_steps(
+    x: np.ndarray, steps: Sequence[str], sectors: Sequence[str] | None, lower: float, upper: float
+) -> np.ndarray:
     """Apply named steps in order (validated by the caller)."""
     for s in steps:
         if s == "winsorize":

@@ -77,8 +77,9 @@ def summarize(series: np.ndarray) -> Summary:
         return Summary(mean, None, None, None, float((s > 0).mean()), n)
     sd = float(s.std(ddof=1))
     t = mean / sd * np.sqrt(n) if sd > 0 else None
-    return Summary(mean, sd, float(t) if t is not None else None, mean / sd if sd > 0 else None,
-                   float((s > 0).mean()), n)
+    return Summary(
+        mean, sd, float(t) if t is not None else None, mean / sd if sd > 0 else None, float((s > 0).mean()), n
+    )
 
 
 def quantile_returns(f: np.ndarray, fwd: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:

@@ -128,17 +128,29 @@ FUNCTIONS: dict[str, tuple[str, int, int | None, Callable]] = {
     "ts_min": ("x", 2, 1, lambda x, n: _rolling(x, n).min().to_numpy()),
     "ts_max": ("x", 2, 1, lambda x, n: _rolling(x, n).max().to_numpy()),
     "ts_zscore": ("x", 2, 1, lambda x, n: (x - _rolling(x, n).mean().to_numpy()) / _rolling(x, n).std().to_numpy()),
-    "sma": ("x", 2, 1, _talib1("SMA")), "ema": ("x", 2, 1, _talib1("EMA")), "wma": ("x", 2, 1, _talib1("WMA")),
-    "dema": ("x", 2, 1, _talib1("DEMA")), "tema": ("x", 2, 1, _talib1("TEMA")), "kama": ("x", 2, 1, _talib1("KAMA")),
-    "rsi": ("x", 2, 1, _talib1("RSI")), "roc": ("x", 2, 1, _talib1("ROC")), "mom": ("x", 2, 1, _talib1("MOM")),
+    "sma": ("x", 2, 1, _talib1("SMA")),
+    "ema": ("x", 2, 1, _talib1("EMA")),
+    "wma": ("x", 2, 1, _talib1("WMA")),
+    "dema": ("x", 2, 1, _talib1("DEMA")),
+    "tema": ("x", 2, 1, _talib1("TEMA")),
+    "kama": ("x", 2, 1, _talib1("KAMA")),
+    "rsi": ("x", 2, 1, _talib1("RSI")),
+    "roc": ("x", 2, 1, _talib1("ROC")),
+    "mom": ("x", 2, 1, _talib1("MOM")),
     "trix": ("x", 2, 1, _talib1("TRIX")),
-    "atr": ("hlc", 1, 0, _talib_hlc("ATR")), "natr": ("hlc", 1, 0, _talib_hlc("NATR")),
-    "adx": ("hlc", 1, 0, _talib_hlc("ADX")), "cci": ("hlc", 1, 0, _talib_hlc("CCI")),
+    "atr": ("hlc", 1, 0, _talib_hlc("ATR")),
+    "natr": ("hlc", 1, 0, _talib_hlc("NATR")),
+    "adx": ("hlc", 1, 0, _talib_hlc("ADX")),
+    "cci": ("hlc", 1, 0, _talib_hlc("CCI")),
     "willr": ("hlc", 1, 0, _talib_hlc("WILLR")),
-    "abs": ("x", 1, None, np.abs), "log": ("x", 1, None, np.log), "sqrt": ("x", 1, None, np.sqrt),
+    "abs": ("x", 1, None, np.abs),
+    "log": ("x", 1, None, np.log),
+    "sqrt": ("x", 1, None, np.sqrt),
     "sign": ("x", 1, None, np.sign),
-    "max": ("x", 2, None, np.fmax), "min": ("x", 2, None, np.fmin),
-    "cs_rank": ("x", 1, None, _cs_rank), "cs_zscore": ("x", 1, None, _cs_zscore),
+    "max": ("x", 2, None, np.fmax),
+    "min": ("x", 2, None, np.fmin),
+    "cs_rank": ("x", 1, None, _cs_rank),
+    "cs_zscore": ("x", 1, None, _cs_zscore),
 }
 
 
@@ -259,8 +271,10 @@ class Parser:
             w = args[wpos]
             if not isinstance(w, Num) or w.value != int(w.value) or not 1 <= w.value <= MAX_WINDOW:
                 raise self.fail(f"{fn}'s window must be a whole number in [1, {MAX_WINDOW}]", pos)
-            if fn in ("rsi", "sma", "ema", "wma", "dema", "tema", "kama", "trix", "adx", "cci", "willr") \
-                    and w.value < 2:
+            if (
+                fn in ("rsi", "sma", "ema", "wma", "dema", "tema", "kama", "trix", "adx", "cci", "willr")
+                and w.value < 2
+            ):
                 raise self.fail(f"{fn}'s window must be at least 2", pos)
         return self.node(Call(fn, tuple(args), pos), d)
 
@@ -285,7 +299,9 @@ def max_window(tree: object) -> int:
     return 0
 
 
-def evaluate(tree: object, panel: Mapping[str, np.ndarray], names: Mapping[str, Callable[[], np.ndarray]]) -> np.ndarray:
+def evaluate(
+    tree: object, panel: Mapping[str, np.ndarray], names: Mapping[str, Callable[[], np.ndarray]]
+) -> np.ndarray:
     """Evaluate over a panel of [dates, symbols] arrays; ``names`` supplies library factors lazily."""
     with np.errstate(all="ignore"):
         out = _eval(tree, panel, names)

@@ -62,7 +62,7 @@ def momentum(p: Panel, q: Mapping[str, int], b: np.ndarray | None) -> np.ndarray
     c = p["close"]
     out = np.full_like(c, np.nan)
     lb, skip = q["lookback"], q["skip"]
-    out[lb:] = c[lb - skip:len(c) - skip] / c[:len(c) - lb] - 1.0
+    out[lb:] = c[lb - skip : len(c) - skip] / c[: len(c) - lb] - 1.0
     return out
 
 
@@ -126,20 +126,50 @@ def trend_strength(p: Panel, q: Mapping[str, int], b: np.ndarray | None) -> np.n
 LIBRARY: dict[str, FactorDef] = {
     d.name: d
     for d in (
-        FactorDef("momentum", "Momentum 12-1: return from t-lookback to t-skip",
-                  {"lookback": (252, 2, 5000), "skip": (21, 0, 5000)}, ("close",), momentum),
-        FactorDef("reversal", "Short-term reversal: minus the last window's return", {"window": (21, 1, 5000)},
-                  ("close",), reversal),
-        FactorDef("low_volatility", "Minus annualised volatility of daily returns", {"window": (252, 3, 5000)},
-                  ("close",), low_volatility),
+        FactorDef(
+            "momentum",
+            "Momentum 12-1: return from t-lookback to t-skip",
+            {"lookback": (252, 2, 5000), "skip": (21, 0, 5000)},
+            ("close",),
+            momentum,
+        ),
+        FactorDef(
+            "reversal",
+            "Short-term reversal: minus the last window's return",
+            {"window": (21, 1, 5000)},
+            ("close",),
+            reversal,
+        ),
+        FactorDef(
+            "low_volatility",
+            "Minus annualised volatility of daily returns",
+            {"window": (252, 3, 5000)},
+            ("close",),
+            low_volatility,
+        ),
         FactorDef("beta", "Rolling beta to the market", {"window": (252, 3, 5000)}, ("close",), beta),
-        FactorDef("idio_vol", "Idiosyncratic volatility (market-model residuals, annualised)",
-                  {"window": (63, 4, 5000)}, ("close",), idio_vol),
+        FactorDef(
+            "idio_vol",
+            "Idiosyncratic volatility (market-model residuals, annualised)",
+            {"window": (63, 4, 5000)},
+            ("close",),
+            idio_vol,
+        ),
         FactorDef("skewness", "Sample skewness of daily returns", {"window": (252, 4, 5000)}, ("close",), skewness),
-        FactorDef("amihud", "Amihud illiquidity: mean |return| per dollar volume, x 1e6", {"window": (21, 1, 5000)},
-                  ("close", "volume"), amihud),
-        FactorDef("trend_strength", "t-statistic of the log-price trend", {"window": (63, 4, 5000)}, ("close",),
-                  trend_strength),
+        FactorDef(
+            "amihud",
+            "Amihud illiquidity: mean |return| per dollar volume, x 1e6",
+            {"window": (21, 1, 5000)},
+            ("close", "volume"),
+            amihud,
+        ),
+        FactorDef(
+            "trend_strength",
+            "t-statistic of the log-price trend",
+            {"window": (63, 4, 5000)},
+            ("close",),
+            trend_strength,
+        ),
     )
 }
 

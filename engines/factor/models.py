@@ -18,8 +18,10 @@ MAX_HORIZONS = 12
 FactorName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Timeframe = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[0-9]+(s|m|h|d|w|mo)$")]
 Step = Literal["winsorize", "zscore", "rank", "neutralize"]
-Matrix = Annotated[list[Annotated[list[FiniteFloat | None], Field(min_length=1, max_length=MAX_ASSETS)]],
-                   Field(min_length=2, max_length=100_000)]
+Matrix = Annotated[
+    list[Annotated[list[FiniteFloat | None], Field(min_length=1, max_length=MAX_ASSETS)]],
+    Field(min_length=2, max_length=100_000),
+]
 
 
 class FactorSpec(Model):
@@ -38,8 +40,9 @@ class FactorSpec(Model):
 
 
 class Processing(Model):
-    steps: Annotated[list[Step], Field(max_length=8)] = Field(default_factory=list,
-                                                               description="Applied in order on each date.")
+    steps: Annotated[list[Step], Field(max_length=8)] = Field(
+        default_factory=list, description="Applied in order on each date."
+    )
     winsor_lower: FiniteFloat = Field(default=0.01, ge=0.0, lt=0.5)
     winsor_upper: FiniteFloat = Field(default=0.99, gt=0.5, le=1.0)
 
@@ -108,11 +111,13 @@ class ComputeFactorsRequest(Model):
     timeframe: Timeframe = "1d"
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    benchmark_symbol: Symbol | None = Field(default=None, description="Market for beta/idio_vol; default: "
-                                            "the universe's equal-weighted return.")
+    benchmark_symbol: Symbol | None = Field(
+        default=None, description="Market for beta/idio_vol; default: the universe's equal-weighted return."
+    )
     processing: Processing = Processing()
     sectors: dict[Symbol, Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        default=None, description="For 'neutralize'; default: the instruments table.")
+        default=None, description="For 'neutralize'; default: the instruments table."
+    )
     last_n: int | None = Field(default=None, ge=1, le=100_000, description="Return only the last N dates.")
 
 

@@ -49,7 +49,12 @@ async def create_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     try:
         row = await _pool(ctx).fetchrow(
             "INSERT INTO factor_definitions(name, description, expression, higher_is) VALUES ($1, $2, $3, $4) "
-            "RETURNING *", req.name, req.description, req.expression, req.higher_is)
+            "RETURNING *",
+            req.name,
+            req.description,
+            req.expression,
+            req.higher_is,
+        )
     except asyncpg.UniqueViolationError as e:
         raise Conflict(f"factor {req.name!r} already exists; use update_factor", field="name") from e
     return _record(row)
@@ -59,7 +64,12 @@ async def update_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     _check_definition(req)
     row = await _pool(ctx).fetchrow(
         "UPDATE factor_definitions SET description = $2, expression = $3, higher_is = $4, version = version + 1, "
-        "updated_at = now() WHERE name = $1 RETURNING *", req.name, req.description, req.expression, req.higher_is)
+        "updated_at = now() WHERE name = $1 RETURNING *",
+        req.name,
+        req.description,
+        req.expression,
+        req.higher_is,
+    )
     if row is None:
         raise NotFound(f"no factor named {req.name!r}", field="name")
     return _record(row)
@@ -83,9 +93,12 @@ async def list_factors(req: ListFactorsRequest, ctx: OpContext) -> FactorList:
     pool = _pool(ctx)
     rows = await pool.fetch("SELECT * FROM factor_definitions ORDER BY name LIMIT $1 OFFSET $2", req.limit, req.offset)
     return FactorList(
-        library=[LibraryFactor(name=d.name, title=d.title, params={k: list(v) for k, v in d.params.items()})
-                 for d in library.LIBRARY.values()],
-        functions=sorted(expression.FUNCTIONS), user=[_record(r) for r in rows],
+        library=[
+            LibraryFactor(name=d.name, title=d.title, params={k: list(v) for k, v in d.params.items()})
+            for d in library.LIBRARY.values()
+        ],
+        functions=sorted(expression.FUNCTIONS),
+        user=[_record(r) for r in rows],
         total_user=await pool.fetchval("SELECT count(*) FROM factor_definitions"),
     )
 
@@ -106,11 +119,13 @@ async def _panel(req: ComputeFactorsRequest, ctx: OpContext):  # noqa: ANN202
         for k in BAR_FIELDS:
             panel[k][idx, j] = data[s][k]
     with np.errstate(invalid="ignore", divide="ignore"):
-        panel["returns"] = np.vstack([np.full((1, len(req.symbols)), np.nan), panel["close"][1:] / panel["close"][:-1] - 1])
+        panel["returns"] = np.vstack(
+            [np.full((1, len(req.symbols)), np.nan), panel["close"][1:] / panel["close"][:-1] - 1]
+        )
     panel["typical"] = (panel["high"] + panel["low"] + panel["close"]) / 3.0
     bench = None
     if req.benchmark_symbol:
-        b = dict(zip(data[req.benchmark_symbol]["ts"], data[req.benchmark_symbol]["close"]))
+        b = dict(zip(data[req.benchmark_symbol]["ts"], data[req.benchmark_symbol]["close"], strict=False))
         bench = np.array([b.get(t, np.nan) for t in dates])
     user_names = [f.name for f in req.factors if f.name is not None and f.name not in library.LIBRARY]
     rows = await pool.fetch("SELECT name, expression FROM factor_definitions WHERE name = ANY($1::text[])", user_names)
@@ -119,8 +134,10 @@ async def _panel(req: ComputeFactorsRequest, ctx: OpContext):  # noqa: ANN202
     if "neutralize" in req.processing.steps:
         sectors = dict(req.sectors or {})
         if not sectors:
-            srows = await pool.fetch("SELECT symbol, sector FROM instruments WHERE symbol = ANY($1::text[]) "
-                                     "AND sector IS NOT NULL", list(req.symbols))
+            srows = await pool.fetch(
+                "SELECT symbol, sector FROM instruments WHERE symbol = ANY($1::text[]) AND sector IS NOT NULL",
+                list(req.symbols),
+            )
             sectors = {r["symbol"]: r["sector"] for r in srows}
     sector_list = compute.validate_processing(req.processing, req.symbols, sectors)
     return dates, panel, bench, user, sector_list
@@ -141,8 +158,11 @@ async def compute_factors(req: ComputeFactorsRequest, ctx: OpContext) -> Compute
     dates, panel, bench, user, sectors = await _panel(req, ctx)
     factors = await asyncio.to_thread(_factor_panels, req, panel, bench, user, sectors)
     n = req.last_n or len(dates)
-    return ComputeFactorsResponse(dates=dates[-n:], symbols=list(req.symbols),
-                                  factors=[FactorPanel(name=k, values=compute.to_rows(v[-n:])) for k, v in factors.items()])
+    return ComputeFactorsResponse(
+        dates=dates[-n:],
+        symbols=list(req.symbols),
+        factors=[FactorPanel(name=k, values=compute.to_rows(v[-n:])) for k, v in factors.items()],
+    )
 
 
 async def evaluate_stored_factors(req: EvaluateStoredFactorsRequest, ctx: OpContext) -> EvaluationResponse:

@@ -45,8 +45,13 @@ class Resolved:
     def columns(self) -> list[Column]:
         multi = len(self.defn.outputs) > 1
         return [
-            Column(name=f"{self.key}.{o}" if multi else self.key, indicator=self.defn.name, output=o,
-                   params=self.params, source=self.defn.source)
+            Column(
+                name=f"{self.key}.{o}" if multi else self.key,
+                indicator=self.defn.name,
+                output=o,
+                params=self.params,
+                source=self.defn.source,
+            )
             for o in self.defn.outputs
         ]
 
@@ -71,8 +76,10 @@ def resolve(specs: Sequence[IndicatorSpec], field: str = "indicators") -> list[R
             params = resolve_params(defn, s.params)
         except KeyError as e:
             allowed = ", ".join(q.name for q in defn.params) or "none"
-            raise InvalidInput(f"unknown parameter {e.args[0]!r} for {s.name} (allowed: {allowed})",
-                               field=f"{field}.{i}.params.{e.args[0]}") from e
+            raise InvalidInput(
+                f"unknown parameter {e.args[0]!r} for {s.name} (allowed: {allowed})",
+                field=f"{field}.{i}.params.{e.args[0]}",
+            ) from e
         except ValueError as e:
             raise InvalidInput(e.args[1], field=f"{field}.{i}.params.{e.args[0]}") from e
         key = s.alias or column_key(defn, params)
@@ -100,13 +107,19 @@ def series_arrays(s: BarSeries, field: str) -> dict[str, np.ndarray]:
             raise InvalidInput(f"volume must be >= 0 (index {int(np.argmax(a < 0))})", field=f"{field}.{k}")
         arrays[k] = a
     if "high" in arrays and "low" in arrays and (arrays["high"] < arrays["low"]).any():
-        raise InvalidInput(f"high below low at index {int(np.argmax(arrays['high'] < arrays['low']))}",
-                           field=f"{field}.high")
+        raise InvalidInput(
+            f"high below low at index {int(np.argmax(arrays['high'] < arrays['low']))}", field=f"{field}.high"
+        )
     return arrays
 
 
-def check_fit(resolved: Sequence[Resolved], symbol: str, arrays: Mapping[str, np.ndarray], field: str,
-              ind_field: str = "indicators") -> None:
+def check_fit(
+    resolved: Sequence[Resolved],
+    symbol: str,
+    arrays: Mapping[str, np.ndarray],
+    field: str,
+    ind_field: str = "indicators",
+) -> None:
     """Every indicator has its inputs and a series longer than its lookback."""
     n = len(arrays["close"])
     for r in resolved:
@@ -122,8 +135,9 @@ def check_fit(resolved: Sequence[Resolved], symbol: str, arrays: Mapping[str, np
 
 def check_output_size(n_columns: int, total_bars: int) -> None:
     if n_columns * total_bars > MAX_OUTPUT_VALUES:
-        raise PayloadTooLarge(f"{n_columns} columns x {total_bars} bars exceeds {MAX_OUTPUT_VALUES} values",
-                              field="indicators")
+        raise PayloadTooLarge(
+            f"{n_columns} columns x {total_bars} bars exceeds {MAX_OUTPUT_VALUES} values", field="indicators"
+        )
 
 
 def batch_block(block: Mapping[str, np.ndarray], resolved: Sequence[Resolved]) -> dict[str, np.ndarray]:
@@ -170,8 +184,10 @@ def compute_indicators(req: ComputeIndicatorsRequest, ctx: OpContext | None = No
     cols = batch(arrays, resolved)
     return IndicatorsResponse(
         columns=[c for r in resolved for c in r.columns()],
-        results=[SymbolColumns(symbol=s.symbol, values={k: to_json_values(v) for k, v in c.items()})
-                 for s, c in zip(req.series, cols)],
+        results=[
+            SymbolColumns(symbol=s.symbol, values={k: to_json_values(v) for k, v in c.items()})
+            for s, c in zip(req.series, cols, strict=False)
+        ],
         backend="talib",
     )
 
@@ -183,14 +199,16 @@ def compute_indicators_gpu(req: GpuIndicatorsRequest, ctx: OpContext | None = No
 
     for i, s in enumerate(req.indicators):
         if s.name in CATALOG and s.name not in GPU_INDICATORS:
-            raise InvalidInput(f"{s.name!r} has no torch path; torch serves {', '.join(GPU_INDICATORS)}",
-                               field=f"indicators.{i}.name")
+            raise InvalidInput(
+                f"{s.name!r} has no torch path; torch serves {', '.join(GPU_INDICATORS)}", field=f"indicators.{i}.name"
+            )
     resolved, arrays = _prepare(req.series, req.indicators)
     n = len(arrays[0]["close"])
     for i, a in enumerate(arrays):
         if len(a["close"]) != n or sorted(a) != sorted(arrays[0]):
-            raise InvalidInput("the torch path needs every series with the same length and inputs",
-                               field=f"series.{i}.close")
+            raise InvalidInput(
+                "the torch path needs every series with the same length and inputs", field=f"series.{i}.close"
+            )
     device = torch.device(ctx.device if ctx is not None else "cpu")
     dtype = torch.float64 if req.dtype == "float64" else torch.float32
     block = {k: torch.as_tensor(np.stack([a[k] for a in arrays]), dtype=dtype, device=device) for k in arrays[0]}
@@ -202,8 +220,10 @@ def compute_indicators_gpu(req: GpuIndicatorsRequest, ctx: OpContext | None = No
                 out[col.name] = res[col.output].to("cpu", torch.float64).numpy()
     return IndicatorsResponse(
         columns=[c for r in resolved for c in r.columns()],
-        results=[SymbolColumns(symbol=s.symbol, values={k: to_json_values(v[j]) for k, v in out.items()})
-                 for j, s in enumerate(req.series)],
+        results=[
+            SymbolColumns(symbol=s.symbol, values={k: to_json_values(v[j]) for k, v in out.items()})
+            for j, s in enumerate(req.series)
+        ],
         backend=f"torch:{device}",
     )
 
@@ -211,11 +231,21 @@ def compute_indicators_gpu(req: GpuIndicatorsRequest, ctx: OpContext | None = No
 def list_indicators(req: ListIndicatorsRequest, ctx: OpContext | None = None) -> ListIndicatorsResponse:
     from engines.features.gpu import GPU_INDICATORS
 
-    return ListIndicatorsResponse(indicators=[
-        IndicatorInfo(
-            name=d.name, title=d.title, source=d.source, inputs=list(d.inputs), outputs=list(d.outputs),
-            params=[ParamInfo(name=q.name, default=q.default, min=q.lo, max=q.hi, integer=q.integer) for q in d.params],
-            memory=d.memory, gpu=d.name in GPU_INDICATORS,
-        )
-        for d in CATALOG.values() if req.source in (None, d.source)
-    ])
+    return ListIndicatorsResponse(
+        indicators=[
+            IndicatorInfo(
+                name=d.name,
+                title=d.title,
+                source=d.source,
+                inputs=list(d.inputs),
+                outputs=list(d.outputs),
+                params=[
+                    ParamInfo(name=q.name, default=q.default, min=q.lo, max=q.hi, integer=q.integer) for q in d.params
+                ],
+                memory=d.memory,
+                gpu=d.name in GPU_INDICATORS,
+            )
+            for d in CATALOG.values()
+            if req.source in (None, d.source)
+        ]
+    )

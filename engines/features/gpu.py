@@ -18,9 +18,15 @@ BLOCK = 64
 
 #: Indicators this path serves, with the outputs it produces.
 GPU_INDICATORS: dict[str, tuple[str, ...]] = {
-    "sma": ("real",), "ema": ("real",), "rsi": ("real",), "macd": ("macd", "signal", "hist"),
-    "bbands": ("upper", "middle", "lower"), "atr": ("real",), "vol_cc": ("real",),
-    "vol_parkinson": ("real",), "zscore": ("real",),
+    "sma": ("real",),
+    "ema": ("real",),
+    "rsi": ("real",),
+    "macd": ("macd", "signal", "hist"),
+    "bbands": ("upper", "middle", "lower"),
+    "atr": ("real",),
+    "vol_cc": ("real",),
+    "vol_parkinson": ("real",),
+    "zscore": ("real",),
 }
 
 
@@ -31,7 +37,7 @@ def _nan_like(x: torch.Tensor) -> torch.Tensor:
 def _pad_front(vals: torch.Tensor, total: int) -> torch.Tensor:
     """[S, L] values for the last L bars -> [S, total] with NaN in front."""
     out = torch.full((vals.shape[0], total), float("nan"), dtype=vals.dtype, device=vals.device)
-    out[:, total - vals.shape[1]:] = vals
+    out[:, total - vals.shape[1] :] = vals
     return out
 
 
@@ -40,16 +46,19 @@ def linear_scan(x: torch.Tensor, a: float, b: float, y0: torch.Tensor) -> torch.
     s, n = x.shape
     idx = torch.arange(BLOCK, device=x.device, dtype=x.dtype)
     diff = idx[:, None] - idx[None, :]
-    weights = torch.where(diff >= 0, b * torch.pow(torch.tensor(a, dtype=x.dtype, device=x.device), diff.clamp(min=0)),
-                          torch.zeros((), dtype=x.dtype, device=x.device))  # [i, j] = b a^(i-j)
+    weights = torch.where(
+        diff >= 0,
+        b * torch.pow(torch.tensor(a, dtype=x.dtype, device=x.device), diff.clamp(min=0)),
+        torch.zeros((), dtype=x.dtype, device=x.device),
+    )  # [i, j] = b a^(i-j)
     decay = torch.pow(torch.tensor(a, dtype=x.dtype, device=x.device), idx + 1)  # a^(i+1)
     out = torch.empty_like(x)
     prev = y0
     for start in range(0, n, BLOCK):
-        xb = x[:, start:start + BLOCK]
+        xb = x[:, start : start + BLOCK]
         m = xb.shape[1]
         yb = xb @ weights[:m, :m].T + prev[:, None] * decay[:m][None, :]
-        out[:, start:start + m] = yb
+        out[:, start : start + m] = yb
         prev = yb[:, -1]
     return out
 
@@ -121,8 +130,11 @@ def compute_core(arrays: Mapping[str, torch.Tensor], name: str, p: Mapping[str, 
         w = rolling(c, n)
         mid, sd = w.mean(-1), w.std(-1, correction=0)
         t = c.shape[1]
-        return {"upper": _pad_front(mid + p["nbdevup"] * sd, t), "middle": _pad_front(mid, t),
-                "lower": _pad_front(mid - p["nbdevdn"] * sd, t)}
+        return {
+            "upper": _pad_front(mid + p["nbdevup"] * sd, t),
+            "middle": _pad_front(mid, t),
+            "lower": _pad_front(mid - p["nbdevdn"] * sd, t),
+        }
     if name == "atr":
         return {"real": atr(arrays["high"], arrays["low"], c, int(p["timeperiod"]))}
     if name == "vol_cc":
@@ -137,7 +149,7 @@ def compute_core(arrays: Mapping[str, torch.Tensor], name: str, p: Mapping[str, 
         n = int(p["timeperiod"])
         w = rolling(c, n)
         mean, sd = w.mean(-1), w.std(-1, correction=1)
-        z = (c[:, n - 1:] - mean) / sd
+        z = (c[:, n - 1 :] - mean) / sd
         z = torch.where(sd > 0, z, torch.full_like(z, float("nan")))
         return {"real": _pad_front(z, c.shape[1])}
     raise KeyError(name)

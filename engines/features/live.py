@@ -77,12 +77,20 @@ def feed(state: LiveState, bars: Sequence[LiveBar]) -> tuple[list, dict[str, lis
             if "benchmark" in r.defn.inputs:
                 for i, b in enumerate(bars):
                     if b.benchmark is None:
-                        raise InvalidInput(f"{r.defn.name} needs each bar's benchmark close", field=f"bars.{i}.benchmark")
+                        raise InvalidInput(
+                            f"{r.defn.name} needs each bar's benchmark close", field=f"bars.{i}.benchmark"
+                        )
         cols: dict[str, list[float]] = {c.name: [] for r in state.resolved for c in r.columns()}
         for b in bars:
-            bar = {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
-                   "benchmark": b.benchmark if b.benchmark is not None else float("nan")}
-            for r, s in zip(state.resolved, state.streams):
+            bar = {
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+                "volume": b.volume,
+                "benchmark": b.benchmark if b.benchmark is not None else float("nan"),
+            }
+            for r, s in zip(state.resolved, state.streams, strict=False):
                 res = s.update(bar)
                 for c in r.columns():
                     cols[c.name].append(res[c.output])

@@ -49,8 +49,9 @@ def vol_parkinson(high: np.ndarray, low: np.ndarray, timeperiod: int, periods_pe
     return np.sqrt(np.maximum(mean, 0.0) / (4.0 * np.log(2.0)) * periods_per_year)
 
 
-def vol_gk(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int,
-           periods_per_year: float) -> np.ndarray:
+def vol_gk(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int, periods_per_year: float
+) -> np.ndarray:
     term = 0.5 * np.log(high / low) ** 2 - (2.0 * np.log(2.0) - 1.0) * np.log(close / open_) ** 2
     mean = _rolling(term, timeperiod).mean().to_numpy().T
     with np.errstate(invalid="ignore"):

@@ -44,7 +44,11 @@ def _pool(ctx: OpContext) -> asyncpg.Pool:
 
 
 async def fetch_bars(
-    pool: asyncpg.Pool, symbols: Sequence[str], timeframe: str, start: dt.datetime | None, end: dt.datetime | None,
+    pool: asyncpg.Pool,
+    symbols: Sequence[str],
+    timeframe: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
     field: str = "symbols",
 ) -> dict[str, dict[str, np.ndarray]]:
     """symbol -> {'ts': datetime64[us] array, 'open'..'volume': float arrays}; NotFound names a missing symbol."""
@@ -53,7 +57,10 @@ async def fetch_bars(
            WHERE symbol = ANY($1::text[]) AND timeframe = $2
              AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts <= $4)
            ORDER BY symbol, ts""",
-        list(dict.fromkeys(symbols)), timeframe, start, end,
+        list(dict.fromkeys(symbols)),
+        timeframe,
+        start,
+        end,
     )
     by_symbol: dict[str, list] = {}
     for r in rows:
@@ -72,9 +79,12 @@ async def fetch_bars(
 
 def _record(row: asyncpg.Record) -> FeatureSetRecord:
     return FeatureSetRecord(
-        name=row["name"], description=row["description"],
+        name=row["name"],
+        description=row["description"],
         indicators=[IndicatorSpec(**d) for d in json.loads(row["indicators"])],
-        version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -101,7 +111,9 @@ async def create_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecor
     try:
         row = await _pool(ctx).fetchrow(
             """INSERT INTO feature_sets(name, description, indicators) VALUES ($1, $2, $3::jsonb) RETURNING *""",
-            req.name, req.description, _dump(req.indicators),
+            req.name,
+            req.description,
+            _dump(req.indicators),
         )
     except asyncpg.UniqueViolationError as e:
         raise Conflict(f"feature set {req.name!r} already exists; use update_feature_set", field="name") from e
@@ -113,7 +125,9 @@ async def update_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecor
     row = await _pool(ctx).fetchrow(
         """UPDATE feature_sets SET description = $2, indicators = $3::jsonb, version = version + 1, updated_at = now()
            WHERE name = $1 RETURNING *""",
-        req.name, req.description, _dump(req.indicators),
+        req.name,
+        req.description,
+        _dump(req.indicators),
     )
     if row is None:
         raise NotFound(f"no feature set named {req.name!r}", field="name")
@@ -149,11 +163,13 @@ async def compute_stored_indicators(req: ComputeStoredIndicatorsRequest, ctx: Op
     for i, s in enumerate(req.symbols):
         a = {k: data[s][k] for k in BAR_FIELDS}
         if req.benchmark_symbol:
-            bench = dict(zip(data[req.benchmark_symbol]["ts"], data[req.benchmark_symbol]["close"]))
+            bench = dict(zip(data[req.benchmark_symbol]["ts"], data[req.benchmark_symbol]["close"], strict=False))
             missing = [t for t in data[s]["ts"] if t not in bench]
             if missing:
-                raise InvalidInput(f"benchmark has no bar at {len(missing)} of {s!r}'s timestamps "
-                                   f"(first {missing[0].isoformat()})", field="benchmark_symbol")
+                raise InvalidInput(
+                    f"benchmark has no bar at {len(missing)} of {s!r}'s timestamps (first {missing[0].isoformat()})",
+                    field="benchmark_symbol",
+                )
             a["benchmark"] = np.array([bench[t] for t in data[s]["ts"]])
         check_fit(resolved, s, a, f"symbols.{i}", ind_field)
         series.append(a)
@@ -161,10 +177,11 @@ async def compute_stored_indicators(req: ComputeStoredIndicatorsRequest, ctx: Op
     cols = await asyncio.to_thread(batch, series, resolved)
     n = req.last_n
     results = []
-    for s, c in zip(req.symbols, cols):
+    for s, c in zip(req.symbols, cols, strict=False):
         ts = data[s]["ts"][-n:] if n else data[s]["ts"]
-        results.append(SymbolColumns(symbol=s, ts=ts, values={k: to_json_values(v[-n:] if n else v)
-                                                              for k, v in c.items()}))
+        results.append(
+            SymbolColumns(symbol=s, ts=ts, values={k: to_json_values(v[-n:] if n else v) for k, v in c.items()})
+        )
     return IndicatorsResponse(columns=[c for r in resolved for c in r.columns()], results=results, backend="talib")
 
 
@@ -174,8 +191,13 @@ async def update_indicators(req: UpdateIndicatorsRequest, ctx: OpContext) -> Upd
     state = live.REGISTRY.get_or_create(key, resolved)
     ts, values = await asyncio.to_thread(live.feed, state, req.bars)
     return UpdateIndicatorsResponse(
-        symbol=req.symbol, stream_key=key, bars_seen=state.bars_seen, last_ts=state.last_ts,
-        columns=[c for r in resolved for c in r.columns()], ts=ts, values=values,
+        symbol=req.symbol,
+        stream_key=key,
+        bars_seen=state.bars_seen,
+        last_ts=state.last_ts,
+        columns=[c for r in resolved for c in r.columns()],
+        ts=ts,
+        values=values,
     )
 
 

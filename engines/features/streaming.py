@@ -477,10 +477,22 @@ class SarStream(One):
 
 
 _RECURSIVE = {
-    "ema": EmaStream, "dema": DemaStream, "tema": TemaStream, "trix": TrixStream, "kama": KamaStream,
-    "rsi": RsiStream, "stochrsi": StochRsiStream, "macd": MacdStream, "atr": AtrStream,
-    "natr": lambda p: AtrStream(p, normalised=True), "keltner": KeltnerStream, "adx": AdxStream,
-    "obv": ObvStream, "adl": AdlStream, "chaikin": ChaikinStream, "sar": SarStream,
+    "ema": EmaStream,
+    "dema": DemaStream,
+    "tema": TemaStream,
+    "trix": TrixStream,
+    "kama": KamaStream,
+    "rsi": RsiStream,
+    "stochrsi": StochRsiStream,
+    "macd": MacdStream,
+    "atr": AtrStream,
+    "natr": lambda p: AtrStream(p, normalised=True),
+    "keltner": KeltnerStream,
+    "adx": AdxStream,
+    "obv": ObvStream,
+    "adl": AdlStream,
+    "chaikin": ChaikinStream,
+    "sar": SarStream,
 }
 
 

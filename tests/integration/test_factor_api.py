@@ -19,10 +19,28 @@ from tests.unit.factor.data import closes
 pytestmark = pytest.mark.timeout(120)
 
 N_DATES, OFFSET = 400, 7000
-SECTORS = {"AAPL": "tech", "AMD": "tech", "MSFT": "tech", "BAC": "fin", "JPM": "fin", "CVX": "energy",
-           "XOM": "energy", "RRC": "energy", "JNJ": "health", "LLY": "health", "MRK": "health", "PFE": "health",
-           "UNH": "health", "KO": "staples", "PEP": "staples", "PG": "staples", "WMT": "staples", "BBY": "disc",
-           "HD": "disc", "GE": "ind"}
+SECTORS = {
+    "AAPL": "tech",
+    "AMD": "tech",
+    "MSFT": "tech",
+    "BAC": "fin",
+    "JPM": "fin",
+    "CVX": "energy",
+    "XOM": "energy",
+    "RRC": "energy",
+    "JNJ": "health",
+    "LLY": "health",
+    "MRK": "health",
+    "PFE": "health",
+    "UNH": "health",
+    "KO": "staples",
+    "PEP": "staples",
+    "PG": "staples",
+    "WMT": "staples",
+    "BBY": "disc",
+    "HD": "disc",
+    "GE": "ind",
+}
 
 
 def sym(s: str) -> str:
@@ -32,7 +50,7 @@ def sym(s: str) -> str:
 @pytest.fixture(scope="module")
 def client(database_url: str, redis_url: str):
     names, c = closes()
-    c = c[OFFSET:OFFSET + N_DATES]
+    c = c[OFFSET : OFFSET + N_DATES]
     t0 = dt.datetime(2020, 1, 1, 21, tzinfo=dt.UTC)
 
     async def seed() -> None:
@@ -42,12 +60,20 @@ def client(database_url: str, redis_url: str):
             await conn.execute("DELETE FROM bars WHERE symbol = ANY($1::text[])", syms)
             await conn.execute("DELETE FROM factor_definitions WHERE name LIKE 'fc_%'")
             await conn.executemany(
-                "INSERT INTO instruments(symbol, sector) VALUES ($1, $2) ON CONFLICT (symbol) DO UPDATE SET sector = $2",
-                [(sym(s), SECTORS[s]) for s in names])
-            rows = [(sym(s), t0 + dt.timedelta(days=i), *(float(c[i, j]),) * 4, 1e6 + 1e3 * j)
-                    for j, s in enumerate(names) for i in range(N_DATES)]
-            await conn.executemany("INSERT INTO bars(symbol, timeframe, ts, open, high, low, close, volume) "
-                                   "VALUES ($1, '1d', $2, $3, $4, $5, $6, $7)", rows)
+                "INSERT INTO instruments(symbol, sector) VALUES ($1, $2) "
+                "ON CONFLICT (symbol) DO UPDATE SET sector = $2",
+                [(sym(s), SECTORS[s]) for s in names],
+            )
+            rows = [
+                (sym(s), t0 + dt.timedelta(days=i), *(float(c[i, j]),) * 4, 1e6 + 1e3 * j)
+                for j, s in enumerate(names)
+                for i in range(N_DATES)
+            ]
+            await conn.executemany(
+                "INSERT INTO bars(symbol, timeframe, ts, open, high, low, close, volume) "
+                "VALUES ($1, '1d', $2, $3, $4, $5, $6, $7)",
+                rows,
+            )
         finally:
             await conn.close()
 
@@ -67,8 +93,11 @@ def _arr(rows: list) -> np.ndarray:
 
 def test_compute_factors_when_library_factor_then_equals_hand_formula_on_stored_bars(client):
     cl, syms, c = client
-    r = post(cl, "compute_factors", {"symbols": syms, "factors": [{"name": "momentum",
-                                                                   "params": {"lookback": 100, "skip": 10}}]})
+    r = post(
+        cl,
+        "compute_factors",
+        {"symbols": syms, "factors": [{"name": "momentum", "params": {"lookback": 100, "skip": 10}}]},
+    )
     assert r.status_code == 200, r.text
     f = _arr(r.json()["factors"][0]["values"])
     np.testing.assert_allclose(f[150], c[140] / c[50] - 1.0)
@@ -77,8 +106,16 @@ def test_compute_factors_when_library_factor_then_equals_hand_formula_on_stored_
 
 def test_compute_factors_when_neutralize_with_stored_sectors_then_sector_means_zero(client):
     cl, syms, _ = client
-    r = post(cl, "compute_factors", {"symbols": syms, "factors": [{"name": "reversal"}],
-                                     "processing": {"steps": ["winsorize", "neutralize"]}, "last_n": 50})
+    r = post(
+        cl,
+        "compute_factors",
+        {
+            "symbols": syms,
+            "factors": [{"name": "reversal"}],
+            "processing": {"steps": ["winsorize", "neutralize"]},
+            "last_n": 50,
+        },
+    )
     assert r.status_code == 200, r.text
     f = _arr(r.json()["factors"][0]["values"])
     groups = [SECTORS[s[3:]] for s in syms]
@@ -102,22 +139,28 @@ def test_user_factor_when_stored_then_computed_by_name_and_crud_works(client):
     assert post(cl, "get_factor", {"name": "fc_mom_vol"}).status_code == 404
 
 
-@pytest.mark.parametrize(("body", "status", "field"), [
-    ({"name": "fc_bad", "expression": "__import__('os')"}, 422, "expression"),
-    ({"name": "fc_bad", "expression": "ts_mean(close, 0)"}, 422, "expression"),
-    ({"name": "momentum", "expression": "close"}, 409, "name"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"name": "fc_bad", "expression": "__import__('os')"}, 422, "expression"),
+        ({"name": "fc_bad", "expression": "ts_mean(close, 0)"}, 422, "expression"),
+        ({"name": "momentum", "expression": "close"}, 409, "name"),
+    ],
+)
 def test_create_factor_when_bad_definition_then_4xx_naming_field(client, body, status, field):
     r = post(client[0], "create_factor", body)
     assert r.status_code == status and r.json()["errors"][0]["field"] == field
 
 
-@pytest.mark.parametrize(("factor", "field"), [
-    ({"name": "momentum", "params": {"lookback": 0}}, "factors.0.params.lookback"),
-    ({"name": "low_volatility", "params": {"window": 1000}}, "factors.0.params.window"),
-    ({"name": "no_such_factor"}, "factors.0.name"),
-    ({"expression": "sma(close, 500)"}, "factors.0.expression"),
-])
+@pytest.mark.parametrize(
+    ("factor", "field"),
+    [
+        ({"name": "momentum", "params": {"lookback": 0}}, "factors.0.params.lookback"),
+        ({"name": "low_volatility", "params": {"window": 1000}}, "factors.0.params.window"),
+        ({"name": "no_such_factor"}, "factors.0.name"),
+        ({"expression": "sma(close, 500)"}, "factors.0.expression"),
+    ],
+)
 def test_compute_factors_when_impossible_params_then_422_naming_field(client, factor, field):
     cl, syms, _ = client
     r = post(cl, "compute_factors", {"symbols": syms, "factors": [factor]})
@@ -133,10 +176,18 @@ def test_compute_factors_when_unknown_symbol_then_404_naming_it(client):
 
 def test_evaluate_stored_when_two_factors_then_ic_matches_scipy(client):
     cl, syms, c = client
-    r = post(cl, "evaluate_stored_factors", {
-        "symbols": syms, "factors": [{"name": "reversal", "params": {"window": 5}}, {"expression": "-ts_std(returns, 20)",
-                                                                                      "alias": "lowvol"}],
-        "options": {"horizons": [1, 5], "quantiles": 5}})
+    r = post(
+        cl,
+        "evaluate_stored_factors",
+        {
+            "symbols": syms,
+            "factors": [
+                {"name": "reversal", "params": {"window": 5}},
+                {"expression": "-ts_std(returns, 20)", "alias": "lowvol"},
+            ],
+            "options": {"horizons": [1, 5], "quantiles": 5},
+        },
+    )
     assert r.status_code == 200, r.text
     res = r.json()
     f = np.full_like(c, np.nan)
@@ -151,12 +202,23 @@ def test_evaluate_stored_when_two_factors_then_ic_matches_scipy(client):
 
 
 def test_evaluate_inline_when_horizon_too_long_then_422(client):
-    r = post(client[0], "evaluate_factors", {"factors": {"a": [[1.0, 2.0, 3.0]] * 3}, "close": [[1.0, 2.0, 3.0]] * 3,
-                                             "options": {"horizons": [5]}})
+    r = post(
+        client[0],
+        "evaluate_factors",
+        {"factors": {"a": [[1.0, 2.0, 3.0]] * 3}, "close": [[1.0, 2.0, 3.0]] * 3, "options": {"horizons": [5]}},
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "options.horizons"
 
 
 def test_process_cross_section_when_neutralize_without_sector_then_422_naming_symbol(client):
-    r = post(client[0], "process_cross_section", {"values": [[1.0, 2.0], [3.0, None]], "symbols": ["A", "B"],
-                                                  "sectors": {"A": "x"}, "processing": {"steps": ["neutralize"]}})
+    r = post(
+        client[0],
+        "process_cross_section",
+        {
+            "values": [[1.0, 2.0], [3.0, None]],
+            "symbols": ["A", "B"],
+            "sectors": {"A": "x"},
+            "processing": {"steps": ["neutralize"]},
+        },
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sectors.B"

@@ -24,8 +24,10 @@ SYMBOLS = ("FT_SPX_A", "FT_SPX_B")
 def _bars(offset: int) -> list[tuple]:
     d = sp500_ohlcv()
     t0 = dt.datetime(2000, 1, 3, 21, tzinfo=dt.UTC)
-    return [(t0 + dt.timedelta(days=i), *(float(d[k][offset + i]) for k in ("open", "high", "low", "close", "volume")))
-            for i in range(BARS)]
+    return [
+        (t0 + dt.timedelta(days=i), *(float(d[k][offset + i]) for k in ("open", "high", "low", "close", "volume")))
+        for i in range(BARS)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,10 @@ def test_list_indicators_when_called_then_reports_source_of_each(client):
 
 def test_compute_indicators_when_inline_then_equals_talib(client):
     d = sp500_ohlcv()
-    body = {"series": [{"symbol": "X", "close": d["close"][:300].tolist()}],
-            "indicators": [{"name": "rsi", "params": {"timeperiod": 9}}, {"name": "ema", "alias": "fast"}]}
+    body = {
+        "series": [{"symbol": "X", "close": d["close"][:300].tolist()}],
+        "indicators": [{"name": "rsi", "params": {"timeperiod": 9}}, {"name": "ema", "alias": "fast"}],
+    }
     r = post(client, "compute_indicators", body)
     assert r.status_code == 200, r.text
     vals = r.json()["results"][0]["values"]
@@ -79,13 +83,16 @@ def test_compute_indicators_when_inline_then_equals_talib(client):
     np.testing.assert_allclose(_arr(vals["fast"]), talib.EMA(d["close"][:300], 20))
 
 
-@pytest.mark.parametrize(("indicator", "field"), [
-    ({"name": "sma", "params": {"timeperiod": 0}}, "indicators.0.params.timeperiod"),
-    ({"name": "sma", "params": {"timeperiod": 500}}, "indicators.0.params.timeperiod"),
-    ({"name": "macd", "params": {"slowperiod": 400}}, "indicators.0.params.slowperiod"),
-    ({"name": "wobble"}, "indicators.0.name"),
-    ({"name": "atr"}, "series.0.high"),
-])
+@pytest.mark.parametrize(
+    ("indicator", "field"),
+    [
+        ({"name": "sma", "params": {"timeperiod": 0}}, "indicators.0.params.timeperiod"),
+        ({"name": "sma", "params": {"timeperiod": 500}}, "indicators.0.params.timeperiod"),
+        ({"name": "macd", "params": {"slowperiod": 400}}, "indicators.0.params.slowperiod"),
+        ({"name": "wobble"}, "indicators.0.name"),
+        ({"name": "atr"}, "series.0.high"),
+    ],
+)
 def test_compute_indicators_when_impossible_request_then_422_naming_field(client, indicator, field):
     body = {"series": [{"symbol": "X", "close": [100.0 + i for i in range(300)]}], "indicators": [indicator]}
     r = post(client, "compute_indicators", body)
@@ -95,8 +102,14 @@ def test_compute_indicators_when_impossible_request_then_422_naming_field(client
 
 
 def test_compute_indicators_when_nan_or_negative_price_then_422(client):
-    r = post(client, "compute_indicators", {"series": [{"symbol": "X", "close": [1.0, -2.0, 3.0]}],
-                                            "indicators": [{"name": "mom", "params": {"timeperiod": 1}}]})
+    r = post(
+        client,
+        "compute_indicators",
+        {
+            "series": [{"symbol": "X", "close": [1.0, -2.0, 3.0]}],
+            "indicators": [{"name": "mom", "params": {"timeperiod": 1}}],
+        },
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "series.0.close"
 
 
@@ -122,10 +135,22 @@ def test_feature_set_when_indicator_invalid_then_422_and_nothing_stored(client):
 
 
 def test_compute_stored_when_feature_set_named_then_equals_talib_on_stored_bars(client):
-    post(client, "create_feature_set", {"name": "ft-stored", "indicators": [
-        {"name": "adx", "params": {"timeperiod": 10}}, {"name": "beta", "params": {"timeperiod": 20}}]})
-    r = post(client, "compute_stored_indicators", {"symbols": list(SYMBOLS), "feature_set": "ft-stored",
-                                                   "benchmark_symbol": SYMBOLS[1]})
+    post(
+        client,
+        "create_feature_set",
+        {
+            "name": "ft-stored",
+            "indicators": [
+                {"name": "adx", "params": {"timeperiod": 10}},
+                {"name": "beta", "params": {"timeperiod": 20}},
+            ],
+        },
+    )
+    r = post(
+        client,
+        "compute_stored_indicators",
+        {"symbols": list(SYMBOLS), "feature_set": "ft-stored", "benchmark_symbol": SYMBOLS[1]},
+    )
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     a = np.array([b[1:] for b in _bars(1000)])
@@ -137,7 +162,9 @@ def test_compute_stored_when_feature_set_named_then_equals_talib_on_stored_bars(
 
 
 def test_compute_stored_when_symbol_unknown_then_404_naming_it(client):
-    r = post(client, "compute_stored_indicators", {"symbols": [SYMBOLS[0], "NOPE_XYZ"], "indicators": [{"name": "sma"}]})
+    r = post(
+        client, "compute_stored_indicators", {"symbols": [SYMBOLS[0], "NOPE_XYZ"], "indicators": [{"name": "sma"}]}
+    )
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "symbols.1"
 
 
@@ -153,8 +180,10 @@ def test_update_indicators_when_live_bars_in_chunks_then_equal_stored_batch(clie
     post(client, "reset_indicator_stream", {"symbol": SYMBOLS[0], "indicators": specs})
     streamed: dict[str, list] = {}
     for start in range(0, BARS, 300):
-        chunk = [{"ts": b[0].isoformat(), "open": b[1], "high": b[2], "low": b[3], "close": b[4], "volume": b[5]}
-                 for b in bars[start:start + 300]]
+        chunk = [
+            {"ts": b[0].isoformat(), "open": b[1], "high": b[2], "low": b[3], "close": b[4], "volume": b[5]}
+            for b in bars[start : start + 300]
+        ]
         r = post(client, "update_indicators", {"symbol": SYMBOLS[0], "indicators": specs, "bars": chunk})
         assert r.status_code == 200, r.text
         for k, v in r.json()["values"].items():
@@ -168,8 +197,9 @@ def test_update_indicators_when_bar_not_after_last_then_409_and_state_unchanged(
     spec = [{"name": "sma", "params": {"timeperiod": 2}}]
     mk = lambda day, c: {"ts": f"2030-01-{day:02d}T00:00:00Z", "open": c, "high": c, "low": c, "close": c}  # noqa: E731
     post(client, "reset_indicator_stream", {"symbol": "LIVE1", "indicators": spec})
-    assert post(client, "update_indicators", {"symbol": "LIVE1", "indicators": spec,
-                                              "bars": [mk(1, 10.0), mk(2, 12.0)]}).json()["values"]["sma_2"] == [None, 11.0]
+    assert post(
+        client, "update_indicators", {"symbol": "LIVE1", "indicators": spec, "bars": [mk(1, 10.0), mk(2, 12.0)]}
+    ).json()["values"]["sma_2"] == [None, 11.0]
     r = post(client, "update_indicators", {"symbol": "LIVE1", "indicators": spec, "bars": [mk(3, 14.0), mk(2, 1.0)]})
     assert r.status_code == 409 and r.json()["errors"][0]["field"] == "bars.1.ts"
     r = post(client, "update_indicators", {"symbol": "LIVE1", "indicators": spec, "bars": [mk(3, 14.0)]})

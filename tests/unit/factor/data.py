@@ -17,6 +17,6 @@ def closes() -> tuple[list[str], np.ndarray]:
 
 def panel(n_dates: int = 800, offset: int = 6000) -> dict[str, np.ndarray]:
     _, c = closes()
-    c = c[offset:offset + n_dates]
+    c = c[offset : offset + n_dates]
     rng = np.random.default_rng(7)
     return {"close": c, "volume": rng.uniform(1e5, 1e6, c.shape)}

@@ -65,8 +65,11 @@ def test_evaluate_panels_when_two_factors_then_decay_correlation_and_joint_retur
     ric5 = ev.row_spearman(F, ev.forward_returns(P["close"], 5), 5)
     assert rev.decay[1].rank_ic.mean == pytest.approx(np.nanmean(ric5))
     assert rev.decay[0].ic.t_stat == pytest.approx(ev.summarize(ev.row_pearson(F, FWD, 5)).t_stat)
-    per_date = [stats.spearmanr(F[t], mom[t]).statistic for t in range(600) if np.isfinite(mom[t]).all()
-                and np.isfinite(F[t]).all()]
+    per_date = [
+        stats.spearmanr(F[t], mom[t]).statistic
+        for t in range(600)
+        if np.isfinite(mom[t]).all() and np.isfinite(F[t]).all()
+    ]
     assert res.correlation[0][1] == pytest.approx(np.mean(per_date), rel=1e-9)
     assert res.correlation[0][0] == 1.0
     t = 400

@@ -44,7 +44,7 @@ def test_low_volatility_when_computed_then_minus_annualised_std():
 def test_beta_and_idio_vol_when_computed_then_match_scipy_linregress():
     w, t, j = 63, 700, 7
     b, iv = run("beta", window=w), run("idio_vol", window=w)
-    x, y = M[t - w + 1:t + 1], R[t - w + 1:t + 1, j]
+    x, y = M[t - w + 1 : t + 1], R[t - w + 1 : t + 1, j]
     lr = stats.linregress(x, y)
     resid = y - (lr.intercept + lr.slope * x)
     assert b[t, j] == pytest.approx(lr.slope, rel=1e-9)
@@ -71,10 +71,15 @@ def test_amihud_when_hand_case_then_mean_abs_return_per_dollar_volume():
     assert np.isnan(f[1, 0])
 
 
-@pytest.mark.parametrize(("name", "params", "field"), [
-    ("momentum", {"lookback": 0}, "lookback"), ("momentum", {"skip": 300}, "skip"),
-    ("beta", {"window": 2}, "window"), ("skewness", {"span": 3}, None),
-])
+@pytest.mark.parametrize(
+    ("name", "params", "field"),
+    [
+        ("momentum", {"lookback": 0}, "lookback"),
+        ("momentum", {"skip": 300}, "skip"),
+        ("beta", {"window": 2}, "window"),
+        ("skewness", {"span": 3}, None),
+    ],
+)
 def test_resolve_params_when_impossible_then_rejected_naming_param(name, params, field):
     with pytest.raises((ValueError, KeyError)) as e:
         resolve_params(LIBRARY[name], params)

@@ -13,14 +13,17 @@ def sp500_ohlcv() -> dict[str, np.ndarray]:
 
     d = arch.data.sp500.load()
     return {
-        "open": d["Open"].to_numpy(float), "high": d["High"].to_numpy(float), "low": d["Low"].to_numpy(float),
-        "close": d["Close"].to_numpy(float), "volume": d["Volume"].to_numpy(float),
+        "open": d["Open"].to_numpy(float),
+        "high": d["High"].to_numpy(float),
+        "low": d["Low"].to_numpy(float),
+        "close": d["Close"].to_numpy(float),
+        "volume": d["Volume"].to_numpy(float),
     }
 
 
 def slice_2d(n: int, offset: int = 0) -> dict[str, np.ndarray]:
     """[1, n] arrays of real bars starting at ``offset``, with a benchmark (the same index, lagged 5 years)."""
     d = sp500_ohlcv()
-    out = {k: v[offset:offset + n][None, :].copy() for k, v in d.items()}
-    out["benchmark"] = d["close"][offset + 1250:offset + 1250 + n][None, :].copy()
+    out = {k: v[offset : offset + n][None, :].copy() for k, v in d.items()}
+    out["benchmark"] = d["close"][offset + 1250 : offset + 1250 + n][None, :].copy()
     return out

@@ -22,7 +22,7 @@ TOL = {torch.float64: (1e-9, 1e-9), torch.float32: (0.0, 1e-3)}
 
 def panel(symbols: int = 6, bars: int = 1200) -> dict[str, np.ndarray]:
     d = sp500_ohlcv()
-    return {k: np.stack([v[i * 500:i * 500 + bars] for i in range(symbols)]) for k, v in d.items()}
+    return {k: np.stack([v[i * 500 : i * 500 + bars] for i in range(symbols)]) for k, v in d.items()}
 
 
 def test_linear_scan_when_compared_with_sequential_recursion_then_equal():
@@ -54,13 +54,15 @@ def test_torch_path_when_many_symbols_then_matches_cpu_batch_within_tolerance(na
 
 def test_gpu_operation_when_called_then_equals_cpu_operation_and_names_device():
     a = panel(symbols=3, bars=400)
-    series = [BarSeries(symbol=f"S{i}", **{k: a[k][i].tolist() for k in ("open", "high", "low", "close", "volume")})
-              for i in range(3)]
+    series = [
+        BarSeries(symbol=f"S{i}", **{k: a[k][i].tolist() for k in ("open", "high", "low", "close", "volume")})
+        for i in range(3)
+    ]
     specs = [IndicatorSpec(name=n) for n in ("sma", "ema", "rsi", "macd", "bbands", "atr", "zscore")]
     gpu = compute_indicators_gpu(GpuIndicatorsRequest(series=series, indicators=specs), OpContext(engine="features"))
     cpu = compute_indicators(ComputeIndicatorsRequest(series=series, indicators=specs))
     assert gpu.backend == "torch:cpu"
-    for g, c in zip(gpu.results, cpu.results):
+    for g, c in zip(gpu.results, cpu.results, strict=False):
         for k, vals in c.values.items():
             want = np.array([np.nan if v is None else v for v in vals])
             got = np.array([np.nan if v is None else v for v in g.values[k]])
@@ -70,8 +72,9 @@ def test_gpu_operation_when_called_then_equals_cpu_operation_and_names_device():
 def test_gpu_operation_when_indicator_has_no_torch_path_then_invalid_input():
     s = BarSeries(symbol="X", close=[float(i + 1) for i in range(50)])
     with pytest.raises(InvalidInput) as e:
-        compute_indicators_gpu(GpuIndicatorsRequest(series=[s], indicators=[IndicatorSpec(name="kama")]),
-                               OpContext(engine="features"))
+        compute_indicators_gpu(
+            GpuIndicatorsRequest(series=[s], indicators=[IndicatorSpec(name="kama")]), OpContext(engine="features")
+        )
     assert e.value.field == "indicators.0.name"
 
 
@@ -79,6 +82,7 @@ def test_gpu_operation_when_lengths_differ_then_invalid_input():
     s1 = BarSeries(symbol="X", close=[float(i + 1) for i in range(50)])
     s2 = BarSeries(symbol="Y", close=[float(i + 1) for i in range(60)])
     with pytest.raises(InvalidInput) as e:
-        compute_indicators_gpu(GpuIndicatorsRequest(series=[s1, s2], indicators=[IndicatorSpec(name="sma")]),
-                               OpContext(engine="features"))
+        compute_indicators_gpu(
+            GpuIndicatorsRequest(series=[s1, s2], indicators=[IndicatorSpec(name="sma")]), OpContext(engine="features")
+        )
     assert e.value.field == "series.1.close"

@@ -19,9 +19,40 @@ from tests.unit.features.data import slice_2d
 pytestmark = pytest.mark.timeout(60)
 
 REQUIRED = {
-    "sma", "ema", "wma", "dema", "tema", "kama", "rsi", "macd", "stoch", "stochrsi", "willr", "cci", "adx", "aroon",
-    "mfi", "obv", "adl", "chaikin", "atr", "natr", "bbands", "keltner", "donchian", "roc", "mom", "trix", "ultosc",
-    "sar", "vwap", "vol_cc", "vol_parkinson", "vol_gk", "zscore", "beta",
+    "sma",
+    "ema",
+    "wma",
+    "dema",
+    "tema",
+    "kama",
+    "rsi",
+    "macd",
+    "stoch",
+    "stochrsi",
+    "willr",
+    "cci",
+    "adx",
+    "aroon",
+    "mfi",
+    "obv",
+    "adl",
+    "chaikin",
+    "atr",
+    "natr",
+    "bbands",
+    "keltner",
+    "donchian",
+    "roc",
+    "mom",
+    "trix",
+    "ultosc",
+    "sar",
+    "vwap",
+    "vol_cc",
+    "vol_parkinson",
+    "vol_gk",
+    "zscore",
+    "beta",
 }
 
 
@@ -59,13 +90,17 @@ def test_vwap_when_compared_with_explicit_window_sums_then_equal():
     got = _run("vwap", a, timeperiod=10)["real"]
     tp = (a["high"][0] + a["low"][0] + a["close"][0]) / 3
     v = a["volume"][0]
-    want = [np.nan] * 9 + [np.dot(tp[t - 9:t + 1], v[t - 9:t + 1]) / v[t - 9:t + 1].sum() for t in range(9, 300)]
+    want = [np.nan] * 9 + [np.dot(tp[t - 9 : t + 1], v[t - 9 : t + 1]) / v[t - 9 : t + 1].sum() for t in range(9, 300)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_vwap_when_hand_case_then_matches():
-    a = {"high": np.array([[12.0, 13.0]]), "low": np.array([[9.0, 10.0]]), "close": np.array([[9.0, 10.0]]),
-         "volume": np.array([[100.0, 300.0]])}
+    a = {
+        "high": np.array([[12.0, 13.0]]),
+        "low": np.array([[9.0, 10.0]]),
+        "close": np.array([[9.0, 10.0]]),
+        "volume": np.array([[100.0, 300.0]]),
+    }
     # typical prices 10 and 11 -> (10*100 + 11*300) / 400
     assert _run("vwap", a, timeperiod=2)["real"][1] == pytest.approx(10.75)
 
@@ -75,7 +110,7 @@ def test_vol_cc_when_compared_with_numpy_std_of_log_returns_then_equal():
     got = _run("vol_cc", a, timeperiod=21, periods_per_year=252)["real"]
     r = np.diff(np.log(a["close"][0]))
     for t in (21, 100, 399):
-        assert got[t] == pytest.approx(np.std(r[t - 21:t], ddof=1) * math.sqrt(252), rel=1e-10)
+        assert got[t] == pytest.approx(np.std(r[t - 21 : t], ddof=1) * math.sqrt(252), rel=1e-10)
     assert np.isnan(got[20])
 
 
@@ -86,9 +121,13 @@ def test_parkinson_and_garman_klass_when_compared_with_closed_forms_then_equal()
     gk = _run("vol_gk", a, timeperiod=20, periods_per_year=252)["real"]
     for t in (19, 77, 199):
         w = slice(t - 19, t + 1)
-        want_pk = math.sqrt(sum(math.log(x / y) ** 2 for x, y in zip(h[w], lo[w])) / (20 * 4 * math.log(2)) * 252)
-        terms = [0.5 * math.log(x / y) ** 2 - (2 * math.log(2) - 1) * math.log(cc / oo) ** 2
-                 for x, y, oo, cc in zip(h[w], lo[w], o[w], c[w])]
+        want_pk = math.sqrt(
+            sum(math.log(x / y) ** 2 for x, y in zip(h[w], lo[w], strict=False)) / (20 * 4 * math.log(2)) * 252
+        )
+        terms = [
+            0.5 * math.log(x / y) ** 2 - (2 * math.log(2) - 1) * math.log(cc / oo) ** 2
+            for x, y, oo, cc in zip(h[w], lo[w], o[w], c[w], strict=False)
+        ]
         assert pk[t] == pytest.approx(want_pk, rel=1e-10)
         assert gk[t] == pytest.approx(math.sqrt(sum(terms) / 20 * 252), rel=1e-10)
 
@@ -98,7 +137,7 @@ def test_zscore_when_compared_with_scipy_zscore_of_window_then_equal():
     got = _run("zscore", a, timeperiod=30)["real"]
     c = a["close"][0]
     for t in (29, 150, 199):
-        assert got[t] == pytest.approx(stats.zscore(c[t - 29:t + 1], ddof=1)[-1], rel=1e-9)
+        assert got[t] == pytest.approx(stats.zscore(c[t - 29 : t + 1], ddof=1)[-1], rel=1e-9)
 
 
 def test_keltner_when_compared_with_talib_parts_then_equal():
@@ -132,13 +171,16 @@ def test_resolve_when_unknown_indicator_then_invalid_input_names_field():
     assert e.value.field == "indicators.1.name"
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ({"name": "sma", "params": {"timeperiod": 0}}, "indicators.0.params.timeperiod"),
-    ({"name": "rsi", "params": {"timeperiod": -3}}, "indicators.0.params.timeperiod"),
-    ({"name": "ema", "params": {"timeperiod": 2.5}}, "indicators.0.params.timeperiod"),
-    ({"name": "sma", "params": {"window": 5}}, "indicators.0.params.window"),
-    ({"name": "macd", "params": {"fastperiod": 30}}, "indicators.0.params.fastperiod"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"name": "sma", "params": {"timeperiod": 0}}, "indicators.0.params.timeperiod"),
+        ({"name": "rsi", "params": {"timeperiod": -3}}, "indicators.0.params.timeperiod"),
+        ({"name": "ema", "params": {"timeperiod": 2.5}}, "indicators.0.params.timeperiod"),
+        ({"name": "sma", "params": {"window": 5}}, "indicators.0.params.window"),
+        ({"name": "macd", "params": {"fastperiod": 30}}, "indicators.0.params.fastperiod"),
+    ],
+)
 def test_resolve_when_impossible_params_then_invalid_input_names_field(spec, field):
     with pytest.raises(InvalidInput) as e:
         resolve([IndicatorSpec(**spec)])

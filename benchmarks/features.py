@@ -1,0 +1,204 @@
+"""Features benchmark: every catalog indicator over many symbols, three ways, in one run.
+
+  plain loop   for each symbol, for each indicator: the TA-Lib call (or ours) on that symbol's 1-D arrays
+  batch        engines.features.compute.batch: symbols stacked, ours vectorised across symbols
+  torch        engines.features.gpu.compute_core for the core indicators, all symbols in one tensor
+               (CPU here; CUDA with the device name when run on a GPU machine)
+
+Bars are a seeded synthetic GBM OHLCV panel (timing only; correctness is in the tests).
+Run: .venv/bin/python benchmarks/features.py [--symbols 500 --bars 5000 --repeat 2]
+Writes benchmarks/results/features.json and benchmarks/results/features.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines.features.compute import Resolved, batch, resolve  # noqa: E402
+from engines.features.indicators import CATALOG  # noqa: E402
+from engines.features.models import IndicatorSpec  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def make_panel(symbols: int, bars: int, seed: int = 42) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.015, (symbols, bars)), axis=1))
+    o = np.concatenate([c[:, :1], c[:, :-1]], axis=1) * np.exp(rng.normal(0, 0.003, (symbols, bars)))
+    h = np.maximum(o, c) * (1 + rng.uniform(0, 0.01, (symbols, bars)))
+    lo = np.minimum(o, c) * (1 - rng.uniform(0, 0.01, (symbols, bars)))
+    v = rng.uniform(1e5, 1e6, (symbols, bars))
+    b = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, bars)))
+    return {"open": o, "high": h, "low": lo, "close": c, "volume": v, "benchmark": np.tile(b, (symbols, 1))}
+
+
+def best(fn, repeat: int) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def plain_loop(panel: dict[str, np.ndarray], resolved: list[Resolved]) -> dict[str, float]:
+    """Seconds per indicator for the per-symbol loop."""
+    out = {}
+    n = panel["close"].shape[0]
+    for r in resolved:
+        t0 = time.perf_counter()
+        for i in range(n):
+            r.defn.fn({k: panel[k][i : i + 1] for k in r.defn.inputs}, r.params)
+        out[r.defn.name] = time.perf_counter() - t0
+    return out
+
+
+def batch_per_indicator(series: list[dict[str, np.ndarray]], resolved: list[Resolved]) -> dict[str, float]:
+    out = {}
+    for r in resolved:
+        t0 = time.perf_counter()
+        batch(series, [r])
+        out[r.defn.name] = time.perf_counter() - t0
+    return out
+
+
+def torch_times(
+    panel: dict[str, np.ndarray], resolved: list[Resolved], device: str, dtype_name: str, repeat: int
+) -> dict[str, float]:
+    import torch
+
+    from engines.features.gpu import GPU_INDICATORS, compute_core
+
+    dtype = getattr(torch, dtype_name)
+    t = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in panel.items()}
+    out = {}
+    for r in resolved:
+        if r.defn.name not in GPU_INDICATORS:
+            continue
+
+        def run(r: Resolved = r) -> None:
+            res = compute_core(t, r.defn.name, r.params)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            for v in res.values():
+                v.to("cpu")
+
+        run()  # warm-up (kernels, allocator)
+        out[r.defn.name] = best(run, repeat)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=500)
+    ap.add_argument("--bars", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args()
+
+    import torch
+
+    panel = make_panel(args.symbols, args.bars)
+    resolved = resolve([IndicatorSpec(name=n) for n in CATALOG])
+    series = [{k: panel[k][i] for k in panel} for i in range(args.symbols)]
+
+    loop = min((plain_loop(panel, resolved) for _ in range(args.repeat)), key=lambda d: sum(d.values()))
+    bat = min((batch_per_indicator(series, resolved) for _ in range(args.repeat)), key=lambda d: sum(d.values()))
+    t0 = time.perf_counter()
+    batch(series, resolved)
+    batch_all = time.perf_counter() - t0
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    torch_res = {}
+    for dev in devices:
+        for dt in ("float64", "float32"):
+            torch_res[f"{dev}:{dt}"] = torch_times(panel, resolved, dev, dt, args.repeat)
+    gpu_names = list(next(iter(torch_res.values())))
+
+    talib_names = [r.defn.name for r in resolved if r.defn.source == "talib"]
+    result = {
+        "symbols": args.symbols,
+        "bars": args.bars,
+        "indicators": len(resolved),
+        "repeat": args.repeat,
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "platform": platform.platform(),
+        },
+        "seconds": {
+            "plain_loop_all": sum(loop.values()),
+            "batch_all_per_indicator_sum": sum(bat.values()),
+            "batch_all_one_call": batch_all,
+            "plain_loop_talib_only": sum(loop[n] for n in talib_names),
+            "batch_talib_only": sum(bat[n] for n in talib_names),
+            "plain_loop_core": sum(loop[n] for n in gpu_names),
+            "batch_core": sum(bat[n] for n in gpu_names),
+            **{f"torch_{k}_core": sum(v.values()) for k, v in torch_res.items()},
+        },
+        "per_indicator": {
+            n: {
+                "plain_loop_s": loop[n],
+                "batch_s": bat[n],
+                "source": CATALOG[n].source,
+                **{f"torch_{k}_s": v[n] for k, v in torch_res.items() if n in v},
+            }
+            for n in loop
+        },
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "features.json").write_text(json.dumps(result, indent=2))
+    s = result["seconds"]
+    bars_total = args.symbols * args.bars
+    lines = [
+        f"# Features benchmark: {len(resolved)} indicators x {args.symbols} symbols x {args.bars} bars",
+        "",
+        f"Command: `.venv/bin/python benchmarks/features.py --symbols {args.symbols} --bars {args.bars} "
+        f"--repeat {args.repeat}`; {result['machine']['cpu_count']} CPUs, torch {torch.__version__}, "
+        f"CUDA device: {result['machine']['cuda_device'] or 'none (CPU only)'}. Best of {args.repeat}.",
+        "",
+        "| path | indicators | seconds | bars x indicators per second |",
+        "|---|---|---|---|",
+        f"| plain per-symbol loop (TA-Lib calls, ours per symbol) | all {len(resolved)} | {s['plain_loop_all']:.3f} | "
+        f"{bars_total * len(resolved) / s['plain_loop_all']:,.0f} |",
+        f"| batch path (one call) | all {len(resolved)} | {s['batch_all_one_call']:.3f} | "
+        f"{bars_total * len(resolved) / s['batch_all_one_call']:,.0f} |",
+        f"| plain per-symbol TA-Lib loop | {len(talib_names)} TA-Lib | {s['plain_loop_talib_only']:.3f} | "
+        f"{bars_total * len(talib_names) / s['plain_loop_talib_only']:,.0f} |",
+        f"| batch path | {len(talib_names)} TA-Lib | {s['batch_talib_only']:.3f} | "
+        f"{bars_total * len(talib_names) / s['batch_talib_only']:,.0f} |",
+        f"| plain loop | {len(gpu_names)} core | {s['plain_loop_core']:.3f} | "
+        f"{bars_total * len(gpu_names) / s['plain_loop_core']:,.0f} |",
+    ]
+    for k in torch_res:
+        v = s[f"torch_{k}_core"]
+        lines.append(f"| torch {k} | {len(gpu_names)} core | {v:.3f} | {bars_total * len(gpu_names) / v:,.0f} |")
+    lines += [
+        "",
+        "Per indicator (seconds):",
+        "",
+        "| indicator | source | plain loop | batch | " + " | ".join(f"torch {k}" for k in torch_res) + " |",
+        "|---|---|---|---|" + "---|" * len(torch_res),
+    ]
+    for n, d in result["per_indicator"].items():
+        tcols = " | ".join(f"{d[f'torch_{k}_s']:.4f}" if f"torch_{k}_s" in d else "-" for k in torch_res)
+        lines.append(f"| {n} | {d['source']} | {d['plain_loop_s']:.4f} | {d['batch_s']:.4f} | {tcols} |")
+    (out / "features.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:14]))
+
+
+if __name__ == "__main__":
+    main()
