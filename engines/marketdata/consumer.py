@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
+from redis.exceptions import ResponseError
 
 from backend.bus import Bus, StreamEntry
 from backend.bus.envelope import decode
@@ -44,7 +45,20 @@ class MarketDataConsumer:
             await self.bus.ensure_group(stream, self.group, self.start_id)
 
     async def read(self) -> list[StreamEntry]:
-        """This consumer's unacknowledged entries first (after a restart), then new ones (blocking briefly)."""
+        """This consumer's unacknowledged entries first (after a restart), then new ones (blocking briefly).
+
+        If the streams or the group vanish (Redis flushed or restarted without persistence), the group is
+        created again and an empty batch returned.
+        """
+        try:
+            return await self._read()
+        except ResponseError as e:
+            if "NOGROUP" not in str(e) and "no longer exists" not in str(e):
+                raise
+            await self.start()
+            return []
+
+    async def _read(self) -> list[StreamEntry]:
         redis = self.bus.redis
         if not self._pending_done:
             resp = await redis.xreadgroup(self.group, self.consumer, {s: "0" for s in self.streams}, count=self.count)

@@ -197,11 +197,15 @@ async def run_model(feed: Feed, publisher: StreamPublisher) -> None:
 
 
 def _cap(batches: dict[str, list], left: int) -> dict[str, list]:
-    out = {}
-    for stream, items in batches.items():
-        out[stream] = items[: max(left, 0)]
-        left -= len(out[stream])
-    return out
+    """Keep the ``left`` earliest messages (by exchange ts_ns) across streams, so a cap never starves one."""
+    if sum(len(v) for v in batches.values()) <= left:
+        return batches
+    keyed = sorted((item[1]["ts_ns"], i, stream) for stream, items in batches.items() for i, item in
+                   enumerate(items))[: max(left, 0)]
+    keep: dict[str, list[int]] = {stream: [] for stream in batches}
+    for _, i, stream in keyed:
+        keep[stream].append(i)
+    return {stream: [batches[stream][i] for i in sorted(idx)] for stream, idx in keep.items()}
 
 
 REPLAY_SQL = """
