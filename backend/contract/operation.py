@@ -56,6 +56,11 @@ class Operation:
     #: A valid request (JSON-able): shown in the docs, used to warm native engines up and
     #: by the native-vs-HTTP equivalence tests. Every gpu=True operation must have one.
     example: dict[str, Any] | None = None
+    #: Optional ``async prepare(request, ctx) -> request`` doing the operation's I/O (e.g.
+    #: resolving ids and look-back windows into inline data from PostgreSQL), so that
+    #: ``fn`` stays pure and a native engine (which has no database) can run it. Whoever
+    #: has the database runs it first: the HTTP engine, or the gateway before a native call.
+    prepare_path: str | None = None
 
     @property
     def route(self) -> str:
@@ -68,6 +73,12 @@ class Operation:
 
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.load())
+
+    def load_prepare(self) -> Callable[..., Any] | None:
+        if self.prepare_path is None:
+            return None
+        module_name, _, attr = self.prepare_path.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
 
     def describe(self) -> dict[str, Any]:
         """The listing entry served at ``GET /operations``."""

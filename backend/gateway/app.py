@@ -20,7 +20,7 @@ import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from backend.contract.operation import EngineSpec, Operation, load_engine
+from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
 from backend.core import metrics
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway.backends import HttpBackend
@@ -88,7 +88,8 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                         failure_threshold=settings.breaker_failure_threshold)
             for url in settings.engine_replicas(name)
         ]
-        routes[name] = EngineRoute(name, backends)
+        routes[name] = EngineRoute(name, backends, lambda name=name: OpContext(
+            engine=name, db=state["db"], bus=state["bus"], settings=settings))
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
 
     @asynccontextmanager

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from backend.contract.operation import Operation
+from backend.contract.operation import OpContext, Operation
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, BackendUnavailable, TransportError
 from backend.gateway.backends import Backend, Reply, is_fatal
@@ -26,9 +27,21 @@ log = logging.getLogger(__name__)
 class EngineRoute:
     """The ordered backends of one engine."""
 
-    def __init__(self, engine: str, backends: Sequence[Backend]) -> None:
+    def __init__(self, engine: str, backends: Sequence[Backend],
+                 ctx_factory: Callable[[], OpContext] | None = None) -> None:
         self.engine = engine
         self.backends = list(backends)
+        self.ctx_factory = ctx_factory
+        self._prepares: dict[str, Callable[..., Any] | None] = {}
+
+    async def _prepared(self, op: Operation, model: Any) -> tuple[bytes, Any]:
+        """Run the operation's I/O step here (the gateway has the database) for a native call."""
+        if op.name not in self._prepares:
+            self._prepares[op.name] = op.load_prepare()
+        prepare = self._prepares[op.name]
+        ctx = self.ctx_factory() if self.ctx_factory else OpContext(engine=self.engine)
+        model = await asyncio.wait_for(prepare(model, ctx), op.timeout_s)  # type: ignore[misc]
+        return model.model_dump_json().encode(), model
 
     async def call(self, op: Operation, body: bytes, model: object = None) -> Reply:
         t0 = time.perf_counter()
@@ -43,6 +56,8 @@ class EngineRoute:
                 metrics.GATEWAY_FALLBACKS.labels(self.engine).inc()
             tried += 1
             try:
+                if backend.kind == "native" and op.prepare_path is not None and model is not None:
+                    body, model = await self._prepared(op, model)
                 reply = await backend.call(op, body, model)
             except TransportError as e:
                 backend.breaker.record_failure(e.detail, fatal=is_fatal(e))

@@ -74,6 +74,7 @@ class OperationRunner:
     def __init__(self, op: Operation, ctx_factory: Callable[[], OpContext]) -> None:
         self.op = op
         self.fn = op.load()
+        self.prepare = op.load_prepare()
         self.is_async = asyncio.iscoroutinefunction(self.fn)
         self.ctx_factory = ctx_factory
 
@@ -82,6 +83,8 @@ class OperationRunner:
         t0 = time.perf_counter()
         status = "ok"
         try:
+            if self.prepare is not None:
+                req = await asyncio.wait_for(self.prepare(req, ctx), self.op.timeout_s)
             work = self.fn(req, ctx) if self.is_async else run_in_threadpool(self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
         except asyncio.TimeoutError as e:
