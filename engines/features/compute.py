@@ -152,9 +152,10 @@ def batch_block(block: Mapping[str, np.ndarray], resolved: Sequence[Resolved]) -
 
 def batch(series: Sequence[dict[str, np.ndarray]], resolved: Sequence[Resolved]) -> list[dict[str, np.ndarray]]:
     """Per-symbol column arrays, computing equal-length symbols together."""
+    needed = {k for r in resolved for k in r.defn.inputs}  # stack only the inputs some indicator reads
     groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for i, a in enumerate(series):
-        groups.setdefault((len(a["close"]), tuple(sorted(a))), []).append(i)
+        groups.setdefault((len(a["close"]), tuple(sorted(a.keys() & needed))), []).append(i)
     results: list[dict[str, np.ndarray]] = [{} for _ in series]
     for (_, keys), idx in groups.items():
         block = {k: np.stack([series[i][k] for i in idx]) for k in keys}
