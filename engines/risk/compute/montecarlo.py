@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special, stats
 from scipy.stats import qmc
 
 from backend.contract.operation import OpContext
@@ -49,40 +49,56 @@ def device_of(ctx: OpContext | None) -> torch.device:
 
 
 class RandomSource:
-    """Normals, chi-square and bootstrap indices for blocks of scenarios: seeded pseudo or scrambled Sobol."""
+    """Blocks of random inputs for a simulation: standard normals, chi-square mixing variables, standard
+    Student-t variates and bootstrap indices, from a seeded torch generator (pseudo) or scrambled Sobol points
+    mapped by inverse CDFs (one Sobol dimension per input)."""
 
-    def __init__(self, sampler: str, n_norm: int, n_chi2: int, n_index: int, seed: int, device: torch.device,
-                 replicate: int = 0) -> None:
-        self.n_norm, self.n_chi2, self.n_index = n_norm, n_chi2, n_index
+    def __init__(self, sampler: str, seed: int, device: torch.device, replicate: int = 0, *, n_norm: int = 0,
+                 n_chi2: int = 0, n_t: int = 0, n_index: int = 0) -> None:
+        self.n_norm, self.n_chi2, self.n_t, self.n_index = n_norm, n_chi2, n_t, n_index
         self.device = device
-        dim = n_norm + n_chi2 + n_index
+        self.dim = n_norm + n_chi2 + n_t + n_index
         if sampler == "sobol":
-            if dim > MAX_SOBOL_DIM:
+            if self.dim > MAX_SOBOL_DIM:
                 raise InvalidInput(f"Sobol sampling supports at most {MAX_SOBOL_DIM} dimensions; this simulation "
-                                   f"needs {dim} (assets x horizon days)", field="sampler")
-            self.sobol = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng([seed, replicate]))
+                                   f"needs {self.dim} (assets x horizon days)", field="sampler")
+            self.sobol = qmc.Sobol(d=self.dim, scramble=True, seed=np.random.default_rng([seed, replicate]))
         else:
             self.sobol = None
             self.gen = torch.Generator(device=device)
             self.gen.manual_seed(seed)
 
-    def block(self, c: int, dof: float | None, n_hist: int) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                                     torch.Tensor | None]:
+    def _gamma_chi2(self, shape: tuple[int, int], dof: float) -> torch.Tensor:
+        conc = torch.full(shape, dof / 2.0, device=self.device, dtype=torch.float64)
+        return 2.0 * torch._standard_gamma(conc, generator=self.gen)
+
+    def block(self, c: int, dof: float | None, n_hist: int) -> dict[str, torch.Tensor]:
         dev, f64 = self.device, torch.float64
+        out: dict[str, torch.Tensor] = {}
         if self.sobol is None:
-            z = torch.randn((c, self.n_norm), generator=self.gen, device=dev, dtype=f64) if self.n_norm else None
-            W = (2.0 * torch._standard_gamma(torch.full((c, self.n_chi2), dof / 2.0, device=dev, dtype=f64),
-                                             generator=self.gen)) if self.n_chi2 else None
-            idx = (torch.randint(0, n_hist, (c, self.n_index), generator=self.gen, device=dev)
-                   if self.n_index else None)
-            return z, W, idx
+            if self.n_norm:
+                out["z"] = torch.randn((c, self.n_norm), generator=self.gen, device=dev, dtype=f64)
+            if self.n_chi2:
+                out["chi2"] = self._gamma_chi2((c, self.n_chi2), dof)
+            if self.n_t:  # t_v = z / sqrt(chi2_v / v)
+                z = torch.randn((c, self.n_t), generator=self.gen, device=dev, dtype=f64)
+                out["t"] = z / torch.sqrt(self._gamma_chi2((c, self.n_t), dof) / dof)
+            if self.n_index:
+                out["idx"] = torch.randint(0, n_hist, (c, self.n_index), generator=self.gen, device=dev)
+            return out
         u = np.clip(self.sobol.random(c), _U_EPS, 1.0 - _U_EPS)
-        a, b = self.n_norm, self.n_norm + self.n_chi2
-        z = torch.special.ndtri(torch.from_numpy(u[:, :a]).to(dev)) if a else None
-        W = torch.from_numpy(stats.chi2.ppf(u[:, a:b], dof)).to(dev) if self.n_chi2 else None
-        idx = (torch.from_numpy(np.minimum((u[:, b:] * n_hist).astype(np.int64), n_hist - 1)).to(dev)
-               if self.n_index else None)
-        return z, W, idx
+        a = self.n_norm
+        b = a + self.n_chi2
+        d = b + self.n_t
+        if self.n_norm:
+            out["z"] = torch.special.ndtri(torch.from_numpy(u[:, :a]).to(dev))
+        if self.n_chi2:
+            out["chi2"] = torch.from_numpy(special.chdtri(dof, 1.0 - u[:, a:b])).to(dev)
+        if self.n_t:
+            out["t"] = torch.from_numpy(special.stdtrit(dof, u[:, b:d])).to(dev)
+        if self.n_index:
+            out["idx"] = torch.from_numpy(np.minimum((u[:, d:] * n_hist).astype(np.int64), n_hist - 1)).to(dev)
+        return out
 
 
 def estimate_dof(x: np.ndarray) -> float:
@@ -122,13 +138,13 @@ def simulate_collapsed(req: MonteCarloVarRequest, p: Panel, n: int, dof: float |
     n_hist = 0 if hist_pnl is None else int(hist_pnl.numel())
     for lo in range(0, n, c):
         k = min(c, n - lo)
-        z, W, idx = src.block(k, dof, n_hist)
+        draw = src.block(k, dof, n_hist)
         if req.distribution == "filtered_historical":
-            out[lo:lo + k] = hist_pnl[idx[:, 0]]
+            out[lo:lo + k] = hist_pnl[draw["idx"][:, 0]]
         elif req.distribution == "student_t":
-            out[lo:lo + k] = m + s * math.sqrt((dof - 2.0) / dof) * z[:, 0] / torch.sqrt(W[:, 0] / dof)
+            out[lo:lo + k] = m + s * math.sqrt((dof - 2.0) / dof) * draw["t"][:, 0]
         else:
-            out[lo:lo + k] = m + s * z[:, 0]
+            out[lo:lo + k] = m + s * draw["z"][:, 0]
     return out
 
 
@@ -142,12 +158,12 @@ def simulate_paths(req: MonteCarloVarRequest, p: Panel, n: int, dof: float | Non
     LT = torch.as_tensor(factor(p.cov).T.copy(), dtype=f64, device=device)
     lam = req.ewma_lambda
     out = torch.empty(n, dtype=f64, device=device)
-    dim = (src.n_norm + src.n_chi2 + src.n_index)
-    c = _chunk_rows(max(dim, N), src.sobol is not None)
+    c = _chunk_rows(max(src.dim, N), src.sobol is not None)
     n_hist = 0 if fhs is None else int(fhs[0].shape[0])
     for lo in range(0, n, c):
         k = min(c, n - lo)
-        z, W, idx = src.block(k, dof, n_hist)
+        draw = src.block(k, dof, n_hist)
+        z, W, idx = draw.get("z"), draw.get("chi2"), draw.get("idx")
         growth = torch.ones((k, N), dtype=f64, device=device)
         sig2 = None if fhs is None else (fhs[1] ** 2).expand(k, N).clone()
         for t in range(h):
@@ -183,14 +199,16 @@ def monte_carlo_var(req: MonteCarloVarRequest, ctx: OpContext | None = None) -> 
         else:
             fhs = (torch.as_tensor(eps, device=device), torch.as_tensor(sig_next, device=device))
 
-    steps = 1 if collapse else h
     N = p.w.size
-    n_norm = 0 if req.distribution == "filtered_historical" else (1 if collapse else N * steps)
-    n_chi2 = steps if req.distribution == "student_t" else 0
-    n_index = steps if req.distribution == "filtered_historical" else 0
+    if req.distribution == "filtered_historical":
+        dims = {"n_index": 1 if collapse else h}
+    elif collapse:
+        dims = {"n_t": 1} if req.distribution == "student_t" else {"n_norm": 1}
+    else:
+        dims = {"n_norm": N * h, "n_chi2": h if req.distribution == "student_t" else 0}
 
     def run(n: int, replicate: int) -> torch.Tensor:
-        src = RandomSource(req.sampler, n_norm, n_chi2, n_index, req.seed, device, replicate)
+        src = RandomSource(req.sampler, req.seed, device, replicate, **dims)
         if collapse:
             return simulate_collapsed(req, p, n, dof, src, device, hist_pnl)
         return simulate_paths(req, p, n, dof, src, device, fhs)

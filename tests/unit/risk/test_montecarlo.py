@@ -112,12 +112,14 @@ def test_filtered_historical_when_one_day_then_quantile_of_filtered_scenarios():
     assert out.levels[0].var == pytest.approx(exact, rel=0.02)
 
 
-@pytest.mark.parametrize("distribution", ["gaussian", "student_t"])
-def test_paths_when_horizon_then_close_to_sqrt_time_closed_form(distribution):
+@pytest.mark.parametrize("distribution,sampler", [("gaussian", "pseudo"), ("student_t", "pseudo"),
+                                                  ("student_t", "sobol")])
+def test_paths_when_horizon_then_close_to_sqrt_time_closed_form(distribution, sampler):
     market, mu, C = gaussian_market(5)
     h = 10
     out = monte_carlo_var(MonteCarloVarRequest(positions=positions(W), market=market, n_scenarios=100_000,
                                                horizon_days=h, horizon_method="paths", distribution=distribution,
+                                               sampler=sampler,
                                                dof=6.0 if distribution == "student_t" else None,
                                                confidence_levels=[0.99]), CTX)
     assert not out.linear_collapse and out.horizon_method == "paths"
