@@ -223,15 +223,13 @@ class AlgoRunner:
         s = self.s
         now = time.time_ns()
         while s.status == "running" and s.next_slice < len(s.schedule) and now >= self._due_ns(s.next_slice):
-            qty = s.schedule[s.next_slice] + s.carry_qty
-            qty = min(qty, s.qty - s.filled_qty)
+            qty = min(s.schedule[s.next_slice] + s.carry_qty, s.qty - s.filled_qty)
             s.next_slice += 1
-            if s.next_slice == len(s.schedule):
-                s.status = "completed"
             if qty > 1e-9:
                 await self._send(qty)
-            else:
-                await self.persist(s)
+        if s.status == "running" and s.next_slice >= len(s.schedule):
+            s.status = "completed"  # only after the last child is durable and counted
+            await self.persist(s)
 
     async def _pov_step(self) -> None:
         s = self.s
