@@ -51,7 +51,8 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
     closed = str(free_port())  # nothing listens here: "no local server"
     env = base_env(run_dir, NAUTILUS_PORT_OFFSET=str(offset), NAUTILUS_LOCAL_POSTGRES_PORT=closed,
                    NAUTILUS_LOCAL_REDIS_PORT=closed, NAUTILUS_EMBEDDED_POSTGRES_PORT=str(free_port()),
-                   NAUTILUS_EMBEDDED_REDIS_PORT=str(free_port()), NAUTILUS_LOG_LEVEL="INFO")
+                   NAUTILUS_EMBEDDED_REDIS_PORT=str(free_port()), NAUTILUS_LOG_LEVEL="INFO",
+                   NAUTILUS_INSTANCE_ID=f"t{os.getpid()}")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     start = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
@@ -59,7 +60,7 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
     try:
         assert start.returncode == 0, start.stdout + start.stderr
         assert "postgresql: embedded" in start.stdout and "redis: embedded" in start.stdout
-        assert "all 10 processes healthy" in start.stdout
+        assert "all 11 processes healthy" in start.stdout  # native supervisor, 9 engines, gateway
         with urllib.request.urlopen(f"http://127.0.0.1:{8001 + offset}/health", timeout=10) as r:
             health = json.loads(r.read())
         assert health["infrastructure"]["database"] == {**health["infrastructure"]["database"], "mode": "embedded",
@@ -67,13 +68,17 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
         assert health["infrastructure"]["redis"]["mode"] == "embedded"
         assert {s["name"] for s in health["services"]} >= set(ENGINE_PORTS)
         assert all(s["status"] == "ok" for s in health["services"]), health["services"]
+        natives = [s for s in health["services"] if s["kind"] == "native"]
+        assert natives and all(s["status"] == "ok" for s in natives)
         status = subprocess.run(["./start_hybrid_architecture.sh", "--status"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=30)
         assert status.returncode == 0 and "gateway" in status.stdout
         again = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
                                text=True, timeout=60)
         assert again.returncode == 0 and "already running" in again.stdout
-        assert len(list((run_dir / "pids").glob("*.pid"))) == 10
+        pids = sorted(p.stem for p in (run_dir / "pids").glob("*.pid"))
+        assert pids == sorted([*ENGINE_PORTS, "gateway", "native", "native-ml", "native-risk", "native-strategy"])
+        assert sorted(p.name for p in run_dir.glob("*.sock")) == ["ml.sock", "risk.sock", "strategy.sock"]
         assert (run_dir / "logs" / "gateway.log").stat().st_size > 0
     finally:
         stop = subprocess.run(["./stop_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
@@ -82,6 +87,7 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
     assert list((run_dir / "pids").glob("*.pid")) == []
     assert list(run_dir.glob("*.sock")) == []
     assert not (run_dir / "infra.json").exists()
+    assert list(Path("/dev/shm").glob(f"nautilus-t{os.getpid()}-*")) == []
     assert _ours(run_dir) == []
     assert not any("pgdata" in " ".join(p.cmdline()) and str(run_dir) in " ".join(p.cmdline())
                    for p in psutil.process_iter() if p.is_running() and _safe_cmd(p))
