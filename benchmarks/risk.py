@@ -150,7 +150,8 @@ def main() -> None:
                     })
                     r = rows[-1]
                     print(f"N={N:4d} {dist:9s} {sampler:6s} {dev:4s} baseline {r['baseline_s']:7.3f}s ours "
-                          f"{r['ours_s']:7.4f}s x{r['speedup']:7.1f}  VaR {r['var_ours']:.0f} vs {r['var_baseline']:.0f}"
+                          f"{r['ours_s']:7.4f}s x{r['speedup']:7.1f}  VaR {r['var_ours']:.0f} "
+                          f"vs {r['var_baseline']:.0f}"
                           f" (closed {exact:.0f}, se {r['var_se']:.0f}, z {r['agreement_z']:.2f})", flush=True)
     result = {"benchmark": "risk.monte_carlo_var", "confidence": ALPHA, "student_t_dof": DOF,
               "chunk_elements": CHUNK_ELEMENTS, "machine": machine(), "rows": rows,
@@ -185,8 +186,8 @@ def markdown(res: dict) -> str:
         lines.append(
             f"| {r['assets']} | {r['distribution']} | {r['sampler']} | {r['device']} | {r['scenarios']:,} | "
             f"{r['baseline_s']:.3f} | {r['ours_s']:.4f} | {r['speedup']:.1f}x | {r['var_ours']:,.0f} | "
-            f"{r['var_baseline']:,.0f} | {r['var_closed_form']:,.0f} | {r['var_se']:,.0f} | {r['var_se_baseline']:,.0f} | "
-            f"{r['agreement_z']:.2f} |")
+            f"{r['var_baseline']:,.0f} | {r['var_closed_form']:,.0f} | {r['var_se']:,.0f} | "
+            f"{r['var_se_baseline']:,.0f} | {r['agreement_z']:.2f} |")
     lines += ["", "Memory bound of our path: the loss vector (8 bytes x scenarios) plus per-chunk arrays of at most "
               f"{res['chunk_elements']:,} float64 elements (see engines/risk/compute/montecarlo.py).", ""]
     return "\n".join(lines)

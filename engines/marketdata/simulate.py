@@ -165,25 +165,30 @@ class BarAggregator:
 
     def update(self, ts: np.ndarray, sym: np.ndarray, price: np.ndarray, size: np.ndarray) -> pd.DataFrame:
         """Completed bars (columns sym, ts_ns, open, high, low, close, volume); trades must be time-ordered."""
-        if ts.shape[0] == 0:
-            return pd.DataFrame(columns=["sym", "ts_ns", "open", "high", "low", "close", "volume"])
         carried = np.nonzero(self.bucket >= 0)[0]
         o = self.ohlcv[carried]
-        frame = pd.DataFrame({
-            "sym": np.concatenate((carried, sym)).astype(np.int64),
-            "bucket": np.concatenate((self.bucket[carried], ts // self.tf)),
-            "open": np.concatenate((o[:, 0], price)), "high": np.concatenate((o[:, 1], price)),
-            "low": np.concatenate((o[:, 2], price)), "close": np.concatenate((o[:, 3], price)),
-            "volume": np.concatenate((o[:, 4], size)),
-        })
-        bars = frame.groupby(["sym", "bucket"], sort=True).agg(
-            open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
-            volume=("volume", "sum")).reset_index()
-        last = ~bars["sym"].duplicated(keep="last").to_numpy()
-        newest = bars[last]
-        s = newest["sym"].to_numpy()
-        self.bucket[s] = newest["bucket"].to_numpy()
-        self.ohlcv[s] = newest[["open", "high", "low", "close", "volume"]].to_numpy()
-        done = bars[~last].copy()
-        done["ts_ns"] = done["bucket"].to_numpy() * self.tf
-        return done.drop(columns="bucket").sort_values(["ts_ns", "sym"], kind="stable").reset_index(drop=True)
+        # carried partial bars first, so within a (symbol, bucket) group they precede the new trades
+        s_all = np.concatenate((carried, sym.astype(np.int64)))
+        b_all = np.concatenate((self.bucket[carried], ts // self.tf))
+        op = np.concatenate((o[:, 0], price))
+        hi = np.concatenate((o[:, 1], price))
+        lo = np.concatenate((o[:, 2], price))
+        cl = np.concatenate((o[:, 3], price))
+        vol = np.concatenate((o[:, 4], size))
+        if s_all.shape[0] == 0:
+            return pd.DataFrame(columns=["sym", "ts_ns", "open", "high", "low", "close", "volume"])
+        order = np.lexsort((b_all, s_all))  # stable: by symbol, then bucket, then arrival
+        s_all, b_all = s_all[order], b_all[order]
+        starts = np.nonzero(np.concatenate(([True], (s_all[1:] != s_all[:-1]) | (b_all[1:] != b_all[:-1]))))[0]
+        ends = np.concatenate((starts[1:], [s_all.shape[0]])) - 1
+        g_sym, g_bucket = s_all[starts], b_all[starts]
+        g = np.column_stack((op[order][starts], np.maximum.reduceat(hi[order], starts),
+                             np.minimum.reduceat(lo[order], starts), cl[order][ends],
+                             np.add.reduceat(vol[order], starts)))
+        last = np.concatenate((g_sym[1:] != g_sym[:-1], [True]))  # newest bucket per symbol stays open
+        self.bucket[g_sym[last]] = g_bucket[last]
+        self.ohlcv[g_sym[last]] = g[last]
+        done = ~last
+        out = pd.DataFrame({"sym": g_sym[done], "ts_ns": g_bucket[done] * self.tf, "open": g[done, 0],
+                            "high": g[done, 1], "low": g[done, 2], "close": g[done, 3], "volume": g[done, 4]})
+        return out.sort_values(["ts_ns", "sym"], kind="stable").reset_index(drop=True)

@@ -33,8 +33,8 @@ async def load_market(market: MarketData, symbols: list[str], ctx: OpContext) ->
     symbols = list(market.symbols or symbols)
     if len(set(symbols)) != len(symbols):
         raise InvalidInput("symbols must be unique", field="market.symbols")
-    start = dt.datetime.combine(market.start, dt.time(), dt.timezone.utc) if market.start else None
-    end = dt.datetime.combine(market.end + dt.timedelta(days=1), dt.time(), dt.timezone.utc) if market.end else None
+    start = dt.datetime.combine(market.start, dt.time(), dt.UTC) if market.start else None
+    end = dt.datetime.combine(market.end + dt.timedelta(days=1), dt.time(), dt.UTC) if market.end else None
     per_symbol = None if market.lookback_days is None else market.lookback_days * 2 + 10
     rows = await db.fetch(
         """SELECT symbol, (ts AT TIME ZONE 'UTC')::date AS d, close FROM (

@@ -17,9 +17,22 @@ from backend.core.errors import Conflict, NotFound
 from engines.risk import data
 from engines.risk.compute.limits import evaluate
 from engines.risk.models.limits import (
-    Breach, CheckLimitsRequest, CheckLimitsResponse, CreateLimitSetRequest, DeleteLimitSetResponse, Limit,
-    LimitSet, LimitSetRef, LimitSetSummary, LimitSpec, LimitType, ListBreachesRequest, ListBreachesResponse,
-    ListLimitSetsRequest, ListLimitSetsResponse, UpdateLimitSetRequest,
+    Breach,
+    CheckLimitsRequest,
+    CheckLimitsResponse,
+    CreateLimitSetRequest,
+    DeleteLimitSetResponse,
+    Limit,
+    LimitSet,
+    LimitSetRef,
+    LimitSetSummary,
+    LimitSpec,
+    LimitType,
+    ListBreachesRequest,
+    ListBreachesResponse,
+    ListLimitSetsRequest,
+    ListLimitSetsResponse,
+    UpdateLimitSetRequest,
 )
 
 STREAM = "events.risk"
@@ -127,7 +140,7 @@ async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsRe
     limit_set = await _load(db, req.set_id)
     req = await _complete(req, limit_set.limits, ctx)
     results = await asyncio.to_thread(evaluate, limit_set.limits, req.portfolio)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     breaches = [r for r in results if r.status == "breach"]
     ids: list[int] = []
     if req.publish and breaches:
@@ -140,7 +153,7 @@ async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsRe
                     limit_set.id, limit_set.name, b.limit_id, b.limit_type.value, b.scope, req.portfolio.name,
                     b.value, b.threshold, b.utilisation, b.detail, now))
         if ctx.bus is not None:
-            for bid, b in zip(ids, breaches):
+            for bid, b in zip(ids, breaches, strict=False):
                 payload = {"breach_id": bid, "set_id": limit_set.id, "set_name": limit_set.name,
                            "limit_id": b.limit_id, "limit_type": b.limit_type.value, "scope": b.scope,
                            "portfolio": req.portfolio.name, "value": b.value, "threshold": b.threshold,

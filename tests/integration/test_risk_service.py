@@ -21,7 +21,7 @@ from engines.risk.ops import ENGINE
 
 pytestmark = pytest.mark.timeout(120)
 SYMS = ["RSKA", "RSKB", "RSKC"]
-DAY0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+DAY0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def closes() -> np.ndarray:
@@ -75,14 +75,14 @@ def test_operations_when_listed_then_all_declared_with_gpu_flags(client):
 
 def test_historical_var_when_by_reference_then_equals_inline_on_stored_closes(client, seeded):
     P = seeded
-    positions = [{"symbol": s, "value": v} for s, v in zip(SYMS, [1e6, -5e5, 2e5])]
+    positions = [{"symbol": s, "value": v} for s, v in zip(SYMS, [1e6, -5e5, 2e5], strict=False)]
     ref = post(client, "compute_historical_var", {"positions": positions, "market": {"lookback_days": 250}})
     assert ref.status_code == 200, ref.text
     R = P[-251:][1:] / P[-251:][:-1] - 1
     inline = post(client, "compute_historical_var", {"positions": positions, "market": {
         "symbols": SYMS, "returns": R.tolist()}})
     assert ref.json()["n_observations"] == 250
-    for a, b in zip(ref.json()["levels"], inline.json()["levels"]):
+    for a, b in zip(ref.json()["levels"], inline.json()["levels"], strict=False):
         assert a["var"] == pytest.approx(b["var"], rel=1e-12) and a["cvar"] == pytest.approx(b["cvar"], rel=1e-12)
 
 

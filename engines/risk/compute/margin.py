@@ -71,7 +71,7 @@ def compute_margin(req: MarginRequest, ctx: OpContext | None = None) -> MarginRe
         prem = bs_price(t([o.underlying_price for o in req.options]), t([o.strike for o in req.options]),
                         t([o.expiry_years for o in req.options]), t([o.implied_vol for o in req.options]),
                         req.rate, 0.0, torch.tensor([o.kind == "call" for o in req.options])).tolist()
-        for o, pr in zip(req.options, prem):
+        for o, pr in zip(req.options, prem, strict=False):
             req_amt, rule = reg_t_option(o.kind, o.quantity, o.multiplier, pr, o.underlying_price, o.strike)
             val = o.quantity * o.multiplier * pr
             rows.append(PositionMargin(instrument=f"{o.underlying} {o.kind} {o.strike:g} {o.expiry_years:g}y",

@@ -125,7 +125,7 @@ def panel(market: MarketData, positions: list[Position]) -> Panel:
             raise InvalidInput(f"needs {R.shape[0]} dates (one per return row), got {len(dates)}", field="market.dates")
     if R.shape[0] < 2:
         raise InvalidInput("needs at least 2 return periods", field=field)
-    if dates is not None and any(b <= a for a, b in zip(dates, dates[1:])):
+    if dates is not None and any(b <= a for a, b in zip(dates, dates[1:], strict=False)):
         raise InvalidInput("dates must be strictly increasing", field="market.dates")
     return Panel(symbols, w, R, dates, R.mean(axis=0), np.atleast_2d(np.cov(R, rowvar=False, ddof=1)))
 

@@ -11,9 +11,12 @@ s_p * z with one normal per scenario (s_p = sqrt(w'Cw)) instead of the n x N mat
 keeps this form; the bootstrap precomputes the portfolio P&L of each historical day. No asset matrix is
 built. Horizons: 'sqrt_time' scales the 1-day figures by sqrt(h); 'paths' simulates h daily steps per asset
 and compounds them (asset matrix needed), in chunks.
-Memory bound: the loss vector (8 bytes x n_scenarios, at most 80 MB) plus, per chunk, a few arrays of at most
-CHUNK_ELEMENTS float64 (32 MiB each). The quantile uses one torch.topk of the tail, not a sort.
-Reproducible: a seeded torch.Generator on the device (pseudo) or seeded scrambled Sobol points (scipy.stats.qmc).
+Memory bound: the loss vector (8 bytes x n_scenarios, at most 80 MB; twice that for Sobol, whose replicates are
+also pooled) plus, per chunk, a few arrays of at most CHUNK_ELEMENTS float64 (32 MiB each). The quantile uses
+one torch.topk of the tail, not a sort.
+Reproducible: a seeded torch.Generator on the device (pseudo: torch.randn, torch._standard_gamma for chi-square)
+or seeded scrambled Sobol points (scipy.stats.qmc) mapped by inverse CDFs (normal: torch.special.ndtri;
+chi-square and Student-t: scipy.special.chdtri / stdtrit).
 Different devices have different generator streams: CPU and CUDA agree statistically (within the standard error).
 """
 
@@ -228,7 +231,7 @@ def monte_carlo_var(req: MonteCarloVarRequest, ctx: OpContext | None = None) -> 
         horizon_method="sqrt_time" if (collapse and h > 1) else ("paths" if not collapse else "one_day"),
         n_scenarios=n_total, seed=req.seed, dof=dof, dof_estimated=dof_estimated, linear_collapse=collapse,
         device=str(device), portfolio_value=float(p.w.sum()), covariance_repaired=p.cov_repaired,
-        levels=[_level(a, e, scale) for a, e in zip(alphas, ests)],
+        levels=[_level(a, e, scale) for a, e in zip(alphas, ests, strict=False)],
     )
 
 

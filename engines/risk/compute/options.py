@@ -25,8 +25,13 @@ from engines.risk.compute.montecarlo import CHUNK_ELEMENTS, device_of
 from engines.risk.compute.tail import tail_estimates
 from engines.risk.models.common import EstimatedLevel
 from engines.risk.models.options import (
-    LevelError, OptionValue, PriceOptionsRequest, PriceOptionsResponse, RevalueOptionsRequest,
-    RevalueOptionsResponse, UnderlyingGreeks,
+    LevelError,
+    OptionValue,
+    PriceOptionsRequest,
+    PriceOptionsResponse,
+    RevalueOptionsRequest,
+    RevalueOptionsResponse,
+    UnderlyingGreeks,
 )
 
 TRADING_DAYS = 252.0
@@ -163,10 +168,11 @@ def revalue_options(req: RevalueOptionsRequest, ctx: OpContext | None = None) ->
 
     return RevalueOptionsResponse(
         portfolio_value=value, n_scenarios=n, horizon_days=req.horizon_days, device=str(device),
-        full=[lv(a, e) for a, e in zip(alphas, ef)], delta_gamma=[lv(a, e) for a, e in zip(alphas, ea)],
+        full=[lv(a, e) for a, e in zip(alphas, ef, strict=True)],
+        delta_gamma=[lv(a, e) for a, e in zip(alphas, ea, strict=True)],
         errors=[LevelError(confidence=a, var_error=x.var - f.var,
                            var_relative_error=(x.var - f.var) / abs(f.var) if f.var != 0 else None,
-                           cvar_error=x.cvar - f.cvar) for a, f, x in zip(alphas, ef, ea)],
+                           cvar_error=x.cvar - f.cvar) for a, f, x in zip(alphas, ef, ea, strict=False)],
         pnl_rmse=float(torch.sqrt(torch.mean(diff * diff))), pnl_max_abs_error=float(diff.abs().max()),
         greeks=greeks,
     )

@@ -18,8 +18,13 @@ from backend.core.errors import InvalidInput
 from engines.risk.compute.market import panel
 from engines.risk.models.common import Position
 from engines.risk.models.stress import (
-    HistoricalStressRequest, HistoricalStressResponse, HypotheticalResult, HypotheticalStressRequest,
-    HypotheticalStressResponse, PositionPnl, StressResult,
+    HistoricalStressRequest,
+    HistoricalStressResponse,
+    HypotheticalResult,
+    HypotheticalStressRequest,
+    HypotheticalStressResponse,
+    PositionPnl,
+    StressResult,
 )
 
 
@@ -95,7 +100,7 @@ def hypothetical_stress(req: HypotheticalStressRequest, ctx: OpContext | None = 
             if s not in symbols:
                 raise InvalidInput(f"shock for {s}, which is not in the portfolio", field=f"scenarios.{k}.asset_shocks")
         if sc.sector_shocks and any(sec is None for sec in sectors):
-            missing = [s for s, sec in zip(symbols, sectors) if sec is None]
+            missing = [s for s, sec in zip(symbols, sectors, strict=False) if sec is None]
             raise InvalidInput(f"sector shocks need a sector for every position; unknown for {missing[:5]}",
                                field=f"scenarios.{k}.sector_shocks")
         shock = np.zeros(len(symbols))

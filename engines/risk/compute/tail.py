@@ -75,7 +75,7 @@ def tail_estimates(losses: torch.Tensor, alphas: list[float]) -> list[TailEstima
         return float(top[n - r])
 
     out = []
-    for a, (k, lo, hi) in zip(alphas, ranks):
+    for a, (k, lo, hi) in zip(alphas, ranks, strict=False):
         var = order_stat(k)
         t = n - k  # number of losses strictly above rank k
         s = float(csum[t - 1]) if t > 0 else 0.0
@@ -91,7 +91,9 @@ def tail_estimates(losses: torch.Tensor, alphas: list[float]) -> list[TailEstima
     return out
 
 
-def replicate_estimates(pooled: torch.Tensor, replicates: list[torch.Tensor], alphas: list[float]) -> list[TailEstimate]:
+def replicate_estimates(
+    pooled: torch.Tensor, replicates: list[torch.Tensor], alphas: list[float]
+) -> list[TailEstimate]:
     """Randomised-QMC estimates: pooled point estimate, SE = std over independent replicates / sqrt(R)."""
     point = tail_estimates(pooled, alphas)
     per = [tail_estimates(r, alphas) for r in replicates]

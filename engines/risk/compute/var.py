@@ -21,8 +21,14 @@ from engines.risk.compute.market import panel
 from engines.risk.compute.tail import var_cvar, weighted_var_cvar
 from engines.risk.models.common import RiskLevel
 from engines.risk.models.var import (
-    DecomposeVarRequest, DecomposeVarResponse, HistoricalVarRequest, ParametricLevel, ParametricVarRequest,
-    ParametricVarResponse, PositionContribution, VarResponse,
+    DecomposeVarRequest,
+    DecomposeVarResponse,
+    HistoricalVarRequest,
+    ParametricLevel,
+    ParametricVarRequest,
+    ParametricVarResponse,
+    PositionContribution,
+    VarResponse,
 )
 
 

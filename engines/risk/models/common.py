@@ -68,7 +68,7 @@ class MarketData(Model):
     end: dt.date | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "MarketData":
+    def _one_source(self) -> MarketData:
         sources = [
             self.returns is not None, self.prices is not None, self.covariance is not None,
             self.lookback_days is not None or self.start is not None,

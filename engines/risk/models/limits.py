@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -17,7 +17,7 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_
 SetId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
-class LimitType(str, Enum):
+class LimitType(StrEnum):
     """Each limit's measured value (currency unless stated)."""
 
     gross_exposure = "gross_exposure"  # sum |value|

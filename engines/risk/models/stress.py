@@ -11,7 +11,7 @@ from backend.contract.arrays import FiniteFloat, Probability, Symbol
 from backend.contract.operation import Model
 from engines.risk.models.common import MarketData, Positions
 
-MAX_SCENARIOS = 100
+MAX_STRESS_SCENARIOS = 100
 Shock = Annotated[float, Field(gt=-1.0, le=10.0, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -22,7 +22,7 @@ class NamedWindow(Model):
     end: dt.date
 
     @model_validator(mode="after")
-    def _ordered(self) -> "NamedWindow":
+    def _ordered(self) -> NamedWindow:
         if self.end < self.start:
             raise ValueError("end is before start")
         return self
@@ -33,7 +33,7 @@ class HistoricalStressRequest(Model):
     market: MarketData = Field(description="A return history (inline with dates, or by reference).")
     window_days: int = Field(default=10, ge=1, le=2520, description="Length N of the worst N-day windows.")
     worst_count: int = Field(default=5, ge=0, le=100, description="How many non-overlapping worst windows.")
-    named_windows: Annotated[list[NamedWindow], Field(max_length=MAX_SCENARIOS)] = Field(default_factory=list)
+    named_windows: Annotated[list[NamedWindow], Field(max_length=MAX_STRESS_SCENARIOS)] = Field(default_factory=list)
 
 
 class PositionPnl(Model):
@@ -82,7 +82,7 @@ class HypotheticalScenario(Model):
 
 class HypotheticalStressRequest(Model):
     positions: Annotated[list[StressPosition], Field(min_length=1, max_length=5000)]
-    scenarios: Annotated[list[HypotheticalScenario], Field(min_length=1, max_length=MAX_SCENARIOS)]
+    scenarios: Annotated[list[HypotheticalScenario], Field(min_length=1, max_length=MAX_STRESS_SCENARIOS)]
     market: MarketData | None = Field(default=None, description="Needed for volatility and correlation shocks.")
     confidence: Probability = 0.99
 

@@ -6,11 +6,17 @@ from typing import Literal
 
 from pydantic import Field
 
+from backend.contract.arrays import Probability
 from backend.contract.operation import Model
 from engines.risk.models.common import (
-    ConfidenceLevels, EstimatedLevel, HorizonDays, HorizonMethod, MarketData, Positions, RiskLevel,
+    ConfidenceLevels,
+    EstimatedLevel,
+    HorizonDays,
+    HorizonMethod,
+    MarketData,
+    Positions,
+    RiskLevel,
 )
-from backend.contract.arrays import Probability
 
 #: Largest Monte Carlo sample in one request.
 MAX_SCENARIOS = 10_000_000

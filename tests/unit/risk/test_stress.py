@@ -75,7 +75,7 @@ def test_hypothetical_when_correlation_to_one_then_var_is_sum_of_standalone_vars
     w = np.array([1e6, 2e6, 5e5])
     market = {"symbols": ["A", "B", "C"], "covariance": C.tolist()}
     out = hypothetical_stress(HypotheticalStressRequest(
-        positions=[{"symbol": s, "value": v} for s, v in zip("ABC", w)], market=market, confidence=0.99,
+        positions=[{"symbol": s, "value": v} for s, v in zip("ABC", w, strict=False)], market=market, confidence=0.99,
         scenarios=[{"name": "corr", "correlation_to_one": True}, {"name": "vol", "volatility_multiplier": 2.0}]))
     z = stats.norm.ppf(0.99)
     standalone = sum(z * abs(v) * math.sqrt(C[i, i]) for i, v in enumerate(w))

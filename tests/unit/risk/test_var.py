@@ -10,7 +10,12 @@ from scipy import integrate, stats
 
 from engines.risk.compute.tail import var_cvar, weighted_var_cvar
 from engines.risk.compute.var import (
-    cornish_fisher_tail_mean, cornish_fisher_z, decompose_var, historical_var, parametric_var, scenario_weights,
+    cornish_fisher_tail_mean,
+    cornish_fisher_z,
+    decompose_var,
+    historical_var,
+    parametric_var,
+    scenario_weights,
 )
 from engines.risk.models.var import DecomposeVarRequest, HistoricalVarRequest, ParametricVarRequest
 from tests.unit.risk.kit import gaussian_market, positions, returns_market
@@ -50,7 +55,7 @@ def test_historical_when_horizon_then_scaled_by_sqrt_time():
     market, _ = returns_market(300, 2)
     one = historical_var(HistoricalVarRequest(positions=positions([1e6, 1e6]), market=market))
     ten = historical_var(HistoricalVarRequest(positions=positions([1e6, 1e6]), market=market, horizon_days=10))
-    for a, b in zip(one.levels, ten.levels):
+    for a, b in zip(one.levels, ten.levels, strict=False):
         assert b.var == pytest.approx(a.var * math.sqrt(10)) and b.cvar == pytest.approx(a.cvar * math.sqrt(10))
 
 
@@ -131,8 +136,9 @@ def test_var_when_confidence_rises_then_var_and_cvar_do_not_fall(levels, seed):
                                                     confidence_levels=levels))):
         v = [lv.var for lv in out.levels]
         c = [lv.cvar for lv in out.levels]
-        assert all(b >= a - 1e-9 for a, b in zip(v, v[1:])) and all(b >= a - 1e-9 for a, b in zip(c, c[1:]))
-        assert all(ci >= vi - 1e-9 for vi, ci in zip(v, c))
+        assert all(b >= a - 1e-9 for a, b in zip(v, v[1:], strict=False))
+        assert all(b >= a - 1e-9 for a, b in zip(c, c[1:], strict=False))
+        assert all(ci >= vi - 1e-9 for vi, ci in zip(v, c, strict=False))
 
 
 def test_decompose_gaussian_when_summed_then_total_and_marginal_is_numeric_derivative():
