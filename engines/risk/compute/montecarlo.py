@@ -42,6 +42,9 @@ CHUNK_ELEMENTS = 1 << 22
 SOBOL_REPLICATES = 8
 #: scipy's Sobol direction numbers support at most this many dimensions.
 MAX_SOBOL_DIM = 21_201
+#: Most simulated asset-day values (scenarios x assets x steps) one request may ask for; beyond it a 422,
+#: rather than a computation that outlives the operation's timeout.
+MAX_SIMULATED_ELEMENTS = 2_000_000_000
 #: Bounds on an estimated Student-t degrees of freedom.
 DOF_MIN, DOF_MAX = 2.1, 1000.0
 _U_EPS = 1e-15
@@ -203,6 +206,9 @@ def monte_carlo_var(req: MonteCarloVarRequest, ctx: OpContext | None = None) -> 
             fhs = (torch.as_tensor(eps, device=device), torch.as_tensor(sig_next, device=device))
 
     N = p.w.size
+    if not collapse and req.n_scenarios * N * h > MAX_SIMULATED_ELEMENTS:
+        raise InvalidInput(f"{req.n_scenarios} scenarios x {N} assets x {h} days exceeds {MAX_SIMULATED_ELEMENTS:,} "
+                           "simulated values; use fewer scenarios or horizon_method='sqrt_time'", field="n_scenarios")
     if req.distribution == "filtered_historical":
         dims = {"n_index": 1 if collapse else h}
     elif collapse:

@@ -21,7 +21,7 @@ from backend.contract.arrays import as_matrix
 from backend.contract.operation import OpContext
 from backend.core.errors import InvalidInput
 from engines.risk.compute.market import check_covariance, factor
-from engines.risk.compute.montecarlo import CHUNK_ELEMENTS, device_of
+from engines.risk.compute.montecarlo import CHUNK_ELEMENTS, MAX_SIMULATED_ELEMENTS, device_of
 from engines.risk.compute.tail import tail_estimates
 from engines.risk.models.common import EstimatedLevel
 from engines.risk.models.options import (
@@ -87,6 +87,9 @@ def price_options(req: PriceOptionsRequest, ctx: OpContext | None = None) -> Pri
 def revalue_options(req: RevalueOptionsRequest, ctx: OpContext | None = None) -> RevalueOptionsResponse:
     if not req.options and not req.stocks:
         raise InvalidInput("the book is empty: give options and/or stocks", field="options")
+    if req.n_scenarios * max(len(req.options), 1) > MAX_SIMULATED_ELEMENTS:
+        raise InvalidInput(f"{req.n_scenarios} scenarios x {len(req.options)} options exceeds "
+                           f"{MAX_SIMULATED_ELEMENTS:,} revaluations", field="n_scenarios")
     device, f64 = device_of(ctx), torch.float64
     und = {u.symbol: i for i, u in enumerate(req.underlyings)}
     if len(und) != len(req.underlyings):

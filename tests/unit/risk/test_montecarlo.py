@@ -172,3 +172,11 @@ def test_filtered_historical_when_only_covariance_then_invalid():
     with pytest.raises(InvalidInput, match="return history"):
         monte_carlo_var(MonteCarloVarRequest(positions=positions(W), market=market,
                                              distribution="filtered_historical"), CTX)
+
+
+def test_paths_when_work_exceeds_bound_then_invalid_before_simulating():
+    big, _, _ = gaussian_market(1000)
+    with pytest.raises(InvalidInput) as e:
+        monte_carlo_var(MonteCarloVarRequest(positions=positions(np.ones(1000)), market=big, n_scenarios=10_000_000,
+                                             horizon_days=250, horizon_method="paths"), CTX)
+    assert e.value.field == "n_scenarios" and "sqrt_time" in e.value.detail
