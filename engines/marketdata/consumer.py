@@ -22,7 +22,7 @@ from backend.bus import Bus, StreamEntry
 from backend.bus.envelope import decode
 from backend.bus.redis_bus import FIELD
 from engines.marketdata.latency import FEED_LATENCY
-from engines.marketdata.publisher import STREAMS
+from engines.marketdata.publisher import STREAMS, send_commands
 
 
 class MarketDataConsumer:
@@ -87,10 +87,7 @@ class MarketDataConsumer:
             by_stream.setdefault(e.stream, []).append(e.id)
         if not by_stream:
             return
-        pipe = self.bus.redis.pipeline(transaction=False)
-        for stream, ids in by_stream.items():
-            pipe.xack(stream, self.group, *ids)
-        await pipe.execute()
+        await send_commands(self.bus.redis, [("XACK", stream, self.group, *ids) for stream, ids in by_stream.items()])
 
     async def __aiter__(self) -> AsyncIterator[list[StreamEntry]]:
         while True:

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -38,8 +38,16 @@ from engines.marketdata.models import (
     ListFeedsRequest,
     StartFeedRequest,
 )
-from engines.marketdata.publisher import BARS, QUOTES, STREAMS, TRADES, StreamPublisher, bar_topic, quote_topic, \
-    trade_topic
+from engines.marketdata.publisher import (
+    BARS,
+    QUOTES,
+    STREAMS,
+    TRADES,
+    StreamPublisher,
+    bar_topic,
+    quote_topic,
+    trade_topic,
+)
 from engines.marketdata.simulate import BarAggregator, GbmJumpSimulator, TickBatch
 from engines.marketdata.timeframes import parse_timeframe
 
@@ -55,7 +63,7 @@ MAX_SLEEP_S = 0.05  # pacing sleeps are short so a stop is seen promptly
 REPLAY_FETCH_ROWS = 5000
 
 
-class FeedState(str, Enum):
+class FeedState(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
@@ -83,7 +91,7 @@ class Feed:
     req: StartFeedRequest
     state: FeedState = FeedState.STARTING
     published: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     stopped_at: dt.datetime | None = None
     sim_time_ns: int | None = None
     error: str | None = None
@@ -99,7 +107,7 @@ class Feed:
             raise Conflict(f"feed {self.req.feed_id!r} cannot {trigger} while {self.state.value}", field="feed_id")
         self.state = nxt
         if nxt not in ACTIVE:
-            self.stopped_at = dt.datetime.now(dt.timezone.utc)
+            self.stopped_at = dt.datetime.now(dt.UTC)
             self.t_end = time.monotonic()
 
     @property
@@ -132,7 +140,7 @@ def quote_messages(b: TickBatch, symbols: list[str], venue: str) -> list[tuple[s
     return [
         (topics[i], {"symbol": symbols[i], "bid": bid, "ask": ask, "bid_size": bs, "ask_size": az, "ts_ns": t})
         for i, bid, ask, bs, az, t in zip(b.q_sym.tolist(), b.bid.tolist(), b.ask.tolist(), b.bid_size.tolist(),
-                                          b.ask_size.tolist(), b.q_ts.tolist())
+                                          b.ask_size.tolist(), b.q_ts.tolist(), strict=False)
     ]
 
 
@@ -141,7 +149,7 @@ def trade_messages(b: TickBatch, symbols: list[str], venue: str) -> list[tuple[s
     return [
         (topics[i], {"symbol": symbols[i], "price": p, "size": z, "ts_ns": t, "aggressor": "buy" if a > 0 else "sell"})
         for i, p, z, t, a in zip(b.t_sym.tolist(), b.price.tolist(), b.size.tolist(), b.t_ts.tolist(),
-                                 b.aggressor.tolist())
+                                 b.aggressor.tolist(), strict=False)
     ]
 
 
@@ -151,7 +159,7 @@ def bar_messages(bars: pd.DataFrame, symbols: list[str], timeframe: str) -> list
                                              "high": h, "low": lo, "close": c, "volume": v})
         for i, t, o, h, lo, c, v in zip(bars["sym"].tolist(), bars["ts_ns"].tolist(), bars["open"].tolist(),
                                         bars["high"].tolist(), bars["low"].tolist(), bars["close"].tolist(),
-                                        bars["volume"].tolist())
+                                        bars["volume"].tolist(), strict=False)
     ]
 
 
@@ -227,10 +235,10 @@ def _ns(t: dt.datetime) -> int:
 
 async def run_replay(feed: Feed, publisher: StreamPublisher, pool: Any) -> None:
     req = feed.req
-    start = req.start or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    end = req.end or dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc)
-    start = start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc)
-    end = end if end.tzinfo else end.replace(tzinfo=dt.timezone.utc)
+    start = req.start or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    end = req.end or dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+    start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=dt.UTC)
     last_price: dict[str, float] = {}
     t_first: int | None = None
     wall0 = time.monotonic()
@@ -358,7 +366,7 @@ async def stop_feed(req: FeedRef, ctx: OpContext) -> FeedStatus:
         if task is not None and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

@@ -65,8 +65,8 @@ class LatencyHistogram(Collector):
     def summary(self, match: dict[str, str] | None = None) -> dict[str, float | int | None]:
         """count, p50_ms, p99_ms, max_ms over recent observations of the matching series."""
         with self._lock:
-            chosen = [s for labels, s in self._series.items()
-                      if not match or all(dict(zip(self.labelnames, labels)).get(k) == v for k, v in match.items())]
+            chosen = [s for labels, s in self._series.items() if not match or all(
+                dict(zip(self.labelnames, labels, strict=True)).get(k) == v for k, v in match.items())]
             count = int(sum(int(s.counts.sum()) for s in chosen))
             recent = np.concatenate([s.recent[: s.filled] for s in chosen]) if chosen else np.zeros(0)
         if recent.size == 0:
@@ -79,7 +79,7 @@ class LatencyHistogram(Collector):
         with self._lock:
             for labels, s in self._series.items():
                 cum = np.cumsum(s.counts)
-                buckets = [(repr(float(b)), float(c)) for b, c in zip(self.bounds, cum[:-1])]
+                buckets = [(repr(float(b)), float(c)) for b, c in zip(self.bounds, cum[:-1], strict=False)]
                 buckets.append(("+Inf", float(cum[-1])))
                 family.add_metric(list(labels), buckets, s.total_s)
         yield family

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
-
 import zoneinfo
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -98,7 +97,7 @@ class Session(Model):
     weekdays_only: bool = True
 
     @model_validator(mode="after")
-    def _both_or_neither(self) -> "Session":
+    def _both_or_neither(self) -> Session:
         if (self.start is None) != (self.end is None):
             raise ValueError("give both 'start' and 'end' or neither")
         if self.start is not None and self.end is not None and self.start >= self.end:
@@ -135,7 +134,7 @@ class IngestRequest(Model):
     dry_run: bool = Field(default=False, description="Validate and report; write nothing.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "IngestRequest":
+    def _one_source(self) -> IngestRequest:
         given = [n for n in ("path", "content", "content_base64") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'path', 'content', 'content_base64'")
@@ -270,7 +269,7 @@ class ResampleRequest(Model):
     volume: Annotated[list[FiniteFloat], Field(max_length=1_000_000)]
 
     @model_validator(mode="after")
-    def _aligned(self) -> "ResampleRequest":
+    def _aligned(self) -> ResampleRequest:
         n = len(self.ts)
         for name in ("open", "high", "low", "close", "volume"):
             if len(getattr(self, name)) != n:
@@ -304,14 +303,14 @@ class StartFeedRequest(Model):
     venue: Venue = "SIM"
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     model: ModelParams = ModelParams()
-    start: dt.datetime | None = Field(default=None, description="Model: the New York trading date whose 09:30 open starts the clock; replay: history start.")
+    start: dt.datetime | None = Field(
+        default=None,
+        description="Model: the New York trading date whose 09:30 open starts the clock; replay: history start.",
+    )
     end: dt.datetime | None = Field(default=None, description="Replay: history end (exclusive).")
     timeframe: Timeframe = Field(default="1m", description="Model: bar length emitted; replay: stored bars replayed.")
     speed: FiniteFloat | None = Field(
         default=1.0, gt=0, le=1e9, description="Simulated seconds per wall second; null = as fast as possible."
-    )
-    steps_per_second: FiniteFloat = Field(
-        default=10.0, gt=0, le=1e6, description="Model: simulation steps per wall second (each step quotes every symbol)."
     )
     max_messages: int | None = Field(default=None, ge=1, le=10**10, description="Stop after this many messages.")
     fanout: bool = Field(default=True, description="Also publish each message on its pub/sub topic channel.")

@@ -87,15 +87,19 @@ class StreamPublisher:
         return sent
 
     async def _send(self, commands: list[tuple[Any, ...]]) -> None:
-        packed = b"".join(hiredis.pack_command(c) for c in commands)
-        pool = self.bus.redis.connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(packed, check_health=False)
-            for _ in commands:
-                await conn.read_response()
-        except BaseException:
-            await conn.disconnect()  # replies may be left unread: never reuse this connection
-            raise
-        finally:
-            await pool.release(conn)
+        await send_commands(self.bus.redis, commands)
+
+
+async def send_commands(redis: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send commands packed by hiredis on one pooled connection; returns their replies in order."""
+    packed = b"".join(hiredis.pack_command(c) for c in commands)
+    pool = redis.connection_pool
+    conn = await pool.get_connection()
+    try:
+        await conn.send_packed_command(packed, check_health=False)
+        return [await conn.read_response() for _ in commands]
+    except BaseException:
+        await conn.disconnect()  # replies may be left unread: never reuse this connection
+        raise
+    finally:
+        await pool.release(conn)

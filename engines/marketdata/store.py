@@ -146,7 +146,7 @@ async def upsert_rows(
         else:
             columns.append(values[c].tolist())
         names.append(c)
-    await conn.copy_records_to_table(stage, records=zip(*columns), columns=names)
+    await conn.copy_records_to_table(stage, records=zip(*columns, strict=False), columns=names)
     key_sql = "symbol, timeframe, ts" if is_bars else "symbol, venue, ts, seq"
     select_key = "s.symbol, $1::text, " + _EPOCH_US if is_bars else "s.symbol, s.venue, " + _EPOCH_US + ", s.seq"
     vals = ", ".join(f"s.{c}" for c in cols)
@@ -208,7 +208,7 @@ def _range_sql(start: dt.datetime | None, end: dt.datetime | None, first: int) -
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
 async def fetch_bars(

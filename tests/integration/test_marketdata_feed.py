@@ -53,12 +53,13 @@ async def test_model_feed_when_run_to_max_messages_then_consumer_group_gets_all_
     fid = "t" + uuid.uuid4().hex[:6]
     consumer = MarketDataConsumer(bus, "test-" + fid, "c1", count=2000, block_ms=100)
     await consumer.start()
-    req = StartFeedRequest(feed_id=fid, symbols=["AAA", "BBB"], seed=3, speed=None, max_messages=3000,
+    names = [fid.upper() + "A", fid.upper() + "B"]  # unique: other runs may share these streams
+    req = StartFeedRequest(feed_id=fid, symbols=names, seed=3, speed=None, max_messages=3000,
                            timeframe="1m", model={"step_ms": 1000, "trade_probability": 0.5})
     await feed_ops.start_feed(req, ctx)
     st = await wait_state(fid, ctx)
     assert st.state == "finished" and sum(st.published.values()) == 3000
-    got = await drain(consumer, 3000)
+    got = [e for e in await drain(consumer, 3000) if e.envelope.payload.get("symbol") in names]
     assert len(got) == 3000
     kinds = {"md.quotes": 0, "md.trades": 0, "md.bars": 0}
     for e in got:
@@ -83,13 +84,14 @@ async def test_model_feed_when_same_seed_twice_then_same_prices(ctx, bus):
         c = MarketDataConsumer(bus, "seed-" + fid, "c", streams=("md.quotes",), count=1000, block_ms=100,
                                record_latency=False)
         await c.start()
-        await feed_ops.start_feed(StartFeedRequest(feed_id=fid, symbols=["X"], seed=42, speed=None,
+        await feed_ops.start_feed(StartFeedRequest(feed_id=fid, symbols=[fid.upper()], seed=42, speed=None,
                                                    max_messages=200, measure_latency=False,
                                                    start="2024-05-01T12:00:00Z"), ctx)
         await wait_state(fid, ctx)
         st = await feed_ops.feed_status(FeedRef(feed_id=fid), ctx)
         got = await drain(c, st.published["md.quotes"], 5.0)
-        return [(e.envelope.payload["bid"], e.envelope.payload["ts_ns"]) for e in got]
+        return [(e.envelope.payload["bid"], e.envelope.payload["ts_ns"]) for e in got
+                if e.envelope.payload["symbol"] == fid.upper()]
 
     a, b = await run("s" + uuid.uuid4().hex[:6]), await run("s" + uuid.uuid4().hex[:6])
     assert len(a) > 100 and a == b

@@ -1,10 +1,8 @@
 """Market data ingestion, instruments and queries against real PostgreSQL, through the HTTP service."""
 
 import base64
-import io
 import uuid
 
-import asyncpg
 import numpy as np
 import pandas as pd
 import pytest

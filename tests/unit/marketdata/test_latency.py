@@ -15,7 +15,8 @@ def test_latency_histogram_when_batches_observed_then_exposition_matches_numpy_c
     x = np.random.default_rng(0).exponential(0.02, 5000)
     h.observe_many(("s",), x[:1234])
     h.observe_many(("s",), x[1234:])
-    fam = next(f for f in text_string_to_metric_families(generate_latest(reg).decode()) if f.name == "t_latency_seconds")
+    text = generate_latest(reg).decode()
+    fam = next(f for f in text_string_to_metric_families(text) if f.name == "t_latency_seconds")
     got = {s.labels["le"]: s.value for s in fam.samples if s.name.endswith("_bucket")}
     for le in (0.001, 0.01, 0.1):
         assert got[repr(le)] == np.sum(x <= le)

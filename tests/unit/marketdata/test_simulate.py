@@ -82,7 +82,7 @@ def test_bar_aggregator_when_fed_in_pieces_then_completed_bars_equal_pandas_resa
     agg = BarAggregator(2, 60 * 10**9)
     cuts = [0, 100, 101, 555, len(b.t_ts)]
     got = pd.concat([agg.update(b.t_ts[i:j], b.t_sym[i:j], b.price[i:j], b.size[i:j])
-                     for i, j in zip(cuts, cuts[1:])], ignore_index=True)
+                     for i, j in zip(cuts, cuts[1:], strict=False)], ignore_index=True)
     for s in (0, 1):
         m = b.t_sym == s
         t = pd.Series(b.price[m], index=pd.DatetimeIndex(b.t_ts[m], tz="UTC"))
