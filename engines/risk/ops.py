@@ -1,8 +1,7 @@
 """Operations of the risk engine (:8200). Monte Carlo ones are gpu=True: torch on ``ctx.device``.
 
 Operations that accept market data by reference (symbols + look-back resolved from the ``bars`` table)
-are served by ``engines.risk.service`` (resolve, then pure compute in a worker thread); the others point
-straight at pure compute. Monte Carlo results agree across devices statistically, not bit for bit (the
+declare ``engines.risk.service`` functions as their ``prepare`` step; every ``fn`` is pure compute. Monte Carlo results agree across devices statistically, not bit for bit (the
 generators differ), hence their rtol.
 """
 
@@ -15,6 +14,8 @@ from engines.risk.models import stress as st
 from engines.risk.models import var as vr
 
 _E = "risk"
+#: The I/O step of operations that accept market data by reference.
+_PREP = "engines.risk.service:inline_market"
 #: Monte Carlo agreement between devices (different generator streams): a few standard errors.
 MC_RTOL = 0.05
 
@@ -24,16 +25,17 @@ ENGINE = EngineSpec(
     "stress tests, VaR backtests, limit sets with breach detection, margin.",
     operations=(
         Operation(engine=_E, name="compute_historical_var", request=vr.HistoricalVarRequest, response=vr.VarResponse,
-                  fn_path="engines.risk.service:historical_var", timeout_s=60.0,
+                  fn_path="engines.risk.compute.var:historical_var", prepare_path=_PREP, timeout_s=60.0,
                   summary="Historical-simulation VaR/CVaR, optionally exponentially weighted"),
         Operation(engine=_E, name="compute_parametric_var", request=vr.ParametricVarRequest,
-                  response=vr.ParametricVarResponse, fn_path="engines.risk.service:parametric_var", timeout_s=60.0,
+                  response=vr.ParametricVarResponse, fn_path="engines.risk.compute.var:parametric_var", prepare_path=_PREP, timeout_s=60.0,
                   summary="Parametric VaR/CVaR: Gaussian or Cornish-Fisher"),
         Operation(engine=_E, name="decompose_var", request=vr.DecomposeVarRequest, response=vr.DecomposeVarResponse,
-                  fn_path="engines.risk.service:decompose_var", timeout_s=60.0,
+                  fn_path="engines.risk.compute.var:decompose_var", prepare_path=_PREP, timeout_s=60.0,
                   summary="Marginal and component VaR/CVaR per position (Euler)"),
         Operation(engine=_E, name="simulate_monte_carlo_var", request=vr.MonteCarloVarRequest,
-                  response=vr.MonteCarloVarResponse, fn_path="engines.risk.service:monte_carlo_var", gpu=True,
+                  response=vr.MonteCarloVarResponse, fn_path="engines.risk.compute.montecarlo:monte_carlo_var",
+                  prepare_path=_PREP, gpu=True,
                   timeout_s=300.0, rtol=MC_RTOL,
                   summary="Monte Carlo VaR/CVaR: Gaussian, Student-t, filtered historical; Sobol; standard errors"),
         Operation(engine=_E, name="price_options", request=op.PriceOptionsRequest, response=op.PriceOptionsResponse,
@@ -44,10 +46,11 @@ ENGINE = EngineSpec(
                   gpu=True, timeout_s=300.0, rtol=MC_RTOL,
                   summary="Option book VaR by full revaluation under Monte Carlo vs delta-gamma, with the error"),
         Operation(engine=_E, name="run_historical_stress", request=st.HistoricalStressRequest,
-                  response=st.HistoricalStressResponse, fn_path="engines.risk.service:historical_stress",
+                  response=st.HistoricalStressResponse, fn_path="engines.risk.compute.stress:historical_stress", prepare_path=_PREP,
                   timeout_s=60.0, summary="Worst N-day windows and named date windows from history"),
         Operation(engine=_E, name="run_hypothetical_stress", request=st.HypotheticalStressRequest,
-                  response=st.HypotheticalStressResponse, fn_path="engines.risk.service:hypothetical_stress",
+                  response=st.HypotheticalStressResponse, fn_path="engines.risk.compute.stress:hypothetical_stress",
+                  prepare_path="engines.risk.service:inline_hypothetical",
                   timeout_s=60.0, summary="Shocks per asset, sector, market; volatility and correlation-to-one"),
         Operation(engine=_E, name="backtest_var", request=bt.BacktestVarRequest, response=bt.BacktestVarResponse,
                   fn_path="engines.risk.compute.backtest:backtest_var", timeout_s=30.0,

@@ -1,4 +1,4 @@
-"""The served (async) risk operations without a database, and Euler additivity as a property."""
+"""The risk prepare step without a database, and Euler additivity as a property."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from backend.contract.operation import OpContext
 from backend.core.errors import BackendUnavailable
 from engines.risk import service
-from engines.risk.compute.var import decompose_var
+from engines.risk.compute.var import decompose_var, historical_var
 from engines.risk.models.var import DecomposeVarRequest, HistoricalVarRequest
 from tests.unit.risk.kit import gaussian_market, positions, returns_market
 
@@ -16,15 +16,17 @@ pytestmark = pytest.mark.timeout(60)
 NO_DB = OpContext(engine="risk")
 
 
-async def test_served_op_when_reference_and_no_database_then_unavailable():
+async def test_prepare_when_reference_and_no_database_then_unavailable():
     req = HistoricalVarRequest(positions=[{"symbol": "A", "value": 1.0}], market={"lookback_days": 20})
     with pytest.raises(BackendUnavailable):
-        await service.historical_var(req, NO_DB)
+        await service.inline_market(req, NO_DB)
 
 
-async def test_served_op_when_inline_and_no_database_then_computed():
+async def test_prepare_when_inline_and_no_database_then_request_unchanged_and_computed():
     market, R = returns_market(100, 2)
-    out = await service.historical_var(HistoricalVarRequest(positions=positions([1e6, 1e6]), market=market), NO_DB)
+    req = HistoricalVarRequest(positions=positions([1e6, 1e6]), market=market)
+    assert await service.inline_market(req, NO_DB) is req
+    out = historical_var(req, NO_DB)
     assert out.levels[1].var == pytest.approx(np.quantile(-(R @ [1e6, 1e6]), 0.99, method="inverted_cdf"))
 
 
