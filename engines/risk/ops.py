@@ -19,6 +19,25 @@ _PREP = "engines.risk.service:inline_market"
 #: Monte Carlo agreement between devices (different generator streams): a few standard errors.
 MC_RTOL = 0.05
 
+#: Valid requests for the GPU-capable operations: documentation, native warm-up, equivalence tests.
+MC_EXAMPLE = {
+    "positions": [{"symbol": "AAA", "value": 1_000_000.0}, {"symbol": "BBB", "value": -400_000.0},
+                  {"symbol": "CCC", "value": 2_500_000.0}],
+    "market": {"symbols": ["AAA", "BBB", "CCC"],
+               "covariance": [[4.0e-4, 1.0e-4, 5.0e-5], [1.0e-4, 2.5e-4, 2.0e-5], [5.0e-5, 2.0e-5, 1.0e-4]]},
+    "confidence_levels": [0.95, 0.99], "distribution": "student_t", "dof": 5.0, "n_scenarios": 100_000, "seed": 7,
+}
+OPTIONS_EXAMPLE = {
+    "underlyings": [{"symbol": "AAA", "spot": 100.0, "volatility": 0.25, "vol_of_vol": 0.5,
+                     "spot_vol_correlation": -0.5}],
+    "options": [{"underlying": "AAA", "kind": "call", "strike": 105.0, "expiry_years": 0.5, "implied_vol": 0.24,
+                 "quantity": -10.0},
+                {"underlying": "AAA", "kind": "put", "strike": 95.0, "expiry_years": 0.5, "implied_vol": 0.27,
+                 "quantity": 20.0}],
+    "stocks": [{"underlying": "AAA", "quantity": 500.0}],
+    "horizon_days": 5, "n_scenarios": 50_000, "seed": 11,
+}
+
 ENGINE = EngineSpec(
     name=_E,
     description="VaR/CVaR (historical, parametric, Monte Carlo incl. fat tails and option revaluation), "
@@ -35,7 +54,7 @@ ENGINE = EngineSpec(
                   summary="Marginal and component VaR/CVaR per position (Euler)"),
         Operation(engine=_E, name="simulate_monte_carlo_var", request=vr.MonteCarloVarRequest,
                   response=vr.MonteCarloVarResponse, fn_path="engines.risk.compute.montecarlo:monte_carlo_var",
-                  prepare_path=_PREP, gpu=True,
+                  prepare_path=_PREP, gpu=True, example=MC_EXAMPLE,
                   timeout_s=300.0, rtol=MC_RTOL,
                   summary="Monte Carlo VaR/CVaR: Gaussian, Student-t, filtered historical; Sobol; standard errors"),
         Operation(engine=_E, name="price_options", request=op.PriceOptionsRequest, response=op.PriceOptionsResponse,
@@ -43,7 +62,7 @@ ENGINE = EngineSpec(
                   summary="Black-Scholes prices and greeks of European options"),
         Operation(engine=_E, name="revalue_options", request=op.RevalueOptionsRequest,
                   response=op.RevalueOptionsResponse, fn_path="engines.risk.compute.options:revalue_options",
-                  gpu=True, timeout_s=300.0, rtol=MC_RTOL,
+                  gpu=True, timeout_s=300.0, rtol=MC_RTOL, example=OPTIONS_EXAMPLE,
                   summary="Option book VaR by full revaluation under Monte Carlo vs delta-gamma, with the error"),
         Operation(engine=_E, name="run_historical_stress", request=st.HistoricalStressRequest,
                   response=st.HistoricalStressResponse, fn_path="engines.risk.compute.stress:historical_stress", prepare_path=_PREP,
