@@ -84,8 +84,10 @@ def build_router(svc: "TradingService") -> APIRouter:
 
     @r.get("/orders", summary="List orders, newest first, with filters")
     async def list_orders(p: Read, account_id: str | None = Query(None, max_length=64),
-                          status: list[OrderStatus] | None = Query(None), symbol: str | None = Query(None, max_length=64),
-                          strategy: str | None = Query(None, max_length=64), algo_id: str | None = Query(None, max_length=64),
+                          status: list[OrderStatus] | None = Query(None),
+                          symbol: str | None = Query(None, max_length=64),
+                          strategy: str | None = Query(None, max_length=64),
+                          algo_id: str | None = Query(None, max_length=64),
                           limit: int = 100, offset: int = 0) -> dict[str, Any]:
         if account_id:
             own(p, account_id)
@@ -122,7 +124,8 @@ def build_router(svc: "TradingService") -> APIRouter:
     @r.get("/fills", summary="Fills, newest first")
     async def list_fills(p: Read, account_id: str | None = Query(None, max_length=64),
                          order_id: str | None = Query(None, max_length=64),
-                         symbol: str | None = Query(None, max_length=64), venue: str | None = Query(None, max_length=64),
+                         symbol: str | None = Query(None, max_length=64),
+                         venue: str | None = Query(None, max_length=64),
                          limit: int = 100, offset: int = 0) -> dict[str, Any]:
         if account_id:
             own(p, account_id)
@@ -222,6 +225,7 @@ def build_router(svc: "TradingService") -> APIRouter:
                                       "AND revoked_at IS NULL", key_id)
         if done.endswith(" 0"):
             raise NotFound(f"no active key {key_id!r}", field="key_id")
+        auth.forget_all()
         return {"id": key_id, "revoked": True}
 
     @r.get("/health", summary="Trading core health")

@@ -56,9 +56,33 @@ async def create_key(pool: asyncpg.Pool, name: str, scopes: list[str], account_i
     return key_id, key
 
 
+#: hash -> (principal, monotonic expiry); revocation clears it, so the TTL only bounds other processes
+_CACHE: dict[str, tuple[Principal | None, float]] = {}
+CACHE_TTL_S = 5.0
+
+
+def forget_all() -> None:
+    _CACHE.clear()
+
+
 async def lookup(pool: asyncpg.Pool, key: str) -> Principal | None:
+    import time
+
+    h = hash_key(key)
+    hit = _CACHE.get(h)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now and hit[0] is not None:
+        return hit[0]
+    p = await _lookup(pool, h)
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[h] = (p, now + CACHE_TTL_S)
+    return p
+
+
+async def _lookup(pool: asyncpg.Pool, key_hash: str) -> Principal | None:
     r = await pool.fetchrow("SELECT id, name, scopes, account_ids FROM trading_api_keys "
-                            "WHERE key_hash = $1 AND revoked_at IS NULL", hash_key(key))
+                            "WHERE key_hash = $1 AND revoked_at IS NULL", key_hash)
     if r is None:
         return None
     return Principal(r["id"], r["name"], frozenset(r["scopes"]),

@@ -13,7 +13,7 @@ from typing import Any
 EPS = 1e-9
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     BUY = "buy"
     SELL = "sell"  # only reduces a long position
     SHORT = "short"  # a sell that may open or increase a short position
@@ -23,21 +23,21 @@ class Side(str, enum.Enum):
         return 1 if self is Side.BUY else -1
 
 
-class OrderType(str, enum.Enum):
+class OrderType(enum.StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
 
 
-class TimeInForce(str, enum.Enum):
+class TimeInForce(enum.StrEnum):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
     DAY = "day"
 
 
-class Liquidity(str, enum.Enum):
+class Liquidity(enum.StrEnum):
     MAKER = "maker"
     TAKER = "taker"
 

@@ -9,6 +9,7 @@ REJECTED | ACCEPTED -> fills / rest / trigger / cancel / expire (see ``state``).
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -20,12 +21,31 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.trading import router as sor
 from backend.trading.book import BookCrossed, Entry
 from backend.trading.domain import (
-    EPS, SMART, Denial, Fill, Instrument, Liquidity, Order, OrderType, Side, TimeInForce, is_multiple,
+    EPS,
+    SMART,
+    Denial,
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderType,
+    Side,
+    TimeInForce,
+    is_multiple,
 )
 from backend.trading.positions import Ledger, Position
 from backend.trading.pre_trade import (
-    AccountRisk, CheckContext, RiskLimits, check_kill_switch, check_lot_size, check_max_notional,
-    check_max_quantity, check_price_collar, check_tick_size, record_accepted, run_checks,
+    AccountRisk,
+    CheckContext,
+    RiskLimits,
+    check_kill_switch,
+    check_lot_size,
+    check_max_notional,
+    check_max_quantity,
+    check_price_collar,
+    check_tick_size,
+    record_accepted,
+    run_checks,
 )
 from backend.trading.state import OPEN, TERMINAL, OrderStatus, Trigger, next_status
 from backend.trading.venues import DEFAULT_VENUES, SimulatedVenue, VenueProfile
@@ -87,7 +107,12 @@ class TradingEngine:
     def __init__(self, venues: tuple[VenueProfile, ...] = DEFAULT_VENUES, clock: Callable[[], int] = time.time_ns,
                  session_close_utc: str = "21:00") -> None:
         self.venues: dict[str, SimulatedVenue] = {p.name: SimulatedVenue(p) for p in venues}
+        #: where passive SMART orders rest: best maker economics (lowest maker fee, then latency)
+        self._rest_venue = min(self.venues.values(), key=lambda v: (v.profile.maker_fee_bps, v.profile.latency_ms))
         self.clock = clock
+        #: order ids: a random per-process prefix plus a counter (unique across restarts, cheap)
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_seq = itertools.count(1)
         self.session_close_utc = session_close_utc
         self.instruments: dict[str, Instrument] = {}
         self.accounts: dict[str, Account] = {}
@@ -156,7 +181,7 @@ class TradingEngine:
             tif = TimeInForce.IOC if type is OrderType.MARKET else TimeInForce.GTC
         _validate_shape(type, tif, limit_price, stop_price)
         now = self.clock()
-        oid = order_id or uuid.uuid4().hex
+        oid = order_id or f"{self._id_prefix}{next(self._id_seq):08x}"
         o = Order(oid, account_id, strategy, client_order_id or oid, symbol, side, type, tif, qty, limit_price,
                   stop_price, venue, S.INITIALISED, now, now, algo_id=algo_id)
         self.by_client[(account_id, o.client_order_id)] = oid
@@ -393,6 +418,17 @@ class TradingEngine:
                 return True
         return False
 
+    @staticmethod
+    def _crosses(venues: list[SimulatedVenue], symbol: str, is_buy: bool, limit: float) -> bool:
+        for v in venues:
+            b = v.books.get(symbol)
+            if b is None:
+                continue
+            best = b.best_ask() if is_buy else b.best_bid()
+            if best is not None and (best <= limit + EPS if is_buy else best >= limit - EPS):
+                return True
+        return False
+
     def _limit_for(self, o: Order) -> float | None:
         return o.limit_price if o.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
 
@@ -401,6 +437,15 @@ class TradingEngine:
         is_buy = o.side is Side.BUY
         limit = self._limit_for(o)
         venues = self._venues_for(o)
+        if limit is not None and o.tif is not TimeInForce.FOK and not self._crosses(venues, o.symbol, is_buy, limit):
+            venue = self.venues[o.venue] if o.venue != SMART else self._rest_venue
+            if o.tif in (TimeInForce.GTC, TimeInForce.DAY):  # passive: straight to the book, nothing to route
+                venue.book(o.symbol).rest(o.id, o.account_id, is_buy, limit, o.leaves_qty)
+                o.resting_venue = venue.name
+            else:
+                o.reason = f"unfilled remainder cancelled ({o.tif.value})"
+                self._move(o, Trigger.CANCEL, eff)
+            return
         decision = sor.allocate(venues, o.symbol, is_buy, o.leaves_qty, limit)
         if o.tif is TimeInForce.FOK and decision.unallocated_qty > EPS:
             o.reason = f"FOK: only {o.leaves_qty - decision.unallocated_qty} of {o.leaves_qty} fillable"

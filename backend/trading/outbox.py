@@ -16,8 +16,8 @@ import asyncpg
 import orjson
 
 from backend.bus import Bus
-from backend.bus.redis_bus import DEFAULT_STREAM_MAXLEN, FIELD
 from backend.bus.envelope import encode
+from backend.bus.redis_bus import DEFAULT_STREAM_MAXLEN, FIELD
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class OutboxRelay:
         self.wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -85,7 +85,7 @@ class OutboxRelay:
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), self.poll_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             except asyncio.CancelledError:
                 raise

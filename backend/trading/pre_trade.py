@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from backend.trading.domain import EPS, Denial, Instrument, Order, OrderType, Side, is_multiple
+from backend.trading.domain import EPS, Denial, Instrument, Order, Side, is_multiple
 
 
 @dataclass(slots=True)

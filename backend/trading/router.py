@@ -27,7 +27,7 @@ class Allocation:
     qty: float
     worst_price: float  # the limit to send this child with
     expected_avg_price: float
-    displayed_qty: float
+    displayed_qty: float  # displayed within the limit, counted up to the order's quantity
     taker_fee_bps: float
     latency_ms: float
 
@@ -65,10 +65,15 @@ def allocate(venues: list[SimulatedVenue], symbol: str, is_buy: bool, qty: float
         if ba is not None:
             asks.append(ba)
         adj = (v.profile.taker_fee_bps + v.profile.latency_ms * latency_penalty_bps_per_ms) * 1e-4
+        seen = 0.0
         for price, q in book.opposite_levels(is_buy, limit):
-            displayed[v.name] = displayed.get(v.name, 0.0) + q
+            if seen >= qty:  # a venue never gives more than qty: deeper levels cannot be chosen
+                break
+            seen += q
             score = price * (1 + adj) if is_buy else -price * (1 - adj)
             candidates.append((score, price, q, v))
+        if seen:
+            displayed[v.name] = seen
     arrival = (max(bids) + min(asks)) / 2 if bids and asks else (min(asks) if asks else (max(bids) if bids else None))
     candidates.sort(key=lambda t: (t[0], t[3].profile.latency_ms))
     per_venue: dict[str, list[float]] = {}  # venue -> [qty, notional, worst price]

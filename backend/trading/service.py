@@ -138,6 +138,8 @@ class TradingService:
                 eng.kill_reasons["*"] = r["reason"]
             for p in await store.load_positions(conn):
                 eng.ledger.put(p)
+            for r in await conn.fetch("SELECT account_id, client_order_id, id FROM trading_orders"):
+                eng.by_client[(r["account_id"], r["client_order_id"])] = r["id"]
             for o in await store.load_open_orders(conn):
                 if o.account_id in eng.accounts:
                     eng.restore_order(o)
@@ -209,10 +211,11 @@ class TradingService:
 
     async def _existing(self, account_id: str, cid: str) -> dict[str, Any] | None:
         oid = self.engine.find_client(account_id, cid)
-        if oid is not None and oid in self.engine.orders:
+        if oid is None:  # every client id ever stored is loaded at start: memory is authoritative
+            return None
+        if oid in self.engine.orders:
             return store.order_dict(self.engine.orders[oid])
-        o = await (store.fetch_order(self.pool, oid) if oid else store.fetch_order_by_client(self.pool, account_id,
-                                                                                             cid))
+        o = await store.fetch_order(self.pool, oid)
         if o is None:
             return None
         self.engine.by_client[(account_id, cid)] = o.id

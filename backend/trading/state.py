@@ -15,7 +15,7 @@ import enum
 from backend.core.errors import Conflict
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     INITIALISED = "initialised"
     DENIED = "denied"
     SUBMITTED = "submitted"
@@ -28,7 +28,7 @@ class OrderStatus(str, enum.Enum):
     EXPIRED = "expired"
 
 
-class Trigger(str, enum.Enum):
+class Trigger(enum.StrEnum):
     SUBMIT = "submit"
     DENY = "deny"
     ACCEPT = "accept"

@@ -176,7 +176,7 @@ class Writer:
             return
         try:
             await asyncio.wait_for(self._drain(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("trading writer stopped with %d batches queued", self.queue.qsize())
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
@@ -309,7 +309,8 @@ async def list_decisions(pool: asyncpg.Pool, filters: dict[str, Any], limit: int
 
 async def fills_for_replay(conn: asyncpg.Connection) -> list[tuple[str, str, str, float, float, float]]:
     """(account, strategy, symbol, signed qty, price, fee) in commit order."""
-    rows = await conn.fetch("SELECT account_id, strategy, symbol, side, qty, price, fee FROM trading_fills ORDER BY seq")
+    rows = await conn.fetch(
+        "SELECT account_id, strategy, symbol, side, qty, price, fee FROM trading_fills ORDER BY seq")
     return [(r["account_id"], r["strategy"], r["symbol"], r["qty"] if r["side"] == "buy" else -r["qty"], r["price"],
              r["fee"]) for r in rows]
 

@@ -139,7 +139,8 @@ async def test_api_keys_when_missing_or_wrong_scope_then_401_403_and_reads_open_
                                     json={"name": "t", "scopes": ["trade"], "account_ids": [acct]})).json()
         r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": trader["key"]})
         assert r.status_code == 201
-        r = await client.post("/api/v1/trading/kill-switch", json={"active": True}, headers={"X-API-Key": trader["key"]})
+        r = await client.post("/api/v1/trading/kill-switch", json={"active": True},
+                              headers={"X-API-Key": trader["key"]})
         assert r.status_code == 403
         stored = await db_pool.fetchval("SELECT key_hash FROM trading_api_keys WHERE id = $1", trader["id"])
         assert trader["key"] not in stored and len(stored) == 64

@@ -179,7 +179,7 @@ def test_random_session_of_thousands_of_orders_then_positions_equal_replay_of_fi
     fills, open_ids = [], []
     for sym, m in mids.items():
         fills += eng.on_quote(sym, m - 0.05, m + 0.05, 800, 800).fills
-    for i in range(3000):
+    for _ in range(3000):
         r = rng.random()
         sym = rng.choice(list(mids))
         inst = eng.instruments[sym]

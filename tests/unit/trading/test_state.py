@@ -7,6 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from backend.core.errors import Conflict
 from backend.trading.domain import OrderType, Side, TimeInForce
 from backend.trading.state import TERMINAL, TRANSITIONS, IllegalTransition, OrderStatus, Trigger, next_status
 
@@ -93,7 +94,7 @@ class EngineSession(RuleBasedStateMachine):
     def illegal_cancel_of_terminal(self, i) -> None:  # noqa: ANN001
         if self.terminal:
             oid = sorted(self.terminal)[i % len(self.terminal)]
-            with pytest.raises(Exception):
+            with pytest.raises(Conflict):
                 self.eng.cancel(oid)
 
     @invariant()
