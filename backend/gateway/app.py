@@ -109,12 +109,20 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                 log.warning("gateway starting without database: %s", e.detail)
         if settings.redis_url:
             state["bus"] = Bus.from_url(settings.redis_url)
-        if trading is not None:
-            await trading.start(state["db"], state["bus"])
+        if trading is not None and state["db"] is not None:
+            try:
+                await trading.start(state["db"], state["bus"])
+                state["trading_started"] = True
+            except Exception as e:  # noqa: BLE001 - the rest of the API keeps serving; health says why
+                state["trading_error"] = f"{type(e).__name__}: {e}"
+                log.exception("trading core failed to start")
+        elif trading is not None:
+            state["trading_error"] = "no database: the trading core needs PostgreSQL"
+            log.error("trading core not started: %s", state["trading_error"])
         prober.start()
         yield
         await prober.stop()
-        if trading is not None:
+        if state.get("trading_started"):
             await trading.stop()
         await session_holder["s"].close()
         for route in routes.values():
@@ -142,6 +150,18 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     merge_openapi(app, shadow)
     if trading is not None:
         app.include_router(trading.router)
+
+        @app.middleware("http")
+        async def _trading_gate(request: Request, call_next):  # noqa: ANN001, ANN202
+            if request.url.path.startswith("/api/v1/trading") and not state.get("trading_started"):
+                from backend.core.errors import BackendUnavailable
+                from backend.service.app import problem_response
+                from backend.contract import problem as problem_mod
+
+                err = BackendUnavailable(f"trading core unavailable: {state.get('trading_error', 'starting')}",
+                                         engine="trading")
+                return problem_response(problem_mod.from_error(err, instance=request.url.path))
+            return await call_next(request)
 
     @app.get("/api/v1/engines", tags=["platform"])
     async def engines() -> dict[str, Any]:
@@ -183,8 +203,11 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                 "uptime_s": detail.get("uptime_s"), "operations": detail.get("operations"),
                 **({"error": c["error"]} if "error" in c else {}),
             })
-        if trading is not None:
+        if trading is not None and state.get("trading_started"):
             services.append({"name": "trading", "kind": "in-process", **(await trading.health())})
+        elif trading is not None:
+            services.append({"name": "trading", "kind": "in-process", "status": "down",
+                             "error": state.get("trading_error", "starting")})
         degraded = any(s["status"] != "ok" for s in services) or not db.get("ok") or not bus.get("ok")
         return {
             "status": "degraded" if degraded else "ok",

@@ -128,3 +128,23 @@ def test_gateway_metrics_when_calls_routed_then_counted_per_backend(platform):
     text = httpx.get(platform["gw"] + "/metrics").text
     assert 'nautilus_gateway_requests_total{backend="http",engine="analytics",operation="performance",status="ok"}' in text
     assert "nautilus_gateway_circuit_state" in text
+
+
+def test_gateway_when_no_database_then_serves_engines_and_trading_answers_503(tmp_path):
+    port = free_port()
+    a = free_port()
+    env = base_env(tmp_path, NAUTILUS_PORT_GATEWAY=str(port), NAUTILUS_PORT_ANALYTICS=str(a))
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    eng = Proc("analytics", "engines.analytics", env, a, tmp_path / "a.log").start()
+    gw = Proc("gateway", "backend.gateway", env, port, tmp_path / "gw.log").start()
+    try:
+        assert httpx.post(f"http://127.0.0.1:{port}/api/v1/analytics/performance", json=BODY).status_code == 200
+        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/trading/accounts")
+        assert r.status_code == 503 and r.json()["engine"] == "trading"
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+        trading = next(s for s in health["services"] if s["name"] == "trading")
+        assert trading["status"] == "down" and "PostgreSQL" in trading["error"]
+    finally:
+        gw.stop()
+        eng.stop()
