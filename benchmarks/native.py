@@ -71,16 +71,20 @@ def main() -> None:
     # the gateway hosts the trading core, which needs PostgreSQL: use the given or the local servers
     env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/nautilus")
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    native = start_module("native_engines.risk", env, tmp / "native-risk.log")
-    engine = Proc("risk", "engines.risk", env, risk_port, tmp / "risk.log").start()
-    gw_native = Proc("gateway", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_port)}, gw_port,
-                     tmp / "gw.log").start()
-    gw_http = Proc("gateway-http", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_http_port),
-                                                       "NAUTILUS_NATIVE_ENABLED": "false"}, gw_http_port,
-                   tmp / "gw-http.log").start()
-    wait_socket(tmp / "risk.sock", proc=native)
+    procs: list = []
     rows = []
     try:
+        native = start_module("native_engines.risk", env, tmp / "native-risk.log")
+        engine = Proc("risk", "engines.risk", env, risk_port, tmp / "risk.log")
+        gw_native = Proc("gateway", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_port)}, gw_port,
+                         tmp / "gw.log")
+        gw_http = Proc("gateway-http", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_http_port),
+                                                           "NAUTILUS_NATIVE_ENABLED": "false"}, gw_http_port,
+                       tmp / "gw-http.log")
+        procs = [gw_native, gw_http, engine]
+        for p in reversed(procs):
+            p.start()
+        wait_socket(tmp / "risk.sock", proc=native)
         import httpx
 
         client = httpx.Client(timeout=300)
@@ -131,9 +135,8 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     finally:
-        gw_native.stop()
-        gw_http.stop()
-        engine.stop()
+        for p in procs:
+            p.stop()
         stop(native)
 
     meta = {"device": device.as_dict(), "machine": platform.platform(), "cpu_count": os.cpu_count(),

@@ -1,8 +1,8 @@
 """asyncio Unix-domain-socket server for the native protocol.
 
-Many calls are in flight per connection: each ``call`` frame becomes a task whose
-handler runs in a worker thread (torch and numpy release the GIL), and replies go back
-in completion order, matched by id. Transport-level ``ping`` is answered inline.
+Many calls are in flight per connection: each ``call`` frame is handed to a worker
+thread (torch and numpy release the GIL), and replies go back in completion order,
+matched by id. Transport-level ``ping`` is answered inline.
 The socket file is created with mode 0600. ``drain_and_close`` stops accepting, waits
 (bounded) for in-flight calls, then closes: SIGTERM calls it.
 """
@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,51 @@ ErrorMapper = Callable[[BaseException, str], dict]
 SHM_THRESHOLD_BYTES = 64 * 1024
 
 
+class Workers:
+    """Worker threads fed by a simple queue; results come back with ``call_soon_threadsafe``.
+
+    Leaner than ``run_in_executor`` (no concurrent.futures wrapping, no task per call),
+    which matters for small calls whose whole budget is tens of microseconds.
+    """
+
+    def __init__(self, n: int, name: str) -> None:
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future:
+        fut = loop.create_future()
+        self.q.put((loop, fn, arg, fut))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            loop, fn, arg, fut = item
+            try:
+                result = fn(arg)
+            except BaseException as e:  # noqa: BLE001 - delivered to the caller
+                loop.call_soon_threadsafe(_settle, fut, None, e)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, result, None)
+
+    def shutdown(self) -> None:
+        for _ in self.threads:
+            self.q.put(None)
+
+
+def _settle(fut: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
 class NativeServer:
     def __init__(self, engine: str, path: Path, handlers: dict[str, Handler], *, instance: str,
                  error_mapper: ErrorMapper, info: Callable[[], dict], workers: int = 4) -> None:
@@ -43,10 +89,10 @@ class NativeServer:
         self.handlers = handlers
         self.error_mapper = error_mapper
         self.info = info
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"native-{engine}")
+        self.workers = Workers(workers, f"native-{engine}")
         self.results = ShmPool(instance, "result", segment_bytes=64 * 1024 * 1024)
         self.attached = Attached()
-        self.inflight: set[asyncio.Task] = set()
+        self.inflight: set[asyncio.Future] = set()
         self.calls = 0
         self.started = time.time()
         self._server: asyncio.AbstractServer | None = None
@@ -67,7 +113,7 @@ class NativeServer:
             self._server.close()
         if self.inflight:
             await asyncio.wait(self.inflight, timeout=timeout_s)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.workers.shutdown()
         self.results.close()
         self.attached.close()
         with contextlib.suppress(FileNotFoundError):
@@ -100,9 +146,7 @@ class NativeServer:
                 msg = unpack(await read_frame(reader))
                 kind = msg.get("t")
                 if kind == "call":
-                    task = asyncio.create_task(self._call(msg, writer, pack))
-                    self.inflight.add(task)
-                    task.add_done_callback(self.inflight.discard)
+                    self._call(msg, writer, pack)
                 elif kind == "ping":
                     writer.write(pack({"t": "pong", "id": msg.get("id", 0)}))
                 elif kind == "health":
@@ -127,22 +171,29 @@ class NativeServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _call(self, msg: dict, writer: asyncio.StreamWriter, pack: Callable[[Any], bytes]) -> None:
+    def _call(self, msg: dict, writer: asyncio.StreamWriter, pack: Callable[[Any], bytes]) -> None:
+        """Hand the call to a worker; the reply is written when it completes (in completion order)."""
         call_id, op = msg.get("id", 0), msg.get("op")
         handler = self.handlers.get(op)
-        try:
-            if handler is None:
-                raise LookupError(op)
-            result = await asyncio.get_running_loop().run_in_executor(self.executor, handler, msg.get("body"))
-            self.calls += 1
-            frame = pack({"t": "ok", "id": call_id, "json": result} if isinstance(result, bytes | bytearray)
-                         else {"t": "ok", "id": call_id, "body": result})
-        except BaseException as e:  # noqa: BLE001 - every failure becomes a problem for the caller
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            frame = pack({"t": "err", "id": call_id, "problem": self.error_mapper(e, str(op))})
-        if not writer.is_closing():
-            writer.write(frame)
+        if handler is None:
+            writer.write(pack({"t": "err", "id": call_id, "problem": self.error_mapper(LookupError(op), str(op))}))
+            return
+        fut = self.workers.submit(asyncio.get_running_loop(), handler, msg.get("body"))
+        self.inflight.add(fut)
+
+        def done(f: asyncio.Future) -> None:
+            self.inflight.discard(f)
+            try:
+                result = f.result()
+                self.calls += 1
+                frame = pack({"t": "ok", "id": call_id, "json": result} if isinstance(result, bytes | bytearray)
+                             else {"t": "ok", "id": call_id, "body": result})
+            except BaseException as e:  # noqa: BLE001 - every failure becomes a problem for the caller
+                frame = pack({"t": "err", "id": call_id, "problem": self.error_mapper(e, str(op))})
+            if not writer.is_closing():
+                writer.write(frame)
+
+        fut.add_done_callback(done)
 
     def health(self) -> dict:
         return {**self.info(), "engine": self.engine, "pid": os.getpid(), "calls": self.calls,
