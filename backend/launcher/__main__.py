@@ -86,9 +86,24 @@ def access_table(settings: Settings) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     gw = f"http://{settings.host}:{settings.gateway_port}"
+    key = _bootstrap_key(settings)
+    if key:
+        lines += ["", f"Trading admin API key (generated on first start; send as X-API-Key): {key}"]
     lines += ["", f"API docs:  {gw}/docs", f"Health:    {gw}/health", f"Metrics:   {gw}/metrics",
               f"Logs:      {settings.log_dir}", f"Stop:      ./stop_hybrid_architecture.sh"]
     return "\n".join(lines)
+
+
+def _bootstrap_key(settings: Settings) -> str | None:
+    """The admin key the trading core generated on its first start, if this run's log has it."""
+    marker = "generated bootstrap admin API key (shown once): "
+    try:
+        for line in (settings.log_dir / "gateway.log").read_text(errors="replace").splitlines():
+            if marker in line:
+                return line.split(marker, 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def _redact(url: str) -> str:
