@@ -151,17 +151,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     if trading is not None:
         app.include_router(trading.router)
 
-        @app.middleware("http")
-        async def _trading_gate(request: Request, call_next):  # noqa: ANN001, ANN202
-            if request.url.path.startswith("/api/v1/trading") and not state.get("trading_started"):
-                from backend.core.errors import BackendUnavailable
-                from backend.service.app import problem_response
-                from backend.contract import problem as problem_mod
-
-                err = BackendUnavailable(f"trading core unavailable: {state.get('trading_error', 'starting')}",
-                                         engine="trading")
-                return problem_response(problem_mod.from_error(err, instance=request.url.path))
-            return await call_next(request)
+        app.add_middleware(TradingGate, state=state)
 
     @app.get("/api/v1/engines", tags=["platform"])
     async def engines() -> dict[str, Any]:
@@ -228,6 +218,27 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     app.state.routes = routes
     app.state.prober = prober
     return app
+
+
+class TradingGate:
+    """Pure ASGI middleware: trading routes answer 503 (problem-JSON) until the core has started."""
+
+    def __init__(self, app: Any, state: dict[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["path"].startswith("/api/v1/trading")
+                and not self.state.get("trading_started")):
+            from backend.contract import problem as problem_mod
+            from backend.core.errors import BackendUnavailable
+            from backend.service.app import problem_response
+
+            err = BackendUnavailable(f"trading core unavailable: {self.state.get('trading_error', 'starting')}",
+                                     engine="trading")
+            await problem_response(problem_mod.from_error(err, instance=scope["path"]))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _absent() -> dict[str, Any]:

@@ -59,13 +59,58 @@ def install_problem_handlers(app: FastAPI) -> None:
                             instance=request.url.path)
         )
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Callable[..., Any]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            err = PayloadTooLarge(f"request body of {length} bytes exceeds {MAX_BODY_BYTES}", field="body")
-            return problem_response(problem.from_error(err, instance=request.url.path))
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Pure ASGI middleware: bodies over ``MAX_BODY_BYTES`` get 413 problem-JSON, declared
+    (Content-Length) or streamed (counted as they arrive). Pure ASGI because Starlette's
+    ``@app.middleware("http")`` costs a large share of a small call's latency."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = MAX_BODY_BYTES
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(scope, send, f"request body of {int(value)} bytes exceeds {limit}")
+                return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(scope, send, f"request body exceeds {limit} bytes")
+
+    @staticmethod
+    async def _reject(scope: dict, send: Callable[..., Any], detail: str) -> None:
+        err = PayloadTooLarge(detail, field="body")
+        response = problem_response(problem.from_error(err, instance=scope.get("path")))
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
 
 
 class OperationRunner:

@@ -108,3 +108,16 @@ def test_metrics_when_called_then_prometheus_text_with_operation_counts(client):
     client.post(ROUTE, json={"returns": [0.01, 0.02]})
     text = client.get("/metrics").text
     assert 'nautilus_engine_requests_total{engine="analytics",operation="performance",status="ok"}' in text
+
+
+def test_operation_when_streamed_body_over_limit_then_413(client, monkeypatch):
+    monkeypatch.setattr(service_app, "MAX_BODY_BYTES", 1000)
+
+    def chunks():
+        yield b'{"returns": ['
+        for _ in range(500):
+            yield b"0.001,"
+        yield b"0.001]}"
+
+    r = client.post(ROUTE, content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "PAYLOAD_TOO_LARGE"
