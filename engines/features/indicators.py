@@ -8,7 +8,7 @@ Moving-average types are fixed to simple (TA-Lib matype 0) where TA-Lib offers a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,7 @@ from engines.features import ours
 
 Arrays = Mapping[str, np.ndarray]
 Params = Mapping[str, float]
+Rows = dict[str, list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,52 @@ class IndicatorDef:
     lookback: Callable[[Params], int]
     #: "window": the value at t depends only on the last lookback + 1 bars; "recursive": on all history.
     memory: str = "window"
+    #: The same outputs as ``fn``, each a list of per-symbol 1-D arrays instead of one [symbols, bars]
+    #: array, for indicators computed symbol by symbol (TA-Lib): the batch path keeps TA-Lib's own
+    #: output arrays rather than copying them into a stacked block. None: the batch path uses ``fn``.
+    rows: Callable[[Arrays, Params], Rows] | None = None
 
 
-def _rows(fn: Callable[..., object], arrays: list[np.ndarray], outputs: tuple[str, ...], **kw: float) -> dict:
-    """Apply a 1-D TA-Lib function to each row (symbol)."""
-    n, t = arrays[0].shape
-    out = {k: np.empty((n, t)) for k in outputs}
-    for i in range(n):
+def _row_lists(fn: Callable[..., object], arrays: Sequence[np.ndarray], outputs: tuple[str, ...], **kw: float) -> Rows:
+    """Apply a 1-D TA-Lib function to each row (symbol); per output, the list of row arrays TA-Lib returned."""
+    out: Rows = {k: [] for k in outputs}
+    for i in range(arrays[0].shape[0]):
         res = fn(*(a[i] for a in arrays), **kw)
         if len(outputs) == 1:
             res = (res,)
         for k, v in zip(outputs, res, strict=False):
-            out[k][i] = v
+            out[k].append(v)
     return out
+
+
+def _stacked(rows: Rows, like: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.stack(v) if v else np.empty(like.shape) for k, v in rows.items()}
+
+
+def _by_rows(
+    name: str,
+    title: str,
+    inputs: tuple[str, ...],
+    params: tuple[Param, ...],
+    outputs: tuple[str, ...],
+    source: str,
+    rows: Callable[[Arrays, Params], Rows],
+    lookback: Callable[[Params], int],
+    memory: str = "window",
+) -> IndicatorDef:
+    """An indicator computed symbol by symbol: ``fn`` stacks what ``rows`` gives."""
+    return IndicatorDef(
+        name,
+        title,
+        inputs,
+        params,
+        outputs,
+        source,
+        lambda a, p: _stacked(rows(a, p), a[inputs[0]]),
+        lookback,
+        memory,
+        rows,
+    )
 
 
 def _p(period: str = "timeperiod", default: int = 14, lo: int = 2) -> Param:
@@ -75,9 +109,9 @@ def _talib(
     fn = getattr(talib, fname)
     extra = dict(fixed or {})
 
-    def run(a: Arrays, p: Params) -> dict[str, np.ndarray]:
+    def run(a: Arrays, p: Params) -> Rows:
         kw = {q.name: (int(p[q.name]) if q.integer else float(p[q.name])) for q in params}
-        return _rows(fn, [a[k] for k in inputs], outputs, **kw, **extra)
+        return _row_lists(fn, [a[k] for k in inputs], outputs, **kw, **extra)
 
     def lookback(p: Params) -> int:
         from talib import abstract
@@ -86,7 +120,7 @@ def _talib(
         f.set_parameters({q.name: (int(p[q.name]) if q.integer else float(p[q.name])) for q in params} | extra)
         return int(f.lookback)
 
-    return IndicatorDef(name, title, inputs, params, outputs, "talib", run, lookback, memory)
+    return _by_rows(name, title, inputs, params, outputs, "talib", run, lookback, memory)
 
 
 HLC = ("high", "low", "close")
@@ -94,19 +128,29 @@ HLCV = ("high", "low", "close", "volume")
 C = ("close",)
 
 
-def _keltner(a: Arrays, p: Params) -> dict[str, np.ndarray]:
+def _keltner(a: Arrays, p: Params) -> Rows:
     n = int(p["timeperiod"])
-    mid = _rows(talib.EMA, [a["close"]], ("m",), timeperiod=n)["m"]
-    atr = _rows(talib.ATR, [a["high"], a["low"], a["close"]], ("a",), timeperiod=int(p["atrperiod"]))["a"]
+    mids = _row_lists(talib.EMA, [a["close"]], ("m",), timeperiod=n)["m"]
+    atrs = _row_lists(talib.ATR, [a["high"], a["low"], a["close"]], ("a",), timeperiod=int(p["atrperiod"]))["a"]
     k = float(p["multiplier"])
-    return {"upper": mid + k * atr, "middle": mid, "lower": mid - k * atr}
+    bands = [(mid + k * atr, mid - k * atr) for mid, atr in zip(mids, atrs, strict=True)]
+    return {"upper": [b[0] for b in bands], "middle": mids, "lower": [b[1] for b in bands]}
 
 
-def _donchian(a: Arrays, p: Params) -> dict[str, np.ndarray]:
+def _donchian(a: Arrays, p: Params) -> Rows:
     n = int(p["timeperiod"])
-    up = _rows(talib.MAX, [a["high"]], ("u",), timeperiod=n)["u"]
-    lo = _rows(talib.MIN, [a["low"]], ("l",), timeperiod=n)["l"]
-    return {"upper": up, "middle": (up + lo) / 2.0, "lower": lo}
+    ups = _row_lists(talib.MAX, [a["high"]], ("u",), timeperiod=n)["u"]
+    los = _row_lists(talib.MIN, [a["low"]], ("l",), timeperiod=n)["l"]
+    return {"upper": ups, "middle": [(up + lo) / 2.0 for up, lo in zip(ups, los, strict=True)], "lower": los}
+
+
+def _adx(a: Arrays, p: Params) -> Rows:
+    hlc, n = [a[k] for k in HLC], int(p["timeperiod"])
+    return {
+        "adx": _row_lists(talib.ADX, hlc, ("r",), timeperiod=n)["r"],
+        "plus_di": _row_lists(talib.PLUS_DI, hlc, ("r",), timeperiod=n)["r"],
+        "minus_di": _row_lists(talib.MINUS_DI, hlc, ("r",), timeperiod=n)["r"],
+    }
 
 
 _PPY = Param("periods_per_year", 252, 1, 525_600)
@@ -148,18 +192,14 @@ CATALOG: dict[str, IndicatorDef] = {
         ),
         _talib("willr", "Williams %R", HLC, (_p(),), ("real",)),
         _talib("cci", "Commodity channel index", HLC, (_p(),), ("real",)),
-        IndicatorDef(
+        _by_rows(
             "adx",
             "Average directional index with +DI / -DI",
             HLC,
             (_p(),),
             ("adx", "plus_di", "minus_di"),
             "talib",
-            lambda a, p: {
-                "adx": _rows(talib.ADX, [a[k] for k in HLC], ("r",), timeperiod=int(p["timeperiod"]))["r"],
-                "plus_di": _rows(talib.PLUS_DI, [a[k] for k in HLC], ("r",), timeperiod=int(p["timeperiod"]))["r"],
-                "minus_di": _rows(talib.MINUS_DI, [a[k] for k in HLC], ("r",), timeperiod=int(p["timeperiod"]))["r"],
-            },
+            _adx,
             lambda p: 2 * int(p["timeperiod"]) - 1,
             "recursive",
         ),
@@ -186,7 +226,7 @@ CATALOG: dict[str, IndicatorDef] = {
             ("upper", "middle", "lower"),
             fixed={"matype": 0},
         ),
-        IndicatorDef(
+        _by_rows(
             "keltner",
             "Keltner channel: EMA(close) +- multiplier * ATR",
             HLC,
@@ -197,7 +237,7 @@ CATALOG: dict[str, IndicatorDef] = {
             lambda p: max(int(p["timeperiod"]) - 1, int(p["atrperiod"])),
             "recursive",
         ),
-        IndicatorDef(
+        _by_rows(
             "donchian",
             "Donchian channel: highest high / lowest low",
             ("high", "low"),
@@ -279,7 +319,7 @@ CATALOG: dict[str, IndicatorDef] = {
             lambda a, p: {"real": ours.zscore(a["close"], int(p["timeperiod"]))},
             lambda p: int(p["timeperiod"]) - 1,
         ),
-        IndicatorDef(
+        _by_rows(
             "beta",
             "Rolling beta of 1-bar returns against a benchmark",
             ("close", "benchmark"),
@@ -287,7 +327,9 @@ CATALOG: dict[str, IndicatorDef] = {
             ("real",),
             "talib",
             lambda a, p: {
-                "real": _rows(talib.BETA, [a["benchmark"], a["close"]], ("r",), timeperiod=int(p["timeperiod"]))["r"]
+                "real": _row_lists(talib.BETA, [a["benchmark"], a["close"]], ("r",), timeperiod=int(p["timeperiod"]))[
+                    "r"
+                ]
             },
             lambda p: int(p["timeperiod"]),
         ),
