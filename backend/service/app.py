@@ -21,13 +21,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from backend.contract import problem
 from backend.contract.operation import EngineSpec, OpContext, Operation
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, NautilusError, PayloadTooLarge
 from backend.core.settings import Settings, get_settings
+from backend.core.workers import Workers
 from backend.service.routes import add_operation_route, merge_openapi
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,18 @@ class BodyLimit:
         await response({"type": "http"}, None, send)  # type: ignore[arg-type]
 
 
+_WORKERS: Workers | None = None
+#: Compute threads per engine process (numpy/torch release the GIL while they work).
+COMPUTE_THREADS = 4
+
+
+def _workers() -> Workers:
+    global _WORKERS
+    if _WORKERS is None:
+        _WORKERS = Workers(COMPUTE_THREADS, "compute")
+    return _WORKERS
+
+
 class OperationRunner:
     """Calls one operation's function with its context, timeout and metrics."""
 
@@ -130,7 +142,8 @@ class OperationRunner:
         try:
             if self.prepare is not None:
                 req = await asyncio.wait_for(self.prepare(req, ctx), self.op.timeout_s)
-            work = self.fn(req, ctx) if self.is_async else run_in_threadpool(self.fn, req, ctx)
+            work = self.fn(req, ctx) if self.is_async else _workers().submit(
+                asyncio.get_running_loop(), self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
         except asyncio.TimeoutError as e:
             status = "timeout"

@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.core.workers import Workers
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
 from native_engines.ipc.shm import Attached, ShmPool
 
@@ -34,51 +33,6 @@ ErrorMapper = Callable[[BaseException, str], dict]
 
 #: Result arrays at least this large go back through shared memory.
 SHM_THRESHOLD_BYTES = 64 * 1024
-
-
-class Workers:
-    """Worker threads fed by a simple queue; results come back with ``call_soon_threadsafe``.
-
-    Leaner than ``run_in_executor`` (no concurrent.futures wrapping, no task per call),
-    which matters for small calls whose whole budget is tens of microseconds.
-    """
-
-    def __init__(self, n: int, name: str) -> None:
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.threads = [threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(n)]
-        for t in self.threads:
-            t.start()
-
-    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[Any], Any], arg: Any) -> asyncio.Future:
-        fut = loop.create_future()
-        self.q.put((loop, fn, arg, fut))
-        return fut
-
-    def _run(self) -> None:
-        while True:
-            item = self.q.get()
-            if item is None:
-                return
-            loop, fn, arg, fut = item
-            try:
-                result = fn(arg)
-            except BaseException as e:  # noqa: BLE001 - delivered to the caller
-                loop.call_soon_threadsafe(_settle, fut, None, e)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-
-    def shutdown(self) -> None:
-        for _ in self.threads:
-            self.q.put(None)
-
-
-def _settle(fut: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)
 
 
 class NativeServer:
