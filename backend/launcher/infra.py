@@ -127,12 +127,22 @@ def _run_pg(cmd: list[str], user: str | None, timeout_s: float) -> None:
         raise RuntimeError(f"{Path(cmd[0]).name} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
 
 
-def stop_embedded_postgres(data: Path) -> None:
-    if (data / "postmaster.pid").exists():
-        try:
-            _run_pg([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"], _pg_user(), 30)
-        except RuntimeError:
-            pass  # already stopped
+def stop_embedded_postgres(data: Path, timeout_s: float = 20.0) -> None:
+    """Fast shutdown; waits for the postmaster to be gone, SIGKILL as the last resort."""
+    pid_path = data / "postmaster.pid"
+    if not pid_path.exists():
+        return
+    try:
+        pid = int(pid_path.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        pid = None
+    try:
+        _run_pg([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", str(int(timeout_s)), "stop"],
+                _pg_user(), timeout_s + 10)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        pass  # already stopped, or stuck: handled below
+    if pid:
+        stop_pid(pid, timeout_s=5.0)  # returns at once if it is gone
 
 
 # ---- Redis -------------------------------------------------------------------

@@ -33,15 +33,30 @@ def _free_offset() -> int:
     raise RuntimeError("no free port range")
 
 
-def _ours(run_dir: Path) -> list[psutil.Process]:
+def _ours(run_dir: Path, settle_s: float = 5.0) -> list[psutil.Process]:
+    """Processes started for this run dir still alive (allowing a moment for exits in progress)."""
+    import time
+
+    deadline = time.monotonic() + settle_s
+    while True:
+        found = _scan(run_dir)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _scan(run_dir: Path) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["environ", "cmdline"]):
         try:
             env = p.info["environ"] or {}
         except (psutil.Error, OSError):
             continue
-        if env.get("NAUTILUS_RUN_DIR") == str(run_dir):
-            found.append(p)
+        try:
+            if env.get("NAUTILUS_RUN_DIR") == str(run_dir) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
     return found
 
 
