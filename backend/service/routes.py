@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.routing import Route
 
 from backend.contract.operation import Operation
 
@@ -40,7 +41,8 @@ def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: H
         return await handler(request, model, body)
 
     served.__name__ = f"{op.engine}_{op.name}"
-    app.add_api_route(op.route, served, methods=["POST"], include_in_schema=False)
+    # a plain Starlette route: FastAPI's dependency machinery adds nothing for a raw body
+    app.router.routes.append(Route(op.route, served, methods=["POST"], include_in_schema=False))
 
     async def documented(req):  # noqa: ANN001, ANN202 - annotated below; never served
         raise NotImplementedError
