@@ -1,8 +1,8 @@
 """Batch indicator computation over many symbols: the TA-Lib/numpy CPU path and the torch path. No I/O.
 
-Symbols of equal length are stacked into [symbols, bars] blocks of at most ``BLOCK_BYTES`` per array so
-our own indicators run vectorised across a block's symbols; TA-Lib indicators run row by row inside the
-block and their output arrays are kept as they are (no copy into a stacked result). Blocks run on a
+Symbols of equal length are cut into blocks of at most ``BLOCK_BYTES`` per [symbols, bars] array; our own
+indicators run vectorised across a block's symbols (their inputs stacked), TA-Lib indicators run symbol
+by symbol on the inputs as given, and their output arrays are kept as they are (no stacking, no copy). Blocks run on a
 thread pool: TA-Lib's C functions and pandas' rolling kernels release the GIL.
 
 Why blocks rather than one block of every symbol: a one-block result of 34 indicators over 500 x 5,000
@@ -154,14 +154,15 @@ def check_output_size(n_columns: int, total_bars: int) -> None:
         )
 
 
-def batch_block(
-    block: Mapping[str, np.ndarray], resolved: Sequence[Resolved]
-) -> dict[str, np.ndarray | list[np.ndarray]]:
-    """All indicators over one [symbols, bars] block -> column name -> per-symbol rows: a [symbols, bars]
-    array (indicators vectorised across symbols) or a list of 1-D arrays (indicators run symbol by symbol)."""
-    out: dict[str, np.ndarray | list[np.ndarray]] = {}
+def batch_block(rows: Mapping[str, Sequence[np.ndarray]], resolved: Sequence[Resolved]) -> dict[str, Sequence]:
+    """All indicators over one block of equal-length symbols, given as per-symbol input rows -> column name ->
+    per-symbol output rows: a [symbols, bars] array (indicators vectorised across symbols, whose inputs are
+    stacked here) or a list of 1-D arrays (indicators run symbol by symbol, on the rows as given)."""
+    vectorised = {k for r in resolved if r.defn.rows is None for k in r.defn.inputs}
+    block = {k: np.stack(v) for k, v in rows.items() if k in vectorised}
+    out: dict[str, Sequence] = {}
     for r in resolved:
-        res = r.defn.rows(block, r.params) if r.defn.rows is not None else r.defn.fn(block, r.params)
+        res = r.defn.rows(rows, r.params) if r.defn.rows is not None else r.defn.fn(block, r.params)
         for col in r.columns():
             out[col.name] = res[col.output]
     return out
@@ -183,7 +184,7 @@ def batch(
     value is computed by the same call on the same row as on one big block, so results do not depend on
     blocking or threads (the tests check it bit for bit).
     """
-    needed = {k for r in resolved for k in r.defn.inputs}  # stack only the inputs some indicator reads
+    needed = {k for r in resolved for k in r.defn.inputs}  # only the inputs some indicator reads
     groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
     for i, a in enumerate(series):
         groups.setdefault((len(a["close"]), tuple(sorted(a.keys() & needed))), []).append(i)
@@ -195,8 +196,7 @@ def batch(
 
     def run(block_spec: tuple[tuple[str, ...], list[int]]) -> None:
         keys, idx = block_spec
-        block = {k: np.stack([series[i][k] for i in idx]) for k in keys}
-        cols = batch_block(block, resolved)
+        cols = batch_block({k: [series[i][k] for i in idx] for k in keys}, resolved)
         for j, i in enumerate(idx):
             results[i] = {name: arr[j] for name, arr in cols.items()}
 

@@ -19,6 +19,8 @@ from engines.features import ours
 Arrays = Mapping[str, np.ndarray]
 Params = Mapping[str, float]
 Rows = dict[str, list[np.ndarray]]
+#: Inputs as per-symbol rows: a [symbols, bars] array or a list of 1-D arrays (no stacking needed).
+RowArrays = Mapping[str, Sequence[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,16 @@ class IndicatorDef:
     lookback: Callable[[Params], int]
     #: "window": the value at t depends only on the last lookback + 1 bars; "recursive": on all history.
     memory: str = "window"
-    #: The same outputs as ``fn``, each a list of per-symbol 1-D arrays instead of one [symbols, bars]
-    #: array, for indicators computed symbol by symbol (TA-Lib): the batch path keeps TA-Lib's own
-    #: output arrays rather than copying them into a stacked block. None: the batch path uses ``fn``.
-    rows: Callable[[Arrays, Params], Rows] | None = None
+    #: The same outputs as ``fn``, from inputs given as per-symbol rows, each output a list of per-symbol
+    #: 1-D arrays, for indicators computed symbol by symbol (TA-Lib): the batch path neither stacks their
+    #: inputs nor copies TA-Lib's output arrays into a stacked block. None: the batch path uses ``fn``.
+    rows: Callable[[RowArrays, Params], Rows] | None = None
 
 
 def _row_lists(fn: Callable[..., object], arrays: Sequence[np.ndarray], outputs: tuple[str, ...], **kw: float) -> Rows:
     """Apply a 1-D TA-Lib function to each row (symbol); per output, the list of row arrays TA-Lib returned."""
     out: Rows = {k: [] for k in outputs}
-    for i in range(arrays[0].shape[0]):
+    for i in range(len(arrays[0])):
         res = fn(*(a[i] for a in arrays), **kw)
         if len(outputs) == 1:
             res = (res,)
@@ -71,7 +73,7 @@ def _by_rows(
     params: tuple[Param, ...],
     outputs: tuple[str, ...],
     source: str,
-    rows: Callable[[Arrays, Params], Rows],
+    rows: Callable[[RowArrays, Params], Rows],
     lookback: Callable[[Params], int],
     memory: str = "window",
 ) -> IndicatorDef:
@@ -109,7 +111,7 @@ def _talib(
     fn = getattr(talib, fname)
     extra = dict(fixed or {})
 
-    def run(a: Arrays, p: Params) -> Rows:
+    def run(a: RowArrays, p: Params) -> Rows:
         kw = {q.name: (int(p[q.name]) if q.integer else float(p[q.name])) for q in params}
         return _row_lists(fn, [a[k] for k in inputs], outputs, **kw, **extra)
 
@@ -128,7 +130,7 @@ HLCV = ("high", "low", "close", "volume")
 C = ("close",)
 
 
-def _keltner(a: Arrays, p: Params) -> Rows:
+def _keltner(a: RowArrays, p: Params) -> Rows:
     n = int(p["timeperiod"])
     mids = _row_lists(talib.EMA, [a["close"]], ("m",), timeperiod=n)["m"]
     atrs = _row_lists(talib.ATR, [a["high"], a["low"], a["close"]], ("a",), timeperiod=int(p["atrperiod"]))["a"]
@@ -137,14 +139,14 @@ def _keltner(a: Arrays, p: Params) -> Rows:
     return {"upper": [b[0] for b in bands], "middle": mids, "lower": [b[1] for b in bands]}
 
 
-def _donchian(a: Arrays, p: Params) -> Rows:
+def _donchian(a: RowArrays, p: Params) -> Rows:
     n = int(p["timeperiod"])
     ups = _row_lists(talib.MAX, [a["high"]], ("u",), timeperiod=n)["u"]
     los = _row_lists(talib.MIN, [a["low"]], ("l",), timeperiod=n)["l"]
     return {"upper": ups, "middle": [(up + lo) / 2.0 for up, lo in zip(ups, los, strict=True)], "lower": los}
 
 
-def _adx(a: Arrays, p: Params) -> Rows:
+def _adx(a: RowArrays, p: Params) -> Rows:
     hlc, n = [a[k] for k in HLC], int(p["timeperiod"])
     return {
         "adx": _row_lists(talib.ADX, hlc, ("r",), timeperiod=n)["r"],
