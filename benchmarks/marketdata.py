@@ -5,7 +5,8 @@
    (``parsing.normalise``) -> every quality check (``validation.check``, New York session).
 2. End to end: simulated feed (GBM + jumps) -> batched XADD to Redis streams -> a consumer-group
    reader in another process (target >= 200,000 ticks/s), with feed-to-consumer latency p50/p99
-   (consumer receive time minus the envelope's publish ts_ns), flat out and paced.
+   (consumer receive time minus the envelope's publish ts_ns; paced runs also from each tick's due
+   time), flat out and paced, per-message and columnar formats in the same run.
 Writes benchmarks/results/marketdata.json and .md. Redis: BENCH_REDIS_URL or redis://127.0.0.1:6379/12.
 """
 
@@ -74,97 +75,169 @@ def bench_validation(n: int, repeats: int = 3) -> list[dict]:
 
 
 # ---- end to end ------------------------------------------------------------------
-def _consumer_proc(url: str, group: str, expected: int, ready, out) -> None:
+STEP_MS = 10  # simulated step; a paced run maps simulated time onto wall time (below)
+
+
+def _consumer_proc(url: str, group: str, name: str, expected: int, paced: bool, total, ready, out) -> None:  # noqa: ANN001
+    """Read through a consumer group until the group's consumers together got ``expected`` ticks (``total``
+    is their shared count); per tick: receive time, envelope
+    publish stamp and, when paced, exchange ts_ns and whether it is a quote/trade (bars are emitted when
+    complete, so they have no due time)."""
     from backend.bus import Bus
     from engines.marketdata.consumer import MarketDataConsumer
 
     async def run() -> None:
         bus = Bus.from_url(url)
-        c = MarketDataConsumer(bus, group, "bench", count=5000, block_ms=200, record_latency=False)
+        c = MarketDataConsumer(bus, group, name, count=5000, block_ms=200, record_latency=False)
         await c.start()
         ready.set()
-        lat: list[np.ndarray] = []
-        got, t_first, t_last, idle = 0, None, None, 0
-        while got < expected and idle < 50:
+        recv, pub, exch, tick = [], [], [], []
+        got, t_last, idle = 0, None, 0
+        while total.value < expected and idle < 50:
             entries = await c.read()
             now = time.time_ns()
             if not entries:
                 idle += 1
                 continue
             idle = 0
-            t_first = t_first or time.perf_counter()
             t_last = time.perf_counter()
-            lat.append((now - np.fromiter((e.envelope.ts_ns for e in entries), np.int64, len(entries))) / 1e9)
-            got += len(entries)
+            n = len(entries)
+            recv.append(np.full(n, now, np.int64))
+            pub.append(np.fromiter((e.envelope.ts_ns for e in entries), np.int64, n))
+            if paced:
+                exch.append(np.fromiter((e.envelope.payload["ts_ns"] for e in entries), np.int64, n))
+                tick.append(np.fromiter((e.stream != "md.bars" for e in entries), bool, n))
+            got += n
+            with total.get_lock():
+                total.value += n
             await c.ack(entries)
         await bus.close()
-        x = np.concatenate(lat) if lat else np.zeros(0)
-        out.put({"received": got, "t_first": t_first, "t_last": t_last,
-                 "p50_ms": float(np.percentile(x, 50) * 1e3) if x.size else None,
-                 "p99_ms": float(np.percentile(x, 99) * 1e3) if x.size else None,
-                 "max_ms": float(x.max() * 1e3) if x.size else None})
+        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))  # noqa: E731
+        out.put({"received": got, "t_last": t_last, "recv_ns": cat(recv, np.int64), "pub_ns": cat(pub, np.int64),
+                 "exch_ns": cat(exch, np.int64), "tick": cat(tick, bool)})
 
     asyncio.run(run())
 
 
-async def _produce(url: str, messages: int, symbols: int, fanout: bool, rate_msgs_s: float | None) -> dict:
+async def _produce(url: str, messages: int, symbols: int, fanout: bool, rate_msgs_s: float | None,
+                   batched: bool, flush_ms: float) -> dict:
+    """Flat out: batches of ~4,000 messages, one publish in flight while the next is built. Paced: ticks
+    of simulated step j fall due at wall time t0 + j / steps_per_s; every ``flush_ms`` the producer
+    simulates and publishes the steps due by then (as the feed engine does), so a tick waits for its
+    flush, is built, encoded, sent and read; that whole wait counts in its latency from due time."""
     from backend.bus import Bus
-    from engines.marketdata.feed import bar_messages, quote_messages, trade_messages
+    from engines.marketdata.feed import (
+        bar_columns,
+        bar_messages,
+        quote_columns,
+        quote_messages,
+        trade_columns,
+        trade_messages,
+    )
     from engines.marketdata.models import ModelParams
     from engines.marketdata.publisher import BARS, QUOTES, TRADES, StreamPublisher
     from engines.marketdata.simulate import BarAggregator, GbmJumpSimulator
 
     bus = Bus.from_url(url)
     pub = StreamPublisher(bus, fanout=fanout, maxlen=messages * 2)
-    params = ModelParams(step_ms=10)
+    params = ModelParams(step_ms=STEP_MS)
     names = [f"S{i:03d}" for i in range(symbols)]
     sim = GbmJumpSimulator(params, symbols, seed=1, start=pd.Timestamp("2024-03-04 15:00", tz="UTC"))
     agg = BarAggregator(symbols, 60 * 10**9)
     per_step = symbols * (1 + params.trade_probability)
-    steps = max(1, int(4000 / per_step)) if rate_msgs_s is None else max(1, int(rate_msgs_s / per_step / 100))
-    sent, t0 = 0, time.perf_counter()
-    in_flight: asyncio.Task | None = None  # one publish in flight while the next batch is built
-    while sent < messages:
+
+    async def send(steps: int) -> tuple[int, int]:
         b = sim.steps(steps)
         bars = agg.update(b.t_ts, b.t_sym, b.price, b.size)
-        batch = {QUOTES: quote_messages(b, names, "SIM"), TRADES: trade_messages(b, names, "SIM"),
-                 BARS: bar_messages(bars, names, "1m")}
-        if in_flight is not None:
-            await in_flight
-        in_flight = asyncio.ensure_future(pub.publish(batch))
-        sent += sum(len(v) for v in batch.values())
-        if rate_msgs_s is not None:
-            ahead = sent / rate_msgs_s - (time.perf_counter() - t0)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-    if in_flight is not None:
-        await in_flight
+        if batched:
+            sent = await pub.publish_columns({QUOTES: quote_columns(b, names, "SIM"),
+                                              TRADES: trade_columns(b, names, "SIM"),
+                                              BARS: bar_columns(bars, names, "1m")})
+        else:
+            sent = await pub.publish({QUOTES: quote_messages(b, names, "SIM"), TRADES: trade_messages(b, names, "SIM"),
+                                      BARS: bar_messages(bars, names, "1m")})
+        return sum(sent.values()), int(b.q_ts[0])
+
+    sent, first_ts, entries = 0, None, 0
+    t0, t0_wall = time.perf_counter(), time.time_ns()
+    if rate_msgs_s is None:
+        steps = max(1, int(4000 / per_step))
+        in_flight: asyncio.Task | None = None
+        while sent < messages:
+            if in_flight is not None:
+                n, ts = await in_flight
+                sent, first_ts, entries = sent + n, first_ts or ts, entries + 1
+            in_flight = asyncio.ensure_future(send(steps))
+        n, ts = await in_flight
+        sent, first_ts, entries = sent + n, first_ts or ts, entries + 1
+        steps_per_s = None
+    else:
+        steps_per_s = rate_msgs_s / per_step
+        total_steps = int(np.ceil(messages / per_step))
+        done, flush_s, next_flush = 0, flush_ms / 1e3, t0
+        while done < total_steps:
+            now = time.perf_counter()
+            if now < next_flush:
+                await asyncio.sleep(next_flush - now)
+                continue
+            next_flush = max(next_flush + flush_s, t0 + (done + 1) / steps_per_s)
+            n_steps = min(total_steps, int((now - t0) * steps_per_s)) - done
+            if n_steps <= 0:
+                continue
+            n, ts = await send(n_steps)
+            sent, first_ts, entries, done = sent + n, first_ts or ts, entries + 1, done + n_steps
     elapsed = time.perf_counter() - t0
     await bus.close()
-    return {"published": sent, "publish_s": elapsed, "t_start": t0}
+    return {"published": sent, "publish_s": elapsed, "t_start": t0, "t0_wall_ns": t0_wall, "first_ts_ns": first_ts,
+            "steps_per_s": steps_per_s, "sends": entries}
 
 
-def bench_feed(url: str, messages: int, symbols: int, fanout: bool, rate: float | None) -> dict:
+def _pct(x: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    if x.size == 0:
+        return None, None, None
+    p50, p99 = np.percentile(x, [50, 99])
+    return float(p50), float(p99), float(x.max())
+
+
+def bench_feed(url: str, messages: int, symbols: int, fanout: bool, rate: float | None, batched: bool = False,
+               flush_ms: float = 1.0, consumers: int = 1) -> dict:
     import redis
 
     r = redis.from_url(url)
     r.delete("md.quotes", "md.trades", "md.bars")
     ctx = mp.get_context("spawn")
-    ready, out = ctx.Event(), ctx.Queue()
+    out, total = ctx.Queue(), ctx.Value("q", 0)
     group = f"bench-{time.time_ns()}"
-    proc = ctx.Process(target=_consumer_proc, args=(url, group, messages, ready, out))
-    proc.start()
-    ready.wait(30)
-    prod = asyncio.run(_produce(url, messages, symbols, fanout, rate))
-    res = out.get(timeout=300)
-    proc.join(30)
+    procs = []
+    for k in range(consumers):
+        ready = ctx.Event()
+        procs.append(ctx.Process(target=_consumer_proc, args=(url, group, f"bench-{k}", messages, rate is not None,
+                                                              total, ready, out)))
+        procs[-1].start()
+        ready.wait(30)
+    prod = asyncio.run(_produce(url, messages, symbols, fanout, rate, batched, flush_ms))
+    parts = [out.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(30)
     r.delete("md.quotes", "md.trades", "md.bars")
     r.close()
+    res = {"received": sum(p["received"] for p in parts), "t_last": max(p["t_last"] or 0.0 for p in parts),
+           **{k: np.concatenate([p[k] for p in parts]) for k in ("recv_ns", "pub_ns", "exch_ns", "tick")}}
     span = res["t_last"] - prod["t_start"]  # perf_counter is system-wide on Linux (CLOCK_MONOTONIC)
-    return {"symbols": symbols, "fanout": fanout, "target_rate_msgs_s": rate, "published": prod["published"],
-            "received": res["received"], "publish_msgs_per_s": prod["published"] / prod["publish_s"],
-            "end_to_end_msgs_per_s": res["received"] / span, "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
-            "max_ms": res["max_ms"]}
+    p50, p99, mx = _pct((res["recv_ns"] - res["pub_ns"]) / 1e6)
+    row = {"format": "columnar" if batched else "per message", "consumers": consumers, "symbols": symbols,
+           "fanout": fanout,
+           "target_rate_msgs_s": rate, "flush_ms": flush_ms if rate else None, "published": prod["published"],
+           "received": res["received"], "publish_msgs_per_s": prod["published"] / prod["publish_s"],
+           "end_to_end_msgs_per_s": res["received"] / span, "p50_ms": p50, "p99_ms": p99, "max_ms": mx,
+           "due_p50_ms": None, "due_p99_ms": None, "due_max_ms": None}
+    if rate:
+        # tick due time: t0 + step index / steps per second, step index from its exchange time stamp
+        tick = res["tick"]
+        step = (res["exch_ns"][tick] - prod["first_ts_ns"]) // (STEP_MS * 10**6)
+        due_ns = prod["t0_wall_ns"] + step / prod["steps_per_s"] * 1e9
+        row["due_p50_ms"], row["due_p99_ms"], row["due_max_ms"] = _pct((res["recv_ns"][tick] - due_ns) / 1e6)
+    return row
 
 
 def write(results: dict) -> None:
@@ -181,16 +254,37 @@ def write(results: dict) -> None:
         lines.append(f"| {v['kind']} | {v['ticks']:,} | {v['best_s']:.3f} | {v['median_s']:.3f} | "
                      f"{v['ticks_per_s_best']:,.0f} | {v['ticks_per_s_median']:,.0f} | {v['rejected']:,} |")
     lines += ["", "## Simulated feed -> Redis streams -> consumer group (target >= 200,000 ticks/s)", "",
-              "| symbols | pub/sub fan-out | paced at msg/s | messages | publish msg/s | end-to-end msg/s | "
-              "p50 ms | p99 ms | max ms |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "Both formats in the same run: per message (the default: one stream entry per tick) and columnar "
+              "(opt-in: one entry per stream per send, its payload arrays of the ticks' fields). The consumer "
+              "(`MarketDataConsumer`, another process) yields one record per tick from either.", "",
+              "| format | consumers | symbols | fan-out | paced at ticks/s | flush ms | ticks | publish ticks/s "
+              "| end-to-end ticks/s | p50 ms | p99 ms | max ms | from due: p50 ms | p99 ms | max ms |",
+              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
     for f in results["feed"]:
         rate = f"{f['target_rate_msgs_s']:,.0f}" if f["target_rate_msgs_s"] else "flat out"
-        lines.append(f"| {f['symbols']} | {'on' if f['fanout'] else 'off'} | {rate} | {f['received']:,} | "
-                     f"{f['publish_msgs_per_s']:,.0f} | {f['end_to_end_msgs_per_s']:,.0f} | {f['p50_ms']:.1f} | "
-                     f"{f['p99_ms']:.1f} | {f['max_ms']:.1f} |")
-    lines += ["", "Latency = consumer receive time - envelope publish ts_ns (stamped when the message is encoded, "
-              "so batching delay is included). Flat-out runs measure a saturated pipeline, where latency is queueing; "
-              "the paced run shows latency below saturation.", ""]
+        flush = f"{f['flush_ms']:g}" if f["flush_ms"] else "-"
+        lines.append(f"| {f['format']} | {f['consumers']} | {f['symbols']} | {'on' if f['fanout'] else 'off'} | "
+                     f"{rate} | {flush} | "
+                     f"{f['received']:,} | {f['publish_msgs_per_s']:,.0f} | {f['end_to_end_msgs_per_s']:,.0f} | "
+                     f"{ms(f['p50_ms'])} | {ms(f['p99_ms'])} | {ms(f['max_ms'])} | {ms(f['due_p50_ms'])} | "
+                     f"{ms(f['due_p99_ms'])} | {ms(f['due_max_ms'])} |")
+    flat = {(f["format"], f["consumers"], f["symbols"], f["fanout"]): f["end_to_end_msgs_per_s"]
+            for f in results["feed"] if not f["target_rate_msgs_s"]}
+    ratios = [f"{k[1]} consumer(s), {k[2]} symbols, fan-out {'on' if k[3] else 'off'}: "
+              f"{v / flat[('per message', *k[1:])]:.1f}x"
+              for k, v in flat.items() if k[0] == "columnar" and ("per message", *k[1:]) in flat]
+    lines += ["", "Columnar / per-message end-to-end ticks/s, flat out, this run: " + "; ".join(ratios) + ".", "",
+              "Consumers: processes reading through one consumer group (entries are shared out between them). "
+              "Latency (p50/p99/max) = consumer receive time - the envelope's publish ts_ns (stamped when the message, "
+              "or the columnar batch, is encoded). Flat out, the pipeline is saturated and that latency is queueing. "
+              "Paced runs also give latency from each quote/trade's due time: the producer simulates and publishes, "
+              "every flush interval, the ticks that fell due since the last one, so 'from due' includes waiting "
+              "for the flush, building and encoding the batch, Redis, and the consumer's decoding; it is what "
+              "batching costs a tick. In a columnar entry every tick carries the batch's publish stamp.", ""]
     (RESULTS / "marketdata.md").write_text("\n".join(lines))
 
 
@@ -206,12 +300,23 @@ def main() -> None:
     for v in results["validation"]:
         print(f"validation {v['kind']}: {v['ticks_per_s_best']:,.0f} ticks/s best, "
               f"{v['ticks_per_s_median']:,.0f} median")
-    for symbols, fanout, rate in ((10, False, None), (10, True, None), (100, False, None), (10, False, 20_000.0)):
+    runs = [  # (columnar?, consumers, symbols, fan-out, paced ticks/s, flush ms), both formats in this one run
+        (False, 1, 10, False, None, 1.0), (True, 1, 10, False, None, 1.0),
+        (False, 1, 10, True, None, 1.0), (True, 1, 10, True, None, 1.0),
+        (False, 1, 100, False, None, 1.0), (True, 1, 100, False, None, 1.0),
+        (False, 2, 10, False, None, 1.0), (True, 2, 10, False, None, 1.0),
+        (False, 1, 10, False, 20_000.0, 1.0), (True, 1, 10, False, 20_000.0, 1.0), (True, 1, 10, False, 20_000.0, 10.0),
+        (True, 1, 10, False, 200_000.0, 1.0), (True, 1, 10, False, 200_000.0, 10.0),
+    ]
+    for batched, consumers, symbols, fanout, rate, flush in runs:
         n = args.feed_messages if rate is None else int(rate * 5)
-        f = bench_feed(url, n, symbols, fanout, rate)
+        f = bench_feed(url, n, symbols, fanout, rate, batched, flush, consumers)
         results["feed"].append(f)
-        print(f"feed symbols={symbols} fanout={fanout} rate={rate}: {f['end_to_end_msgs_per_s']:,.0f} msg/s "
-              f"end to end, p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms ({f['received']}/{f['published']})")
+        print(f"feed {f['format']} consumers={consumers} symbols={symbols} fanout={fanout} rate={rate} flush={flush}: "
+              f"{f['end_to_end_msgs_per_s']:,.0f} ticks/s end to end, p50 {f['p50_ms']:.1f} ms, "
+              f"p99 {f['p99_ms']:.1f} ms"
+              + (f", from due p50 {f['due_p50_ms']:.1f} p99 {f['due_p99_ms']:.1f} ms" if rate else "")
+              + f" ({f['received']}/{f['published']})")
     write(results)
     print(f"wrote {RESULTS / 'marketdata.json'} and .md")
 

@@ -8,6 +8,12 @@
 A restarted consumer with the same name gets its unacknowledged entries first,
 then new ones. Each batch's feed-to-consumer latency (receive time minus the
 envelope's publish ``ts_ns``) is recorded in ``nautilus_marketdata_feed_latency_seconds``.
+
+Both stream formats (engines/marketdata/publisher.py) give the same records: one ``StreamEntry``
+per tick, whose envelope has the per-message topic, type and payload. A columnar entry expands
+to its ticks in order, each carrying that entry's id and publish ``ts_ns``; its ticks always come
+in the same list, and acknowledging any of them acknowledges the entry. ``expand`` does the same
+for a single envelope (e.g. one received by pub/sub).
 """
 
 from __future__ import annotations
@@ -19,14 +25,18 @@ import numpy as np
 from redis.exceptions import ResponseError
 
 from backend.bus import Bus, StreamEntry
-from backend.bus.envelope import decode
+from backend.bus.envelope import Envelope, decode
 from backend.bus.redis_bus import FIELD
 from engines.marketdata.latency import FEED_LATENCY
-from engines.marketdata.publisher import STREAMS, send_commands
+from engines.marketdata.publisher import SINGULAR, STREAMS, send_commands
 
 
 class MarketDataConsumer:
-    """Reads md.quotes / md.trades / md.bars (or a subset) through one consumer group."""
+    """Reads md.quotes / md.trades / md.bars (or a subset) through one consumer group.
+
+    ``count`` bounds the stream entries per read, so a read of columnar entries can return up to
+    ``count * MAX_COLUMN_TICKS`` ticks.
+    """
 
     def __init__(
         self, bus: Bus, group: str, consumer: str, streams: Sequence[str] = STREAMS, *, start_id: str = "$",
@@ -82,9 +92,9 @@ class MarketDataConsumer:
         return entries
 
     async def ack(self, entries: Sequence[StreamEntry]) -> None:
-        by_stream: dict[str, list[str]] = {}
+        by_stream: dict[str, dict[str, None]] = {}  # ordered sets: the ticks of a columnar entry share its id
         for e in entries:
-            by_stream.setdefault(e.stream, []).append(e.id)
+            by_stream.setdefault(e.stream, {})[e.id] = None
         if not by_stream:
             return
         await send_commands(self.bus.redis, [("XACK", stream, self.group, *ids) for stream, ids in by_stream.items()])
@@ -99,6 +109,30 @@ class MarketDataConsumer:
                 await self.ack(entries)
 
 
+def expand(env: Envelope) -> list[Envelope]:
+    """An envelope -> its per-tick envelopes: itself if per message, its ticks if columnar.
+
+    ValueError if a columnar payload is not a map of equal-length arrays with a ``symbol`` array.
+    """
+    singular = SINGULAR.get(env.type)
+    if singular is None:
+        return [env]
+    cols = env.payload
+    if not isinstance(cols, dict) or not all(isinstance(v, list) for v in cols.values()) or "symbol" not in cols:
+        raise ValueError(f"columnar {env.type!r} payload must map keys to arrays, with 'symbol'")
+    n = len(cols["symbol"])
+    if any(len(v) != n for v in cols.values()):
+        raise ValueError(f"columnar {env.type!r} payload has arrays of different lengths")
+    keys = tuple(cols)
+    at = keys.index("symbol")
+    prefix, ts = env.topic + ".", env.ts_ns
+    topic = {sym: prefix + str(sym) for sym in set(cols["symbol"])}
+    return [
+        Envelope(topic[values[at]], singular, dict(zip(keys, values, strict=True)), ts)
+        for values in zip(*cols.values(), strict=True)
+    ]
+
+
 def _entries(resp: object) -> list[StreamEntry]:
     out: list[StreamEntry] = []
     for stream, items in resp or []:  # type: ignore[union-attr]
@@ -107,5 +141,9 @@ def _entries(resp: object) -> list[StreamEntry]:
             if not fields:  # pending entry trimmed away
                 continue
             eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            out.append(StreamEntry(name, eid, decode(fields[FIELD])))
+            env = decode(fields[FIELD])
+            if env.type in SINGULAR:
+                out.extend([StreamEntry(name, eid, e) for e in expand(env)])
+            else:
+                out.append(StreamEntry(name, eid, env))
     return out

@@ -43,8 +43,11 @@ from engines.marketdata.publisher import (
     QUOTES,
     STREAMS,
     TRADES,
+    Columns,
     StreamPublisher,
     bar_topic,
+    batch_topic,
+    columns_from_messages,
     quote_topic,
     trade_topic,
 )
@@ -163,6 +166,52 @@ def bar_messages(bars: pd.DataFrame, symbols: list[str], timeframe: str) -> list
     ]
 
 
+def quote_columns(b: TickBatch, symbols: list[str], venue: str) -> tuple[str, Columns]:
+    """The quotes of ``b`` as one columnar payload (the values ``quote_messages`` gives, column by column)."""
+    return batch_topic(QUOTES, venue), {
+        "symbol": [symbols[i] for i in b.q_sym.tolist()], "bid": b.bid.tolist(), "ask": b.ask.tolist(),
+        "bid_size": b.bid_size.tolist(), "ask_size": b.ask_size.tolist(), "ts_ns": b.q_ts.tolist()}
+
+
+def trade_columns(b: TickBatch, symbols: list[str], venue: str) -> tuple[str, Columns]:
+    return batch_topic(TRADES, venue), {
+        "symbol": [symbols[i] for i in b.t_sym.tolist()], "price": b.price.tolist(), "size": b.size.tolist(),
+        "ts_ns": b.t_ts.tolist(), "aggressor": ["buy" if a > 0 else "sell" for a in b.aggressor.tolist()]}
+
+
+def bar_columns(bars: pd.DataFrame, symbols: list[str], timeframe: str) -> tuple[str, Columns]:
+    return batch_topic(BARS, timeframe), {
+        "symbol": [symbols[i] for i in bars["sym"].tolist()], "timeframe": [timeframe] * len(bars),
+        "ts_ns": bars["ts_ns"].tolist(), "open": bars["open"].tolist(), "high": bars["high"].tolist(),
+        "low": bars["low"].tolist(), "close": bars["close"].tolist(), "volume": bars["volume"].tolist()}
+
+
+def _cap_columns(batches: dict[str, tuple[str, Columns]], left: int) -> dict[str, tuple[str, Columns]]:
+    """``_cap`` for columnar batches: the ``left`` earliest ticks (by ts_ns) across streams."""
+    if sum(len(cols["ts_ns"]) for _, cols in batches.values()) <= left:
+        return batches
+    keyed = sorted((t, i, stream) for stream, (_, cols) in batches.items() for i, t in
+                   enumerate(cols["ts_ns"]))[: max(left, 0)]
+    keep: dict[str, list[int]] = {stream: [] for stream in batches}
+    for _, i, stream in keyed:
+        keep[stream].append(i)
+    return {stream: (topic, {k: [v[i] for i in sorted(keep[stream])] for k, v in cols.items()})
+            for stream, (topic, cols) in batches.items()}
+
+
+async def _publish(feed: Feed, publisher: StreamPublisher, batches: dict[str, Any], columnar: bool) -> None:
+    """Publish per-message or columnar batches (capped at the feed's max_messages) and count them."""
+    left = None if feed.req.max_messages is None else feed.req.max_messages - feed.total
+    if columnar:
+        if left is not None:
+            batches = _cap_columns(batches, left)
+        feed.count(await publisher.publish_columns(batches))
+    else:
+        if left is not None:
+            batches = _cap(batches, left)
+        feed.count(await publisher.publish(batches))
+
+
 async def _sleep_or_stop(feed: Feed, seconds: float) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(feed.stop_event.wait(), max(0.0, min(seconds, MAX_SLEEP_S)))
@@ -193,11 +242,14 @@ async def run_model(feed: Feed, publisher: StreamPublisher) -> None:
         b = sim.steps(n)
         done += n
         bars = agg.update(b.t_ts, b.t_sym, b.price, b.size)
-        batches = {QUOTES: quote_messages(b, symbols, req.venue), TRADES: trade_messages(b, symbols, req.venue),
-                   BARS: bar_messages(bars, symbols, req.timeframe)}
-        if req.max_messages is not None:
-            batches = _cap(batches, req.max_messages - feed.total)
-        feed.count(await publisher.publish(batches))
+        if req.batched:
+            batches: dict[str, Any] = {
+                QUOTES: quote_columns(b, symbols, req.venue), TRADES: trade_columns(b, symbols, req.venue),
+                BARS: bar_columns(bars, symbols, req.timeframe)}
+        else:
+            batches = {QUOTES: quote_messages(b, symbols, req.venue), TRADES: trade_messages(b, symbols, req.venue),
+                       BARS: bar_messages(bars, symbols, req.timeframe)}
+        await _publish(feed, publisher, batches, req.batched)
         feed.sim_time_ns = int(b.q_ts[-1])
         if req.max_messages is not None and feed.total >= req.max_messages:
             return
@@ -263,10 +315,11 @@ async def run_replay(feed: Feed, publisher: StreamPublisher, pool: Any) -> None:
                         wait = (_ns(rows[i]["ts"]) - t_first) / (req.speed * 1e9) - (time.monotonic() - wall0)
                         await _sleep_or_stop(feed, wait)
                         continue
-                batches = _replay_batches(rows[i:j], req, last_price)
-                if req.max_messages is not None:
-                    batches = _cap(batches, req.max_messages - feed.total)
-                feed.count(await publisher.publish(batches))
+                batches: dict[str, Any] = _replay_batches(rows[i:j], req, last_price)
+                if req.batched:
+                    batches = {stream: (batch_topic(stream, req.timeframe if stream == BARS else req.venue),
+                                        columns_from_messages(stream, items)) for stream, items in batches.items()}
+                await _publish(feed, publisher, batches, req.batched)
                 feed.sim_time_ns = _ns(rows[j - 1]["ts"])
                 if req.max_messages is not None and feed.total >= req.max_messages:
                     return
