@@ -306,7 +306,8 @@ def main() -> None:
         (False, 1, 100, False, None, 1.0), (True, 1, 100, False, None, 1.0),
         (False, 2, 10, False, None, 1.0), (True, 2, 10, False, None, 1.0),
         (False, 1, 10, False, 20_000.0, 1.0), (True, 1, 10, False, 20_000.0, 1.0), (True, 1, 10, False, 20_000.0, 10.0),
-        (True, 1, 10, False, 200_000.0, 1.0), (True, 1, 10, False, 200_000.0, 10.0),
+        (True, 1, 10, False, 100_000.0, 10.0), (True, 1, 10, False, 200_000.0, 1.0),
+        (True, 1, 10, False, 200_000.0, 10.0), (True, 2, 10, False, 200_000.0, 10.0),
     ]
     for batched, consumers, symbols, fanout, rate, flush in runs:
         n = args.feed_messages if rate is None else int(rate * 5)

@@ -18,8 +18,10 @@ for a single envelope (e.g. one received by pub/sub).
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from redis.exceptions import ResponseError
@@ -92,9 +94,9 @@ class MarketDataConsumer:
         return entries
 
     async def ack(self, entries: Sequence[StreamEntry]) -> None:
-        by_stream: dict[str, dict[str, None]] = {}  # ordered sets: the ticks of a columnar entry share its id
-        for e in entries:
-            by_stream.setdefault(e.stream, {})[e.id] = None
+        by_stream: dict[str, list[str]] = {}
+        for stream, eid in dict.fromkeys((e.stream, e.id) for e in entries):  # a columnar entry's ticks share its id
+            by_stream.setdefault(stream, []).append(eid)
         if not by_stream:
             return
         await send_commands(self.bus.redis, [("XACK", stream, self.group, *ids) for stream, ids in by_stream.items()])
@@ -127,13 +129,35 @@ def expand(env: Envelope) -> list[Envelope]:
     at = keys.index("symbol")
     prefix, ts = env.topic + ".", env.ts_ns
     topic = {sym: prefix + str(sym) for sym in set(cols["symbol"])}
-    return [
-        Envelope(topic[values[at]], singular, dict(zip(keys, values, strict=True)), ts)
-        for values in zip(*cols.values(), strict=True)
+    return [  # lengths checked above
+        Envelope(topic[values[at]], singular, dict(zip(keys, values)), ts)  # noqa: B905
+        for values in zip(*cols.values())  # noqa: B905
     ]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Defer the cyclic garbage collector while a read's records are built.
+
+    A columnar read creates thousands of records at once (two GC-tracked objects a tick, none in a
+    cycle); collections triggered mid-build promote them and then rescan the whole heap, which took
+    ~30% of the consumer's time. Pausing defers, never skips, collection; the previous state is restored.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _entries(resp: object) -> list[StreamEntry]:
+    with _gc_paused():
+        return _build_entries(resp)
+
+
+def _build_entries(resp: object) -> list[StreamEntry]:
     out: list[StreamEntry] = []
     for stream, items in resp or []:  # type: ignore[union-attr]
         name = stream.decode() if isinstance(stream, bytes) else stream
