@@ -278,7 +278,10 @@ def write(results: dict) -> None:
               f"{v / flat[('per message', *k[1:])]:.1f}x"
               for k, v in flat.items() if k[0] == "columnar" and ("per message", *k[1:]) in flat]
     lines += ["", "Columnar / per-message end-to-end ticks/s, flat out, this run: " + "; ".join(ratios) + ".", "",
-              "Consumers: processes reading through one consumer group (entries are shared out between them). "
+              "Consumers: processes reading through one consumer group (entries are shared out between them; "
+              "a row whose publish rate is close to its end-to-end rate is limited by the producer, not the "
+              "consumers). Each read takes up to 5,000 entries, i.e. up to 5,000 ticks per message, or every "
+              "columnar entry available, thousands of ticks each. "
               "Latency (p50/p99/max) = consumer receive time - the envelope's publish ts_ns (stamped when the message, "
               "or the columnar batch, is encoded). Flat out, the pipeline is saturated and that latency is queueing. "
               "Paced runs also give latency from each quote/trade's due time: the producer simulates and publishes, "
