@@ -32,20 +32,28 @@ class MarketFeed:
         self.malformed = 0
         self.last_error: str | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="trading-market-feed")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop reading. Bounded: redis-py can swallow a cancellation that lands while a reply is
+        being read (the task then sees a plain error instead), so the loop also watches a flag."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._task.cancel()
+        done, _ = await asyncio.wait([self._task], timeout=timeout_s)
+        if not done:
+            log.warning("market feed did not stop within %.1fs", timeout_s)
+        self._task = None
 
     async def _run(self) -> None:
         streams = {s: ">" for s in self.handlers}
         ready = False
-        while True:
+        while not self._stopping:
             try:
                 if not ready:
                     for s in self.handlers:
@@ -69,6 +77,8 @@ class MarketFeed:
                 raise
             except Exception as e:  # noqa: BLE001 - Redis away: report and retry
                 self.last_error = f"{type(e).__name__}: {e}"
+                if self._stopping:
+                    return
                 ready = False
                 await asyncio.sleep(0.5)
 
