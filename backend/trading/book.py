@@ -48,7 +48,7 @@ def _key(price: float) -> float:
 class OrderBook:
     """Bids and asks as SortedDict price -> deque[Entry]."""
 
-    __slots__ = ("symbol", "bids", "asks", "_by_id", "_sim_bids", "_sim_asks")
+    __slots__ = ("symbol", "bids", "asks", "_by_id", "_sim_bids", "_sim_asks", "_bid_keys", "_ask_keys")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -57,13 +57,15 @@ class OrderBook:
         self._by_id: dict[str, Entry] = {}
         self._sim_bids: dict[float, Entry] = {}
         self._sim_asks: dict[float, Entry] = {}
+        self._bid_keys = self.bids.keys()  # live sorted views: index 0 / -1 is the cheapest best-price read
+        self._ask_keys = self.asks.keys()
 
     # ---- views -------------------------------------------------------------
     def best_bid(self) -> float | None:
-        return self.bids.peekitem(-1)[0] if self.bids else None
+        return self._bid_keys[-1] if self.bids else None
 
     def best_ask(self) -> float | None:
-        return self.asks.peekitem(0)[0] if self.asks else None
+        return self._ask_keys[0] if self.asks else None
 
     def depth(self, n: int) -> dict[str, list[tuple[float, float]]]:
         """Top ``n`` aggregated levels per side, best first: {'bids': [(price, qty)], 'asks': [...]}."""
@@ -81,6 +83,25 @@ class OrderBook:
             side = self.bids
         for p in keys:
             yield p, sum(e.qty for e in side[p])
+
+    def reachable(self, is_buy: bool, limit: float | None, qty: float) -> list[tuple[float, float]]:
+        """Like ``opposite_levels`` but stops once the levels cover ``qty``: the router's hot path
+        (a plain loop, no nested generators)."""
+        side = self.asks if is_buy else self.bids
+        if limit is None:
+            keys = side if is_buy else reversed(side)
+        else:
+            keys = side.irange(maximum=limit) if is_buy else side.irange(minimum=limit, reverse=True)
+        out: list[tuple[float, float]] = []
+        seen = 0.0
+        for p in keys:
+            level = side[p]
+            q = level[0].qty if len(level) == 1 else sum(e.qty for e in level)
+            out.append((p, q))
+            seen += q
+            if seen >= qty:
+                break
+        return out
 
     def user_entries(self) -> list[Entry]:
         return list(self._by_id.values())

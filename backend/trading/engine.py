@@ -72,7 +72,9 @@ class Effects:
     fills: list[Fill] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    #: (order, RouteDecision, taker fills [(price, qty, fee)], ts_ns); render with router.decision_record
+    decisions: list[tuple[Order, sor.RouteDecision, list[tuple[float, float, float]], int]] = field(
+        default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.transitions or self.fills or self.decisions)
@@ -109,6 +111,7 @@ class TradingEngine:
         self.venues: dict[str, SimulatedVenue] = {p.name: SimulatedVenue(p) for p in venues}
         #: where passive SMART orders rest: best maker economics (lowest maker fee, then latency)
         self._rest_venue = min(self.venues.values(), key=lambda v: (v.profile.maker_fee_bps, v.profile.latency_ms))
+        self._all_venues = list(self.venues.values())
         self.clock = clock
         #: order ids: a random per-process prefix plus a counter (unique across restarts, cheap)
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -187,11 +190,10 @@ class TradingEngine:
         self.by_client[(account_id, o.client_order_id)] = oid
         eff = Effects()
         mark = self.marks.get(symbol)
+        gross, value = self.ledger.exposure(account_id, self.marks)
         ctx = CheckContext(self.instruments.get(symbol), acct.risk, mark, self.ledger.net_qty(account_id, symbol),
-                           self.ledger.gross_exposure(account_id, self.marks), 0.0, 0.0, self.global_killed, now,
+                           gross, acct.cash + value, gross * acct.risk.limits.margin_rate, self.global_killed, now,
                            algo_id is not None)
-        ctx.equity = acct.cash + self.ledger.market_value(account_id, self.marks)
-        ctx.margin_used = ctx.gross_exposure * acct.risk.limits.margin_rate
         denial = run_checks(o, ctx)
         if denial is not None:
             o.denial = denial
@@ -408,7 +410,7 @@ class TradingEngine:
         self.stops.get(o.symbol, {}).pop(o.id, None)
 
     def _venues_for(self, o: Order) -> list[SimulatedVenue]:
-        return list(self.venues.values()) if o.venue == SMART else [self.venues[o.venue]]
+        return self._all_venues if o.venue == SMART else [self.venues[o.venue]]
 
     def _any_liquidity(self, o: Order) -> bool:
         is_buy = o.side is Side.BUY
@@ -437,16 +439,14 @@ class TradingEngine:
         is_buy = o.side is Side.BUY
         limit = self._limit_for(o)
         venues = self._venues_for(o)
-        if limit is not None and o.tif is not TimeInForce.FOK and not self._crosses(venues, o.symbol, is_buy, limit):
+        if limit is not None and o.tif in (TimeInForce.GTC, TimeInForce.DAY) and \
+                not self._crosses(venues, o.symbol, is_buy, limit):  # passive: straight to the book, nothing to route
             venue = self.venues[o.venue] if o.venue != SMART else self._rest_venue
-            if o.tif in (TimeInForce.GTC, TimeInForce.DAY):  # passive: straight to the book, nothing to route
-                venue.book(o.symbol).rest(o.id, o.account_id, is_buy, limit, o.leaves_qty)
-                o.resting_venue = venue.name
-            else:
-                o.reason = f"unfilled remainder cancelled ({o.tif.value})"
-                self._move(o, Trigger.CANCEL, eff)
+            venue.book(o.symbol).rest(o.id, o.account_id, is_buy, limit, o.leaves_qty)
+            o.resting_venue = venue.name
             return
-        decision = sor.allocate(venues, o.symbol, is_buy, o.leaves_qty, limit)
+        decision = sor.allocate(venues, o.symbol, is_buy, o.leaves_qty, limit,
+                                rest_venue=self._rest_venue if o.venue == SMART else venues[0])
         if o.tif is TimeInForce.FOK and decision.unallocated_qty > EPS:
             o.reason = f"FOK: only {o.leaves_qty - decision.unallocated_qty} of {o.leaves_qty} fillable"
             self._move(o, Trigger.CANCEL, eff)
@@ -460,13 +460,8 @@ class TradingEngine:
                 f = self._fill(o, v, price, q, Liquidity.TAKER, eff)
                 taker_fills.append((price, q, f.fee))
         if o.venue == SMART and decision.allocations:
-            eff.decisions.append({
-                "order_id": o.id, "account_id": o.account_id, "symbol": o.symbol, "side": o.side.value,
-                "qty": decision.qty, "limit_price": limit, "arrival_price": decision.arrival_price,
-                "allocations": [a.as_dict() for a in decision.allocations], "rest_venue": decision.rest_venue,
-                "quality": sor.quality(is_buy, decision.qty, decision.arrival_price, taker_fills),
-                "ts_ns": self.clock(),
-            })
+            # kept as objects: the store renders them (sor.decision_record) when it persists the batch
+            eff.decisions.append((o, decision, taker_fills, self.clock()))
         if o.status in TERMINAL or o.leaves_qty <= EPS:
             return
         if limit is not None and o.tif in (TimeInForce.GTC, TimeInForce.DAY):

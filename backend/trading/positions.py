@@ -103,6 +103,19 @@ class Ledger:
                     total += abs(q) * m
         return total
 
+    def exposure(self, account_id: str, marks: dict[str, float]) -> tuple[float, float]:
+        """(gross exposure, market value) in one pass (the pre-trade hot path needs both)."""
+        gross = value = 0.0
+        net = self.net
+        for sym in self.by_account.get(account_id, ()):
+            q = net.get((account_id, sym), 0.0)
+            if q:
+                m = marks.get(sym)
+                if m is not None:
+                    gross += abs(q) * m
+                    value += q * m
+        return gross, value
+
     def market_value(self, account_id: str, marks: dict[str, float]) -> float:
         total = 0.0
         for sym in self.by_account.get(account_id, ()):

@@ -50,55 +50,75 @@ class RouteDecision:
 
 
 def allocate(venues: list[SimulatedVenue], symbol: str, is_buy: bool, qty: float, limit: float | None,
-             latency_penalty_bps_per_ms: float = LATENCY_PENALTY_BPS_PER_MS) -> RouteDecision:
-    """The routing decision for a taker quantity (see module docstring)."""
-    candidates: list[tuple[float, float, float, SimulatedVenue]] = []  # (score, price, qty, venue)
+             latency_penalty_bps_per_ms: float = LATENCY_PENALTY_BPS_PER_MS,
+             rest_venue: SimulatedVenue | None = None) -> RouteDecision:
+    """The routing decision for a taker quantity (see module docstring). ``rest_venue``, when the
+    caller already knows it, saves recomputing the best maker venue."""
+    # (score, latency, arrival index, price, qty, venue): sorting by the first three is the
+    # stable sort by (score, latency) the module docstring describes
+    candidates: list[tuple[float, float, int, float, float, SimulatedVenue]] = []
     displayed: dict[str, float] = {}
-    bids, asks = [], []
+    best_bid = best_ask = None
+    i = 0
     for v in venues:
         book = v.books.get(symbol)
         if book is None:
             continue
         bb, ba = book.best_bid(), book.best_ask()
-        if bb is not None:
-            bids.append(bb)
-        if ba is not None:
-            asks.append(ba)
-        adj = (v.profile.taker_fee_bps + v.profile.latency_ms * latency_penalty_bps_per_ms) * 1e-4
+        if bb is not None and (best_bid is None or bb > best_bid):
+            best_bid = bb
+        if ba is not None and (best_ask is None or ba < best_ask):
+            best_ask = ba
+        prof = v.profile
+        adj = (prof.taker_fee_bps + prof.latency_ms * latency_penalty_bps_per_ms) * 1e-4
+        mult = 1 + adj if is_buy else adj - 1  # buy: price * (1 + adj); sell: -price * (1 - adj)
         seen = 0.0
-        for price, q in book.opposite_levels(is_buy, limit):
-            if seen >= qty:  # a venue never gives more than qty: deeper levels cannot be chosen
-                break
+        for price, q in book.reachable(is_buy, limit, qty):  # deeper levels than qty cannot be chosen
             seen += q
-            score = price * (1 + adj) if is_buy else -price * (1 - adj)
-            candidates.append((score, price, q, v))
+            candidates.append((price * mult, prof.latency_ms, i, price, q, v))
+            i += 1
         if seen:
             displayed[v.name] = seen
-    arrival = (max(bids) + min(asks)) / 2 if bids and asks else (min(asks) if asks else (max(bids) if bids else None))
-    candidates.sort(key=lambda t: (t[0], t[3].profile.latency_ms))
-    per_venue: dict[str, list[float]] = {}  # venue -> [qty, notional, worst price]
+    if best_bid is not None and best_ask is not None:
+        arrival = (best_bid + best_ask) / 2
+    else:
+        arrival = best_ask if best_ask is not None else best_bid
+    candidates.sort()
+    per_venue: dict[str, list] = {}  # venue -> [qty, notional, worst price, venue]
     remaining = qty
-    order: list[SimulatedVenue] = []
-    for _, price, q, v in candidates:
+    for _, _, _, price, q, v in candidates:
         if remaining <= EPS:
             break
-        take = min(q, remaining)
+        take = q if q < remaining else remaining
         remaining -= take
         acc = per_venue.get(v.name)
         if acc is None:
-            acc = per_venue[v.name] = [0.0, 0.0, price]
-            order.append(v)
+            per_venue[v.name] = [take, take * price, price, v]
+            continue
         acc[0] += take
         acc[1] += take * price
-        acc[2] = max(acc[2], price) if is_buy else min(acc[2], price)
+        if (price > acc[2]) if is_buy else (price < acc[2]):
+            acc[2] = price
     decision = RouteDecision(symbol, is_buy, qty, limit, arrival, unallocated_qty=max(remaining, 0.0))
-    for v in order:
-        q, notional, worst = per_venue[v.name]
-        decision.allocations.append(Allocation(v.name, q, worst, notional / q, displayed.get(v.name, 0.0),
+    for name, (q, notional, worst, v) in per_venue.items():
+        decision.allocations.append(Allocation(name, q, worst, notional / q, displayed.get(name, 0.0),
                                                v.profile.taker_fee_bps, v.profile.latency_ms))
-    if venues:
-        decision.rest_venue = min(venues, key=lambda v: (v.profile.maker_fee_bps, v.profile.latency_ms)).name
+    if rest_venue is None and venues:
+        rest_venue = min(venues, key=lambda v: (v.profile.maker_fee_bps, v.profile.latency_ms))
+    if rest_venue is not None:
+        decision.rest_venue = rest_venue.name
     return decision
+
+
+def decision_record(o: Any, d: RouteDecision, taker_fills: list[tuple[float, float, float]], ts_ns: int
+                    ) -> dict[str, Any]:
+    """The stored/API form of one routing decision of order ``o`` with its execution quality."""
+    return {
+        "order_id": o.id, "account_id": o.account_id, "symbol": o.symbol, "side": o.side.value,
+        "qty": d.qty, "limit_price": d.limit, "arrival_price": d.arrival_price,
+        "allocations": [a.as_dict() for a in d.allocations], "rest_venue": d.rest_venue,
+        "quality": quality(d.is_buy, d.qty, d.arrival_price, taker_fills), "ts_ns": ts_ns,
+    }
 
 
 def quality(is_buy: bool, requested_qty: float, arrival_price: float | None, fills: list[tuple[float, float, float]]

@@ -22,6 +22,7 @@ from backend.core.errors import BackendUnavailable
 from backend.trading.domain import Denial, Fill, Instrument, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Account, Effects
 from backend.trading.positions import Position
+from backend.trading.router import decision_record
 from backend.trading.state import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,9 @@ class Batch:
                 self.event(f"events.position.{p.account_id}", "position", p.as_dict())
         for a in eff.accounts:
             self.cash[a.id] = (a.id, a.cash)
-        for d in eff.decisions:
-            self.decisions.append((d["order_id"], d["account_id"], d["symbol"], d["side"], dumps(d), d["ts_ns"]))
+        for o, decision, fills, ts_ns in eff.decisions:
+            d = decision_record(o, decision, fills, ts_ns)
+            self.decisions.append((d["order_id"], d["account_id"], d["symbol"], d["side"], dumps(d), ts_ns))
 
     def event(self, topic: str, type_: str, payload: dict[str, Any]) -> None:
         self.outbox.append((EVENTS_STREAM, topic, type_, dumps(payload)))
