@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from backend.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from backend.trading import auth, store
-from backend.trading.models import AmendOrder, CreateAccount, CreateAlgo, CreateApiKey, KillSwitch, Limits, SubmitOrder
+from backend.trading.models import (
+    AmendOrder,
+    AssignLimitSet,
+    CreateAccount,
+    CreateAlgo,
+    CreateApiKey,
+    KillSwitch,
+    Limits,
+    SubmitOrder,
+)
 from backend.trading.state import OrderStatus
 
 if TYPE_CHECKING:
@@ -75,6 +84,11 @@ def build_router(svc: "TradingService") -> APIRouter:
     @r.put("/accounts/{account_id}/limits", summary="Replace an account's pre-trade risk limits")
     async def put_limits(account_id: str, limits: Limits, p: Admin) -> dict[str, Any]:
         return await svc.set_limits(account_id, limits.model_dump())
+
+    @r.put("/accounts/{account_id}/risk-limit-set",
+           summary="Make the account's pre-trade checks follow a risk engine limit set (null: its own limits)")
+    async def put_limit_set(account_id: str, req: AssignLimitSet, p: Admin) -> dict[str, Any]:
+        return await svc.assign_limit_set(account_id, req.set_id)
 
     # ---- orders ---------------------------------------------------------------
     @r.post("/orders", status_code=201, summary="Submit an order (idempotent on client_order_id)")

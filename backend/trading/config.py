@@ -25,5 +25,7 @@ class TradingConfig(BaseSettings):
     stop_timeout_s: float = 5.0
     expiry_interval_s: float = 1.0
     algo_tick_s: float = 0.05
+    #: How often assigned risk-engine limit sets are checked for edits (their updated_at).
+    limit_set_refresh_s: float = 1.0
     #: Cap on list endpoints' page size.
     max_page: int = 1000

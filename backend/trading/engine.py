@@ -164,6 +164,8 @@ class TradingEngine:
             "unrealised_pnl": sum(p.unrealised(self.marks.get(p.symbol)) for p in positions),
             "fees": sum(p.fees for p in positions), "open_orders": acct.risk.open_count,
             "kill_switch": acct.risk.killed, "limits": acct.risk.limits.as_dict(),
+            "risk_limit_set": acct.risk.limit_set.as_dict() if acct.risk.limit_set else None,
+            "effective_limits": acct.risk.effective_limits(),
         }
 
     # ---- submit --------------------------------------------------------------

@@ -13,6 +13,7 @@ from backend.trading.domain import SMART, OrderType, Side, TimeInForce
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Price = Annotated[FiniteFloat, Field(gt=0, le=1e9)]
 Qty = Annotated[FiniteFloat, Field(gt=0, le=1e12)]
+LimitSetId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class SubmitOrder(Model):
@@ -60,6 +61,12 @@ class CreateAccount(Model):
     starting_cash: Annotated[FiniteFloat, Field(ge=0, le=1e13)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     limits: Limits = Limits()
+    risk_limit_set_id: LimitSetId | None = Field(
+        default=None, description="a risk engine limit set whose pre-trade limits override these")
+
+
+class AssignLimitSet(Model):
+    set_id: LimitSetId | None = Field(description="a risk engine limit set id, or null for the account's own limits")
 
 
 class KillSwitch(Model):

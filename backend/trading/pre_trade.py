@@ -2,6 +2,15 @@
 
 Every check is ``check_<name>(order, ctx) -> Denial | None`` and ``CHECKS`` runs them in order;
 the first denial wins. ``RiskLimits`` are per account (0 disables a count/size limit).
+
+Where an account is assigned one of the risk engine's limit sets (``risk_limit_sets``), that
+set's pre-trade limit types take precedence over the account's own values: ``position_size``
+(max |position| in shares; scoped to a symbol, for that symbol only), ``order_notional`` (max
+order notional) and ``gross_exposure`` (these two apply account-wide whatever their scope, as
+in the risk engine's own evaluation). A symbol-scoped limit beats an unscoped one; repeated
+limits of one type count at their strictest. The set's other types
+(VaR, leverage, drawdown, ...) are portfolio measures the risk engine checks itself. A denial
+names where its threshold came from (``limit_source``: ``account`` or ``risk_limit_set:<id>``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,46 @@ class RiskLimits:
         return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 
+#: risk-engine limit type -> the pre-trade limit it sets
+LIMIT_SET_TYPES = {"position_size": "max_position_qty", "order_notional": "max_order_notional",
+                   "gross_exposure": "max_gross_exposure"}
+SYMBOL_SCOPED = ("position_size",)
+
+
+@dataclass(slots=True)
+class LimitSet:
+    """An assigned risk-engine limit set, reduced to what the pre-trade checks enforce."""
+
+    id: int
+    name: str
+    version: str  # the set's updated_at: a change means reload
+    limits: dict[str, float] = field(default_factory=dict)  # RiskLimits field -> threshold (unscoped)
+    by_symbol: dict[str, dict[str, float]] = field(default_factory=dict)  # symbol -> {field: threshold}
+    not_enforced: list[str] = field(default_factory=list)  # limit types of the set the checks do not use
+
+    @property
+    def source(self) -> str:
+        return f"risk_limit_set:{self.id}"
+
+    @classmethod
+    def from_rows(cls, set_id: int, name: str, version: str, rows: list[tuple[str, float, str | None]]) -> LimitSet:
+        """``rows``: (limit_type, threshold, scope) as stored in ``risk_limits``."""
+        ls = cls(set_id, name, version)
+        for limit_type, threshold, scope in rows:
+            fld = LIMIT_SET_TYPES.get(limit_type)
+            if fld is None:
+                if limit_type not in ls.not_enforced:
+                    ls.not_enforced.append(limit_type)
+                continue
+            target = ls.by_symbol.setdefault(scope, {}) if scope and limit_type in SYMBOL_SCOPED else ls.limits
+            target[fld] = min(threshold, target.get(fld, threshold))
+        return ls
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "version": self.version, "limits": dict(self.limits),
+                "by_symbol": {k: dict(v) for k, v in self.by_symbol.items()}, "not_enforced": list(self.not_enforced)}
+
+
 @dataclass(slots=True)
 class AccountRisk:
     """The account's state the checks read. Kept incrementally by the engine."""
@@ -46,6 +95,27 @@ class AccountRisk:
     open_leaves: dict[str, list[float]] = field(default_factory=dict)  # symbol -> [buy leaves, sell leaves]
     recent: deque = field(default_factory=deque)  # ns of accepted submissions (sliding window)
     shapes: dict[tuple, tuple[int, str]] = field(default_factory=dict)  # order shape -> (ns, client id)
+    limit_set: LimitSet | None = None  # the risk engine's set assigned to the account, if any
+
+    def limit(self, name: str, symbol: str) -> tuple[float, str]:
+        """(threshold, source) of a limit the risk engine's sets may set: symbol-scoped set limit,
+        else the set's unscoped one, else the account's own."""
+        ls = self.limit_set
+        if ls is not None:
+            scoped = ls.by_symbol.get(symbol)
+            if scoped is not None and name in scoped:
+                return scoped[name], ls.source
+            if name in ls.limits:
+                return ls.limits[name], ls.source
+        return getattr(self.limits, name), "account"
+
+    def effective_limits(self, symbol: str | None = None) -> dict[str, Any]:
+        out = self.limits.as_dict()
+        if self.limit_set is not None:
+            out.update(self.limit_set.limits)
+            if symbol is not None:
+                out.update(self.limit_set.by_symbol.get(symbol, {}))
+        return out
 
 
 @dataclass(slots=True)
@@ -115,11 +185,11 @@ def check_reference_price(o: Order, c: CheckContext) -> Denial | None:
 
 
 def check_max_notional(o: Order, c: CheckContext) -> Denial | None:
-    mx = c.risk.limits.max_order_notional
+    mx, src = c.risk.limit("max_order_notional", o.symbol)
     notional = o.qty * o.reference_price(c.mark)
     if mx and notional > mx + EPS:
         return _deny("NOTIONAL_EXCEEDS_MAX_PER_ORDER", "max_notional", f"notional {notional:.2f} exceeds {mx}",
-                     notional=notional, max_order_notional=mx)
+                     notional=notional, max_order_notional=mx, limit_source=src)
     return None
 
 
@@ -151,7 +221,7 @@ def check_sell_covered(o: Order, c: CheckContext) -> Denial | None:
 
 
 def check_position_limit(o: Order, c: CheckContext) -> Denial | None:
-    mx = c.risk.limits.max_position_qty
+    mx, src = c.risk.limit("max_position_qty", o.symbol)
     if not mx:
         return None
     buy_leaves, sell_leaves = _leaves(c, o.symbol)
@@ -161,7 +231,8 @@ def check_position_limit(o: Order, c: CheckContext) -> Denial | None:
         projected = c.position_qty - sell_leaves - o.qty
     if abs(projected) > mx + EPS and abs(projected) > abs(c.position_qty) - EPS:
         return _deny("POSITION_LIMIT_EXCEEDED", "position_limit",
-                     f"projected position {projected} exceeds {mx}", projected=projected, max_position_qty=mx)
+                     f"projected position {projected} exceeds {mx}", projected=projected, max_position_qty=mx,
+                     limit_source=src)
     return None
 
 
@@ -171,13 +242,13 @@ def _increases_exposure(o: Order, c: CheckContext) -> bool:
 
 
 def check_gross_exposure(o: Order, c: CheckContext) -> Denial | None:
-    mx = c.risk.limits.max_gross_exposure
+    mx, src = c.risk.limit("max_gross_exposure", o.symbol)
     if not mx or not _increases_exposure(o, c):
         return None
     projected = c.gross_exposure + o.qty * o.reference_price(c.mark)
     if projected > mx + EPS:
         return _deny("GROSS_EXPOSURE_EXCEEDED", "gross_exposure", f"gross exposure would be {projected:.2f} > {mx}",
-                     projected=projected, max_gross_exposure=mx)
+                     projected=projected, max_gross_exposure=mx, limit_source=src)
     return None
 
 

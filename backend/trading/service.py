@@ -31,7 +31,7 @@ from backend.trading.feed import MarketFeed
 from backend.trading.models import CreateAccount, CreateAlgo, SubmitOrder
 from backend.trading.outbox import OutboxRelay
 from backend.trading.positions import replay
-from backend.trading.pre_trade import RiskLimits
+from backend.trading.pre_trade import LimitSet, RiskLimits
 from backend.trading.state import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class TradingService:
                                        self._on_quote_payload, self._on_trade_payload)
                 self.feed.start()
         self._tasks.append(asyncio.create_task(self._expiry_loop(), name="trading-expiry"))
+        self._tasks.append(asyncio.create_task(self._limit_set_loop(), name="trading-limit-sets"))
         for runner in self.algos.values():
             runner.start()
 
@@ -126,13 +127,19 @@ class TradingService:
 
     async def _restore(self) -> None:
         eng = self.engine
+        assigned: dict[int, list] = {}
         async with self.pool.acquire() as conn:
             for inst in await store.load_instruments(conn):
                 eng.add_instrument(inst)
             for r in await conn.fetch("SELECT * FROM trading_accounts"):
                 a = store.account_from_row(r)
-                eng.add_account(a["id"], a["name"], a["starting_cash"], a["currency"],
-                                RiskLimits.from_dict(a["limits"]), cash=a["cash"], killed=a["kill_switch"])
+                acct = eng.add_account(a["id"], a["name"], a["starting_cash"], a["currency"],
+                                       RiskLimits.from_dict(a["limits"]), cash=a["cash"], killed=a["kill_switch"])
+                if a["risk_limit_set_id"] is not None:
+                    assigned.setdefault(a["risk_limit_set_id"], []).append(acct)
+            for set_id, ls in (await store.load_limit_sets(conn, list(assigned))).items():
+                for acct in assigned[set_id]:
+                    acct.risk.limit_set = ls
             for r in await conn.fetch("SELECT scope, reason FROM trading_kill_switch WHERE active AND scope = '*'"):
                 eng.global_killed = True
                 eng.kill_reasons["*"] = r["reason"]
@@ -184,12 +191,15 @@ class TradingService:
         if req.id in self.engine.accounts:
             raise Conflict(f"account {req.id!r} exists", field="id")
         limits = RiskLimits.from_dict(req.limits.model_dump())
+        limit_set = await self._limit_set(req.risk_limit_set_id)
         acct = self.engine.add_account(req.id, req.name, req.starting_cash, req.currency, limits)
+        acct.risk.limit_set = limit_set
         try:
             await self._commit(None, [(
-                "INSERT INTO trading_accounts (id, name, currency, starting_cash, cash, limits) "
-                "VALUES ($1,$2,$3,$4,$4,$5::jsonb)",
-                (req.id, req.name, req.currency, req.starting_cash, store.dumps(limits.as_dict())))])
+                "INSERT INTO trading_accounts (id, name, currency, starting_cash, cash, limits, risk_limit_set_id) "
+                "VALUES ($1,$2,$3,$4,$4,$5::jsonb,$6)",
+                (req.id, req.name, req.currency, req.starting_cash, store.dumps(limits.as_dict()),
+                 req.risk_limit_set_id))])
         except Exception:
             self.engine.accounts.pop(req.id, None)
             raise
@@ -201,6 +211,53 @@ class TradingService:
         await self._commit(None, [("UPDATE trading_accounts SET limits = $2::jsonb, updated_at = now() WHERE id = $1",
                                    (account_id, store.dumps(acct.risk.limits.as_dict())))])
         return self.engine.account_view(acct)
+
+    # ---- the risk engine's limit sets ---------------------------------------------
+    async def _limit_set(self, set_id: int | None) -> LimitSet | None:
+        if set_id is None:
+            return None
+        ls = (await store.load_limit_sets(self.pool, [set_id])).get(set_id)
+        if ls is None:
+            raise InvalidInput(f"no risk limit set with id {set_id}", field="risk_limit_set_id")
+        return ls
+
+    async def assign_limit_set(self, account_id: str, set_id: int | None) -> dict[str, Any]:
+        """Make the account follow a risk engine limit set (None: its own limits again)."""
+        acct = self.engine.account(account_id)
+        ls = await self._limit_set(set_id)
+        await self._commit(None, [("UPDATE trading_accounts SET risk_limit_set_id = $2, updated_at = now() "
+                                   "WHERE id = $1", (account_id, set_id))])
+        acct.risk.limit_set = ls
+        return self.engine.account_view(acct)
+
+    async def refresh_limit_sets(self) -> int:
+        """Reload assigned sets the risk engine has edited; drop deleted ones (the account's own limits
+        apply again; the foreign key has already cleared the assignment). Returns how many changed."""
+        held: dict[int, list] = {}
+        for acct in self.engine.accounts.values():
+            if acct.risk.limit_set is not None:
+                held.setdefault(acct.risk.limit_set.id, []).append(acct)
+        if not held:
+            return 0
+        versions = await store.limit_set_versions(self.pool, list(held))
+        stale = [i for i, accts in held.items() if versions.get(i) != accts[0].risk.limit_set.version]
+        if not stale:
+            return 0
+        fresh = await store.load_limit_sets(self.pool, stale)
+        for set_id in stale:
+            for acct in held[set_id]:
+                acct.risk.limit_set = fresh.get(set_id)
+        return len(stale)
+
+    async def _limit_set_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.limit_set_refresh_s)
+            try:
+                changed = await self.refresh_limit_sets()
+                if changed:
+                    log.info("trading: %d risk limit set(s) reloaded", changed)
+            except Exception:  # noqa: BLE001 - keep the last known sets; retry on the next tick
+                log.exception("risk limit set refresh failed")
 
     # ---- orders --------------------------------------------------------------
     async def _instrument(self, symbol: str) -> None:

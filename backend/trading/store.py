@@ -22,6 +22,7 @@ from backend.core.errors import BackendUnavailable
 from backend.trading.domain import Denial, Fill, Instrument, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Account, Effects
 from backend.trading.positions import Position
+from backend.trading.pre_trade import LimitSet
 from backend.trading.router import decision_record
 from backend.trading.state import OrderStatus
 
@@ -319,7 +320,30 @@ async def fills_for_replay(conn: asyncpg.Connection) -> list[tuple[str, str, str
 
 def account_from_row(r: asyncpg.Record) -> dict[str, Any]:
     return {"id": r["id"], "name": r["name"], "currency": r["currency"], "starting_cash": r["starting_cash"],
-            "cash": r["cash"], "limits": orjson.loads(r["limits"]), "kill_switch": r["kill_switch"]}
+            "cash": r["cash"], "limits": orjson.loads(r["limits"]), "kill_switch": r["kill_switch"],
+            "risk_limit_set_id": r["risk_limit_set_id"]}
+
+
+async def load_limit_sets(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> dict[int, LimitSet]:
+    """The risk engine's limit sets ``ids`` (those that exist), reduced for the pre-trade checks."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.id, s.name, s.updated_at::text AS version, l.limit_type, l.threshold, l.scope "
+        "FROM risk_limit_sets s LEFT JOIN risk_limits l ON l.set_id = s.id WHERE s.id = ANY($1::bigint[]) "
+        "ORDER BY s.id, l.position, l.id", list(ids))
+    grouped: dict[int, tuple[str, str, list[tuple[str, float, str | None]]]] = {}
+    for r in rows:
+        g = grouped.setdefault(r["id"], (r["name"], r["version"], []))
+        if r["limit_type"] is not None:
+            g[2].append((r["limit_type"], r["threshold"], r["scope"]))
+    return {i: LimitSet.from_rows(i, name, version, lims) for i, (name, version, lims) in grouped.items()}
+
+
+async def limit_set_versions(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> dict[int, str]:
+    rows = await conn.fetch("SELECT id, updated_at::text AS version FROM risk_limit_sets WHERE id = ANY($1::bigint[])",
+                            list(ids))
+    return {r["id"]: r["version"] for r in rows}
 
 
 __all__ = ["Account", "Batch", "Fill", "Writer"]

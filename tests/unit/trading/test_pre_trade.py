@@ -119,3 +119,37 @@ def test_every_check_is_covered_by_a_test() -> None:
     named = {c[0] for c in CASES} | {"reference_price", "open_orders", "order_rate", "buying_power", "duplicate",
                                      "kill_switch", "instrument_tradable"}
     assert {f.__name__.removeprefix("check_") for f in CHECKS} <= named
+
+
+# ---- limits from the risk engine's limit sets ------------------------------------------------
+def test_limit_set_rows_then_pretrade_types_mapped_strictest_kept_scoped_apart_others_listed() -> None:
+    from backend.trading.pre_trade import LimitSet
+
+    ls = LimitSet.from_rows(7, "desk", "v1", [
+        ("position_size", 500.0, None), ("position_size", 300.0, None), ("position_size", 20.0, "AAA"),
+        ("order_notional", 1e5, "ZZZ"), ("gross_exposure", 2e6, None), ("var", 1e4, None), ("leverage", 2.0, None)])
+    assert ls.limits == {"max_position_qty": 300.0, "max_order_notional": 1e5, "max_gross_exposure": 2e6}
+    assert ls.by_symbol == {"AAA": {"max_position_qty": 20.0}}
+    assert ls.not_enforced == ["var", "leverage"] and ls.source == "risk_limit_set:7"
+
+
+def test_account_with_limit_set_when_checked_then_set_overrides_and_denial_names_source() -> None:
+    from backend.trading.pre_trade import LimitSet
+
+    eng = fresh(RiskLimits(max_position_qty=1000, max_order_notional=1e9, duplicate_window_s=0))
+    risk = eng.accounts["acc"].risk
+    risk.limit_set = LimitSet.from_rows(3, "s", "v", [("position_size", 50.0, None), ("position_size", 10.0, "AAA"),
+                                                      ("order_notional", 2_000.0, None)])
+    assert risk.limit("max_position_qty", "AAA") == (10.0, "risk_limit_set:3")
+    assert risk.limit("max_position_qty", "BBB") == (50.0, "risk_limit_set:3")
+    assert risk.limit("max_order_qty", "AAA") == (risk.limits.max_order_qty, "account")
+    o, _ = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=11, limit_price=99.0)
+    assert o.denial.code == "POSITION_LIMIT_EXCEEDED" and o.denial.values["max_position_qty"] == 10.0
+    assert o.denial.values["limit_source"] == "risk_limit_set:3"
+    o, _ = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=10, limit_price=99.0)
+    assert o.denial is None
+    o, _ = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=25, limit_price=99.0)
+    assert o.denial.code == "NOTIONAL_EXCEEDS_MAX_PER_ORDER" and o.denial.values["max_order_notional"] == 2_000.0
+    risk.limit_set = None  # back to the account's own limits
+    o, _ = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=11, limit_price=99.0)
+    assert o.denial is None

@@ -1,0 +1,49 @@
+"""The trading core's market feed stops within a bound even when the Redis client swallows the
+cancellation (observed: redis-py surfaced NOGROUP instead of CancelledError and the loop retried forever)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ResponseError
+
+from backend.bus import Bus
+from backend.trading.feed import MarketFeed
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_feed_stop_when_client_swallows_cancel_then_returns_promptly(redis_url) -> None:
+    bus = Bus.from_url(redis_url)
+    real = bus.redis.xreadgroup
+    swallowed = 0
+
+    async def swallowing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real call, cancel turned into an error
+        nonlocal swallowed
+        try:
+            return await real(*args, **kwargs)
+        except asyncio.CancelledError:
+            swallowed += 1
+            raise ResponseError("NOGROUP No such key 'md.quotes' or consumer group") from None
+
+    bus.redis.xreadgroup = swallowing
+    seen: list[dict] = []
+
+    async def on_quote(p: dict) -> None:
+        seen.append(p)
+
+    feed = MarketFeed(bus, "stop-test", "c", on_quote, on_quote, block_ms=100)
+    feed.start()
+    try:
+        for _ in range(50):  # the group is created by the feed's task: publish until it reads
+            await bus.append("md.quotes", "data.quotes.SIM.X", "quote", {"symbol": "X"})
+            await asyncio.sleep(0.05)
+            if seen:
+                break
+        assert seen, "the feed reads before it is stopped"
+        await asyncio.sleep(0.05)  # inside a blocking read now
+        await asyncio.wait_for(feed.stop(), 3.0)  # the bound is 5 s; the flag makes it prompt
+        assert swallowed >= 1 and feed._task is None
+    finally:
+        await bus.close()
