@@ -96,7 +96,8 @@ class Order:
 
     @property
     def leaves_qty(self) -> float:
-        return max(self.qty - self.filled_qty, 0.0)
+        left = self.qty - self.filled_qty
+        return left if left > 0.0 else 0.0
 
     @property
     def signed_leaves(self) -> float:

@@ -47,7 +47,7 @@ from backend.trading.pre_trade import (
     record_accepted,
     run_checks,
 )
-from backend.trading.state import OPEN, TERMINAL, OrderStatus, Trigger, next_status
+from backend.trading.state import OPEN, TERMINAL, TRANSITIONS, OrderStatus, Trigger, next_status
 from backend.trading.venues import DEFAULT_VENUES, SimulatedVenue, VenueProfile
 
 S = OrderStatus
@@ -362,7 +362,8 @@ class TradingEngine:
 
     # ---- internals -----------------------------------------------------------
     def _move(self, o: Order, trigger: Trigger, eff: Effects) -> None:
-        o.status = next_status(o.status, trigger)
+        status = TRANSITIONS.get((o.status, trigger))  # the table lookup inline; next_status raises the error
+        o.status = status if status is not None else next_status(o.status, trigger)
         o.updated_ns = self.clock()
         o.version += 1
         eff.transitions.append((o, o.status))

@@ -101,12 +101,13 @@ class AccountRisk:
         """(threshold, source) of a limit the risk engine's sets may set: symbol-scoped set limit,
         else the set's unscoped one, else the account's own."""
         ls = self.limit_set
-        if ls is not None:
-            scoped = ls.by_symbol.get(symbol)
-            if scoped is not None and name in scoped:
-                return scoped[name], ls.source
-            if name in ls.limits:
-                return ls.limits[name], ls.source
+        if ls is None:
+            return getattr(self.limits, name), "account"
+        scoped = ls.by_symbol.get(symbol)
+        if scoped is not None and name in scoped:
+            return scoped[name], ls.source
+        if name in ls.limits:
+            return ls.limits[name], ls.source
         return getattr(self.limits, name), "account"
 
     def effective_limits(self, symbol: str | None = None) -> dict[str, Any]:
