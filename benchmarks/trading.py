@@ -336,12 +336,23 @@ async def rest_and_load(base: str, db_url: str, redis_url: str, n_latency: int, 
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    ap.add_argument("--only", choices=("in_process",),
+                    help="run only this section; its figures replace that section in the existing results "
+                         "files, the other sections are kept as they were (the .md says so)")
+    args = ap.parse_args()
+    quick = args.quick
     out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                              "platform": platform.platform()}, "quick": quick}
     print("in-process ...", flush=True)
     out["in_process"] = bench_in_process(20_000 if quick else 100_000, 60_000 if quick else 300_000)
     print(json.dumps(out["in_process"], indent=1), flush=True)
+    if args.only == "in_process":
+        write_in_process_only(out)
+        return
 
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     from backend.storage.db import with_database
@@ -380,6 +391,22 @@ def main() -> None:
     print(json.dumps(out, indent=1))
 
 
+def write_in_process_only(fresh: dict) -> None:
+    """Replace the in-process section of the existing results; the REST and load sections stay
+    as measured by the last full run, and the .md names which run each section comes from."""
+    path = RESULTS / "trading.json"
+    if not path.exists():
+        print("no earlier full results to merge into; in-process figures printed above only", flush=True)
+        return
+    prev = json.loads(path.read_text())
+    prev["in_process"] = fresh["in_process"]
+    prev["in_process"]["run"] = {"quick": fresh["quick"], "machine": fresh["machine"],
+                                 "command": ".venv/bin/python benchmarks/trading.py --only in_process"
+                                            + (" --quick" if fresh["quick"] else "")}
+    path.write_text(json.dumps(prev, indent=2))
+    (RESULTS / "trading.md").write_text(render_md(prev))
+
+
 def render_md(r: dict) -> str:
     ip, rest, load = r["in_process"], r["rest"], r["load"]
     return f"""# Trading core benchmark
@@ -388,7 +415,7 @@ Command: `.venv/bin/python benchmarks/trading.py` ({'quick' if r['quick'] else '
 Python {r['machine']['python']}, {r['machine']['cpus']} CPUs, {r['machine']['platform']}).
 
 ## In-process (no persistence)
-
+{_in_process_note(r)}
 | measure | value | target |
 |---|---|---|
 | orders/s through pre-trade + SOR + matching | {ip['orders_per_s']:,.0f} | >= 50,000 |
@@ -428,6 +455,15 @@ machine's CPUs with the server, PostgreSQL and Redis.
 
 HTTP status counts: {load['http_status_counts']}.
 """
+
+
+def _in_process_note(r: dict) -> str:
+    run = r["in_process"].get("run")
+    if not run:
+        return ""
+    return (f"\nThis section was rerun on its own (`{run['command']}`, "
+            f"{'quick' if run['quick'] else 'full'} run); the REST and load sections below are from the "
+            "last full run named at the top and were not rerun.\n")
 
 
 if __name__ == "__main__":

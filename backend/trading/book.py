@@ -46,9 +46,15 @@ def _key(price: float) -> float:
 
 
 class OrderBook:
-    """Bids and asks as SortedDict price -> deque[Entry]."""
+    """Bids and asks as SortedDict price -> deque[Entry].
 
-    __slots__ = ("symbol", "bids", "asks", "_by_id", "_sim_bids", "_sim_asks", "_bid_keys", "_ask_keys")
+    ``bid``/``ask`` hold the best price of each side (None when empty), kept up to date by every
+    mutation here (a level is only ever created or deleted in this class), so reading them costs
+    an attribute load instead of a sorted-list index. Do not add or delete levels from outside.
+    """
+
+    __slots__ = ("symbol", "bids", "asks", "_by_id", "_sim_bids", "_sim_asks", "_bid_keys", "_ask_keys", "bid",
+                 "ask")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -59,13 +65,15 @@ class OrderBook:
         self._sim_asks: dict[float, Entry] = {}
         self._bid_keys = self.bids.keys()  # live sorted views: index 0 / -1 is the cheapest best-price read
         self._ask_keys = self.asks.keys()
+        self.bid: float | None = None  # best bid, cached
+        self.ask: float | None = None  # best ask, cached
 
     # ---- views -------------------------------------------------------------
     def best_bid(self) -> float | None:
-        return self._bid_keys[-1] if self.bids else None
+        return self.bid
 
     def best_ask(self) -> float | None:
-        return self._ask_keys[0] if self.asks else None
+        return self.ask
 
     def depth(self, n: int) -> dict[str, list[tuple[float, float]]]:
         """Top ``n`` aggregated levels per side, best first: {'bids': [(price, qty)], 'asks': [...]}."""
@@ -88,13 +96,13 @@ class OrderBook:
         """Like ``opposite_levels`` but stops once the levels cover ``qty``: the router's hot path
         (a plain loop, no nested generators)."""
         side = self.asks if is_buy else self.bids
-        if limit is None:
-            keys = side if is_buy else reversed(side)
-        else:
-            keys = side.irange(maximum=limit) if is_buy else side.irange(minimum=limit, reverse=True)
         out: list[tuple[float, float]] = []
         seen = 0.0
-        for p in keys:
+        # walking the keys from the best and stopping past ``limit`` gives what irange(limit) gives
+        # (inclusive, exact comparison) without building the range
+        for p in (side if is_buy else reversed(side)):
+            if limit is not None and (p > limit if is_buy else p < limit):
+                break
             level = side[p]
             q = level[0].qty if len(level) == 1 else sum(e.qty for e in level)
             out.append((p, q))
@@ -124,7 +132,8 @@ class OrderBook:
         out: list[tuple[Entry, float, float]] = []
         remaining = qty
         while remaining > EPS and side:
-            price, level = side.peekitem(0) if is_buy else side.peekitem(-1)
+            price = self.ask if is_buy else self.bid  # the cached best of the side taken from
+            level = side[price]
             if limit is not None and (price > limit + EPS if is_buy else price < limit - EPS):
                 break
             while remaining > EPS and level:
@@ -139,17 +148,18 @@ class OrderBook:
                     self._forget(e)
             if not level:
                 del side[price]
+                self._level_gone(not is_buy)
         return out
 
     def rest(self, order_id: str, owner: str, is_buy: bool, price: float, qty: float) -> Entry:
         """Add a user order at the back of its price level. Raises BookCrossed if it would cross."""
         price = _key(price)
         if is_buy:
-            best = self.best_ask()
+            best = self.ask
             if best is not None and price >= best - EPS:
                 raise BookCrossed(f"bid {price} would cross ask {best}")
         else:
-            best = self.best_bid()
+            best = self.bid
             if best is not None and price <= best + EPS:
                 raise BookCrossed(f"ask {price} would cross bid {best}")
         e = Entry(order_id, owner, is_buy, price, qty)
@@ -157,6 +167,7 @@ class OrderBook:
         level = side.get(price)
         if level is None:
             level = side[price] = deque()
+            self._level_added(is_buy, price)
         level.append(e)
         self._by_id[order_id] = e
         return e
@@ -219,7 +230,22 @@ class OrderBook:
             level = side.get(p)
             if level is None:
                 level = side[p] = deque()
+                self._level_added(is_buy, p)
             level.append(e)
+
+    def _level_added(self, is_buy: bool, price: float) -> None:
+        if is_buy:
+            if self.bid is None or price > self.bid:
+                self.bid = price
+        elif self.ask is None or price < self.ask:
+            self.ask = price
+
+    def _level_gone(self, is_buy: bool) -> None:
+        """A level of that side was deleted: re-read its best (cheap; deletions are rarer than reads)."""
+        if is_buy:
+            self.bid = self._bid_keys[-1] if self.bids else None
+        else:
+            self.ask = self._ask_keys[0] if self.asks else None
 
     def _forget(self, e: Entry) -> None:
         if e.order_id is not None:
@@ -240,3 +266,4 @@ class OrderBook:
             return
         if not level:
             del side[e.price]
+            self._level_gone(e.is_buy)

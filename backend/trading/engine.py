@@ -429,7 +429,7 @@ class TradingEngine:
             b = v.books.get(symbol)
             if b is None:
                 continue
-            best = b.best_ask() if is_buy else b.best_bid()
+            best = b.ask if is_buy else b.bid
             if best is not None and (best <= limit + EPS if is_buy else best >= limit - EPS):
                 return True
         return False

@@ -64,7 +64,7 @@ def allocate(venues: list[SimulatedVenue], symbol: str, is_buy: bool, qty: float
         book = v.books.get(symbol)
         if book is None:
             continue
-        bb, ba = book.best_bid(), book.best_ask()
+        bb, ba = book.bid, book.ask
         if bb is not None and (best_bid is None or bb > best_bid):
             best_bid = bb
         if ba is not None and (best_ask is None or ba < best_ask):

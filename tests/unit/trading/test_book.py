@@ -50,6 +50,9 @@ def test_random_operations_then_book_never_crosses_and_quantity_is_conserved(seq
             book.set_simulated([(mid - 1 - i, qty) for i in range(3)], [(mid + 1 + i, qty) for i in range(3)])
         bb, ba = book.best_bid(), book.best_ask()
         assert bb is None or ba is None or bb < ba
+        # the cached best prices equal the sorted sides' ends after every operation
+        assert bb == (book.bids.keys()[-1] if book.bids else None)
+        assert ba == (book.asks.keys()[0] if book.asks else None)
     resting_user = sum(e.qty for e in book.user_entries())
     assert resting_user + matched_user + cancelled == pytest.approx(sum(rested.values()))
 
