@@ -79,3 +79,25 @@ async def sectors(symbols: list[str], ctx: OpContext) -> dict[str, str]:
     rows = await require_db(ctx).fetch(
         "SELECT symbol, sector FROM instruments WHERE symbol = ANY($1::text[]) AND sector IS NOT NULL", symbols)
     return {r["symbol"]: r["sector"] for r in rows}
+
+
+async def account_positions(account_id: str, strategy: str | None, ctx: OpContext) -> list[dict]:
+    """An account's net stored quantities per symbol, valued at each symbol's latest daily close."""
+    db = require_db(ctx)
+    if not await db.fetchval("SELECT 1 FROM trading_accounts WHERE id = $1", account_id):
+        raise NotFound(f"no trading account {account_id!r}", field="account.account_id")
+    rows = await db.fetch(
+        """SELECT symbol, sum(qty) AS qty FROM trading_positions
+           WHERE account_id = $1 AND ($2::text IS NULL OR strategy = $2)
+           GROUP BY symbol HAVING sum(qty) <> 0 ORDER BY symbol""", account_id, strategy)
+    if not rows:
+        raise InvalidInput(f"account {account_id!r} has no open positions"
+                           + (f" in strategy {strategy!r}" if strategy else ""), field="account")
+    symbols = [r["symbol"] for r in rows]
+    marks = {r["symbol"]: r["close"] for r in await db.fetch(
+        """SELECT DISTINCT ON (symbol) symbol, close FROM bars
+           WHERE timeframe = $1 AND symbol = ANY($2::text[]) ORDER BY symbol, ts DESC""", TIMEFRAME, symbols)}
+    missing = [s for s in symbols if s not in marks]
+    if missing:
+        raise NotFound(f"no daily close to value {', '.join(missing[:10])}", field="account")
+    return [{"symbol": r["symbol"], "value": float(r["qty"]) * float(marks[r["symbol"]])} for r in rows]

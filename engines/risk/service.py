@@ -14,13 +14,18 @@ from typing import TypeVar
 
 from backend.contract.operation import Model, OpContext
 from engines.risk import data
+from engines.risk.models.common import Position
 from engines.risk.models.stress import HypotheticalStressRequest
 
 M = TypeVar("M", bound=Model)
 
 
 async def inline_market(req: M, ctx: OpContext) -> M:
-    """Resolve ``req.market`` when it is a reference (symbols from the positions)."""
+    """Resolve an account reference into positions, then ``req.market`` when it is a reference."""
+    account = getattr(req, "account", None)
+    if account is not None:
+        positions = await data.account_positions(account.account_id, account.strategy, ctx)
+        req = req.model_copy(update={"positions": [Position(**p) for p in positions], "account": None})
     market = getattr(req, "market", None)
     if market is None or not market.is_reference:
         return req

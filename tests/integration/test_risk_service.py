@@ -241,3 +241,54 @@ def test_hypothetical_stress_when_sectors_missing_then_read_from_instruments(cli
     sc = r.json()["scenarios"][0]
     assert sc["pnl_total"] == pytest.approx(-30.0 + 20.0)
     assert sc["var_stressed"] >= sc["var_base"] - 1e-9 and math.isfinite(sc["var_base"])
+
+
+@pytest.fixture(scope="module")
+def account(database_url: str, seeded: np.ndarray) -> dict[str, float]:
+    """A paper account with stored positions in two strategies (the trading core's tables)."""
+    qty = {("momo", "RSKA"): 100.0, ("momo", "RSKB"): -40.0, ("carry", "RSKA"): 50.0, ("carry", "RSKC"): 0.0}
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("DELETE FROM trading_positions WHERE account_id = 'risk-acct'")
+            await conn.execute("DELETE FROM trading_accounts WHERE id = 'risk-acct'")
+            await conn.execute("INSERT INTO trading_accounts (id, name, starting_cash, cash) "
+                               "VALUES ('risk-acct', 'risk test', 1e6, 1e6)")
+            await conn.executemany(
+                "INSERT INTO trading_positions (account_id, strategy, symbol, qty, avg_cost, realised_pnl, fees,"
+                " fill_count) VALUES ('risk-acct', $1, $2, $3, 100, 0, 0, 1)",
+                [(strategy, sym, q) for (strategy, sym), q in qty.items()])
+        finally:
+            await conn.close()
+
+    asyncio.run(seed())
+    return {"RSKA": 150.0, "RSKB": -40.0}
+
+
+def test_var_when_positions_by_account_then_equals_inline_positions_valued_at_last_close(
+        client, seeded, account):
+    last = dict(zip(SYMS, seeded[-1]))
+    market = {"lookback_days": 250}
+    by_ref = client.post("/api/v1/risk/compute_parametric_var",
+                         json={"account": {"account_id": "risk-acct"}, "market": market})
+    assert by_ref.status_code == 200, by_ref.text
+    inline = client.post("/api/v1/risk/compute_parametric_var", json={
+        "positions": [{"symbol": s, "value": q * last[s]} for s, q in account.items()], "market": market})
+    assert by_ref.json() == inline.json()
+    assert by_ref.json()["portfolio_value"] == pytest.approx(150 * last["RSKA"] - 40 * last["RSKB"])
+    one = client.post("/api/v1/risk/simulate_monte_carlo_var",
+                      json={"account": {"account_id": "risk-acct", "strategy": "carry"}, "market": market,
+                            "n_scenarios": 10_000})
+    assert one.status_code == 200 and one.json()["portfolio_value"] == pytest.approx(50 * last["RSKA"])
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"account": {"account_id": "nobody"}}, 404, "account.account_id"),
+    ({"account": {"account_id": "risk-acct", "strategy": "none-such"}}, 422, "account"),
+    ({"account": {"account_id": "risk-acct"}, "positions": [{"symbol": "RSKA", "value": 1.0}]}, 422, "body"),
+])
+def test_var_when_account_reference_bad_then_4xx_naming_field(client, account, body, status, field):
+    r = client.post("/api/v1/risk/compute_parametric_var", json={**body, "market": {"lookback_days": 50}})
+    assert r.status_code == status, r.text
+    assert r.json()["errors"][0]["field"] == field

@@ -77,6 +77,9 @@ def check_covariance(C: np.ndarray, repair: bool, field: str = "market.covarianc
 
 def panel(market: MarketData, positions: list[Position]) -> Panel:
     """Align positions to inline market data. References must be resolved before (engines.risk.data)."""
+    if positions is None:
+        raise InvalidInput("positions by account reference need the database; they were not resolved "
+                           "(call through the risk engine or the gateway)", field="account")
     if market.is_reference:
         raise InvalidInput("market data by reference needs the database; it was not resolved", field="market")
     if market.symbols is None:

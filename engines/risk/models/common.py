@@ -41,6 +41,31 @@ class Position(Model):
 Positions = Annotated[list[Position], Field(min_length=1, max_length=MAX_POSITIONS)]
 
 
+class AccountRef(Model):
+    """Positions by reference: a paper account's stored positions in the trading core."""
+
+    account_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    strategy: str | None = Field(default=None, min_length=1, max_length=64,
+                                 description="Only this strategy's positions; null = all strategies netted.")
+
+
+class PositionsSource(Model):
+    """Exactly one of inline ``positions`` or an ``account`` whose stored positions are used.
+
+    An account's positions are its net quantities per symbol (``trading_positions``) valued at each
+    symbol's latest stored daily close (``bars``, timeframe '1d'), resolved by the prepare step.
+    """
+
+    positions: Positions | None = None
+    account: AccountRef | None = None
+
+    @model_validator(mode="after")
+    def _one_positions_source(self) -> PositionsSource:
+        if (self.positions is None) == (self.account is None):
+            raise ValueError("give exactly one of 'positions' or 'account'")
+        return self
+
+
 class MarketData(Model):
     """Where the return distribution comes from: exactly one source.
 

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from backend.contract.arrays import FiniteFloat, Probability, Symbol
 from backend.contract.operation import Model
-from engines.risk.models.common import MarketData, Positions
+from engines.risk.models.common import MarketData, PositionsSource
 
 MAX_STRESS_SCENARIOS = 100
 Shock = Annotated[float, Field(gt=-1.0, le=10.0, allow_inf_nan=False)]
@@ -28,8 +28,7 @@ class NamedWindow(Model):
         return self
 
 
-class HistoricalStressRequest(Model):
-    positions: Positions
+class HistoricalStressRequest(PositionsSource):
     market: MarketData = Field(description="A return history (inline with dates, or by reference).")
     window_days: int = Field(default=10, ge=1, le=2520, description="Length N of the worst N-day windows.")
     worst_count: int = Field(default=5, ge=0, le=100, description="How many non-overlapping worst windows.")

@@ -14,7 +14,7 @@ from engines.risk.models.common import (
     HorizonDays,
     HorizonMethod,
     MarketData,
-    Positions,
+    PositionsSource,
     RiskLevel,
 )
 
@@ -22,8 +22,7 @@ from engines.risk.models.common import (
 MAX_SCENARIOS = 10_000_000
 
 
-class PortfolioRiskRequest(Model):
-    positions: Positions
+class PortfolioRiskRequest(PositionsSource):
     market: MarketData
     confidence_levels: ConfidenceLevels = Field(default_factory=lambda: [0.95, 0.99])
     horizon_days: HorizonDays = 1
@@ -101,8 +100,7 @@ class MonteCarloVarResponse(Model):
     levels: list[EstimatedLevel]
 
 
-class DecomposeVarRequest(Model):
-    positions: Positions
+class DecomposeVarRequest(PositionsSource):
     market: MarketData
     confidence: Probability = 0.99
     horizon_days: HorizonDays = 1
