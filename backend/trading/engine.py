@@ -371,7 +371,9 @@ class TradingEngine:
             self._close_open(o)
             self.orders.pop(o.id, None)
             if o.stop_price is not None:
-                self.stops.get(o.symbol, {}).pop(o.id, None)
+                waiting = self.stops.get(o.symbol)
+                if waiting is not None:
+                    waiting.pop(o.id, None)
 
     def _open(self, o: Order, acct: Account, ref: float | None, count: bool = True) -> None:
         self.orders[o.id] = o
@@ -410,7 +412,10 @@ class TradingEngine:
         if o.resting_venue:
             self.venues[o.resting_venue].book(o.symbol).remove(o.id)
             o.resting_venue = None
-        self.stops.get(o.symbol, {}).pop(o.id, None)
+        if o.stop_price is not None:  # only orders with a stop price are ever in the stop table
+            waiting = self.stops.get(o.symbol)
+            if waiting is not None:
+                waiting.pop(o.id, None)
 
     def _venues_for(self, o: Order) -> list[SimulatedVenue]:
         return self._all_venues if o.venue == SMART else [self.venues[o.venue]]
@@ -440,16 +445,17 @@ class TradingEngine:
     def _execute(self, o: Order, eff: Effects) -> None:
         """Route the order's leaves across venues, take liquidity, then rest or cancel the remainder."""
         is_buy = o.side is Side.BUY
-        limit = self._limit_for(o)
-        venues = self._venues_for(o)
-        if limit is not None and o.tif in (TimeInForce.GTC, TimeInForce.DAY) and \
-                not self._crosses(venues, o.symbol, is_buy, limit):  # passive: straight to the book, nothing to route
-            venue = self.venues[o.venue] if o.venue != SMART else self._rest_venue
+        limit = o.limit_price if o.type is OrderType.LIMIT or o.type is OrderType.STOP_LIMIT else None
+        smart = o.venue == SMART
+        venues = self._all_venues if smart else [self.venues[o.venue]]
+        rests = limit is not None and (o.tif is TimeInForce.GTC or o.tif is TimeInForce.DAY)
+        if rests and not self._crosses(venues, o.symbol, is_buy, limit):  # passive: straight to the book
+            venue = self._rest_venue if smart else venues[0]
             venue.book(o.symbol).rest(o.id, o.account_id, is_buy, limit, o.leaves_qty)
             o.resting_venue = venue.name
             return
         decision = sor.allocate(venues, o.symbol, is_buy, o.leaves_qty, limit,
-                                rest_venue=self._rest_venue if o.venue == SMART else venues[0])
+                                rest_venue=self._rest_venue if smart else venues[0])
         if o.tif is TimeInForce.FOK and decision.unallocated_qty > EPS:
             o.reason = f"FOK: only {o.leaves_qty - decision.unallocated_qty} of {o.leaves_qty} fillable"
             self._move(o, Trigger.CANCEL, eff)
@@ -462,13 +468,13 @@ class TradingEngine:
                     self._fill_maker(v, e, q, price, eff)
                 f = self._fill(o, v, price, q, Liquidity.TAKER, eff)
                 taker_fills.append((price, q, f.fee))
-        if o.venue == SMART and decision.allocations:
+        if smart and decision.allocations:
             # kept as objects: the store renders them (sor.decision_record) when it persists the batch
             eff.decisions.append((o, decision, taker_fills, self.clock()))
         if o.status in TERMINAL or o.leaves_qty <= EPS:
             return
-        if limit is not None and o.tif in (TimeInForce.GTC, TimeInForce.DAY):
-            venue = self.venues[o.venue if o.venue != SMART else decision.rest_venue]
+        if rests:
+            venue = self.venues[decision.rest_venue if smart else o.venue]
             book = venue.book(o.symbol)
             try:
                 book.rest(o.id, o.account_id, is_buy, limit, o.leaves_qty)

@@ -163,11 +163,18 @@ def check_lot_size(o: Order, c: CheckContext) -> Denial | None:
 
 def check_tick_size(o: Order, c: CheckContext) -> Denial | None:
     tick = c.instrument.tick_size
-    for name, p in (("limit_price", o.limit_price), ("stop_price", o.stop_price)):
-        if p is not None and (p <= 0 or not is_multiple(p, tick)):
-            return _deny("PRICE_INVALID_TICK", "tick_size", f"{name} {p} is not a positive multiple of tick {tick}",
-                         field=name, price=p, tick_size=tick)
+    p = o.limit_price  # limit first, then stop (no per-order tuple of the two)
+    if p is not None and (p <= 0 or not is_multiple(p, tick)):
+        return _tick_denial("limit_price", p, tick)
+    p = o.stop_price
+    if p is not None and (p <= 0 or not is_multiple(p, tick)):
+        return _tick_denial("stop_price", p, tick)
     return None
+
+
+def _tick_denial(name: str, p: float, tick: float) -> Denial:
+    return _deny("PRICE_INVALID_TICK", "tick_size", f"{name} {p} is not a positive multiple of tick {tick}",
+                 field=name, price=p, tick_size=tick)
 
 
 def check_max_quantity(o: Order, c: CheckContext) -> Denial | None:
@@ -196,14 +203,22 @@ def check_max_notional(o: Order, c: CheckContext) -> Denial | None:
 
 def check_price_collar(o: Order, c: CheckContext) -> Denial | None:
     pct = c.risk.limits.price_collar_pct
-    if not pct or c.mark is None:
+    mark = c.mark
+    if not pct or mark is None:
         return None
-    for name, p in (("limit_price", o.limit_price), ("stop_price", o.stop_price)):
-        if p is not None and abs(p - c.mark) > c.mark * pct / 100 + EPS:
-            return _deny("PRICE_OUTSIDE_COLLAR", "price_collar",
-                         f"{name} {p} is more than {pct}% from the last price {c.mark}",
-                         field=name, price=p, last_price=c.mark, collar_pct=pct)
+    band = mark * pct / 100 + EPS
+    p = o.limit_price  # limit first, then stop (no per-order tuple of the two)
+    if p is not None and abs(p - mark) > band:
+        return _collar_denial("limit_price", p, mark, pct)
+    p = o.stop_price
+    if p is not None and abs(p - mark) > band:
+        return _collar_denial("stop_price", p, mark, pct)
     return None
+
+
+def _collar_denial(name: str, p: float, mark: float, pct: float) -> Denial:
+    return _deny("PRICE_OUTSIDE_COLLAR", "price_collar", f"{name} {p} is more than {pct}% from the last price {mark}",
+                 field=name, price=p, last_price=mark, collar_pct=pct)
 
 
 def _leaves(c: CheckContext, symbol: str) -> list[float]:

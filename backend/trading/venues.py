@@ -49,19 +49,13 @@ DEFAULT_VENUES: tuple[VenueProfile, ...] = (
 
 
 class SimulatedVenue:
-    __slots__ = ("profile", "books")
+    __slots__ = ("profile", "books", "name", "latency_ns")
 
     def __init__(self, profile: VenueProfile) -> None:
-        self.profile = profile
+        self.profile = profile  # frozen: the two values below, read on every fill, are taken once
         self.books: dict[str, OrderBook] = {}
-
-    @property
-    def name(self) -> str:
-        return self.profile.name
-
-    @property
-    def latency_ns(self) -> int:
-        return int(self.profile.latency_ms * 1e6)
+        self.name: str = profile.name
+        self.latency_ns: int = int(profile.latency_ms * 1e6)
 
     def book(self, symbol: str) -> OrderBook:
         b = self.books.get(symbol)
