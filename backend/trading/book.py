@@ -96,6 +96,13 @@ class OrderBook:
         """Like ``opposite_levels`` but stops once the levels cover ``qty``: the router's hot path
         (a plain loop, no nested generators)."""
         side = self.asks if is_buy else self.bids
+        best = self.ask if is_buy else self.bid
+        if best is None or (limit is not None and (best > limit if is_buy else best < limit)):
+            return []
+        level = side[best]
+        q = level[0].qty if len(level) == 1 else sum(e.qty for e in level)
+        if q >= qty:  # the usual case: the best level alone covers it, no walk over the sorted keys
+            return [(best, q)]
         out: list[tuple[float, float]] = []
         seen = 0.0
         # walking the keys from the best and stopping past ``limit`` gives what irange(limit) gives

@@ -136,4 +136,9 @@ class Fill:
 def is_multiple(value: float, step: float) -> bool:
     """True when ``value`` is an integer multiple of ``step`` (to 1e-9 relative)."""
     n = value / step
-    return abs(n - round(n)) <= 1e-9 * max(1.0, abs(n))
+    d = n - round(n)  # abs() and max() spelled as comparisons: this runs twice per order
+    if d < 0.0:
+        d = -d
+    if n < 0.0:
+        n = -n
+    return d <= 1e-9 * (n if n > 1.0 else 1.0)

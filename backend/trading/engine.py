@@ -13,7 +13,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,17 +64,23 @@ class Account:
     created_ns: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Effects:
     """What one engine call changed, in order."""
 
-    transitions: list[tuple[Order, OrderStatus]] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    positions: list[Position] = field(default_factory=list)
-    accounts: list[Account] = field(default_factory=list)
+    transitions: list[tuple[Order, OrderStatus]]
+    fills: list[Fill]
+    positions: list[Position]
+    accounts: list[Account]
     #: (order, RouteDecision, taker fills [(price, qty, fee)], ts_ns); render with router.decision_record
-    decisions: list[tuple[Order, sor.RouteDecision, list[tuple[float, float, float]], int]] = field(
-        default_factory=list)
+    decisions: list[tuple[Order, sor.RouteDecision, list[tuple[float, float, float]], int]]
+
+    def __init__(self) -> None:  # one per engine call: list literals beat five default_factory calls
+        self.transitions = []
+        self.fills = []
+        self.positions = []
+        self.accounts = []
+        self.decisions = []
 
     def __bool__(self) -> bool:
         return bool(self.transitions or self.fills or self.decisions)

@@ -103,3 +103,22 @@ def test_simulated_levels_that_would_cross_user_orders_then_skipped() -> None:
     book.rest("bid", "u", True, 100.5, 5)
     book.set_simulated([(99.0, 10)], [(100.4, 10), (100.6, 10)])
     assert book.best_ask() == 100.6 and book.best_bid() == 100.5
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(90, 110), st.integers(1, 20)), min_size=1, max_size=40),
+       st.booleans(), st.one_of(st.none(), st.integers(85, 115)), st.integers(1, 300))
+@settings(max_examples=150, deadline=None)
+def test_reachable_then_equals_opposite_levels_cut_at_the_quantity(orders, is_buy, limit, qty) -> None:
+    """The router's fast path (cached best level, then a key walk) against the irange-based levels."""
+    book = OrderBook("X")
+    for i, (buy, px, q) in enumerate(orders):
+        if not book.match(buy, float(q), float(px)):
+            book.rest(f"o{i}", "u", buy, float(px), float(q))
+    lim = float(limit) if limit is not None else None
+    expected, seen = [], 0.0
+    for p, q in book.opposite_levels(is_buy, lim):
+        expected.append((p, q))
+        seen += q
+        if seen >= qty:
+            break
+    assert book.reachable(is_buy, lim, float(qty)) == expected
