@@ -20,7 +20,10 @@ class Side(enum.StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
+
+
+_BUY = Side.BUY  # bound once (an enum member read goes through the metaclass)
 
 
 class OrderType(enum.StrEnum):

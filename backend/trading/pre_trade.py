@@ -21,6 +21,8 @@ from typing import Any
 
 from backend.trading.domain import EPS, Denial, Instrument, Order, Side, is_multiple
 
+_BUY, _SELL = Side.BUY, Side.SELL  # bound once: an enum member read costs ~70 ns, a global ~8
+
 
 @dataclass(slots=True)
 class RiskLimits:
@@ -226,7 +228,7 @@ def _leaves(c: CheckContext, symbol: str) -> list[float]:
 
 
 def check_sell_covered(o: Order, c: CheckContext) -> Denial | None:
-    if o.side is not Side.SELL:
+    if o.side is not _SELL:
         return None
     available = c.position_qty - _leaves(c, o.symbol)[1]
     if o.qty > available + EPS:
@@ -241,7 +243,7 @@ def check_position_limit(o: Order, c: CheckContext) -> Denial | None:
     if not mx:
         return None
     buy_leaves, sell_leaves = _leaves(c, o.symbol)
-    if o.side is Side.BUY:
+    if o.side is _BUY:
         projected = c.position_qty + buy_leaves + o.qty
     else:
         projected = c.position_qty - sell_leaves - o.qty
@@ -253,7 +255,7 @@ def check_position_limit(o: Order, c: CheckContext) -> Denial | None:
 
 
 def _increases_exposure(o: Order, c: CheckContext) -> bool:
-    return (o.side is Side.BUY and c.position_qty >= -EPS) or (o.side is not Side.BUY and c.position_qty <= EPS) \
+    return (o.side is _BUY and c.position_qty >= -EPS) or (o.side is not _BUY and c.position_qty <= EPS) \
         or o.qty > abs(c.position_qty) + EPS
 
 
