@@ -400,7 +400,9 @@ def write_in_process_only(fresh: dict) -> None:
         return
     prev = json.loads(path.read_text())
     prev["in_process"] = fresh["in_process"]
-    prev["in_process"]["run"] = {"quick": fresh["quick"], "machine": fresh["machine"],
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or None
+    prev["in_process"]["run"] = {"quick": fresh["quick"], "machine": fresh["machine"], "git_commit": commit,
                                  "command": ".venv/bin/python benchmarks/trading.py --only in_process"
                                             + (" --quick" if fresh["quick"] else "")}
     path.write_text(json.dumps(prev, indent=2))
@@ -462,8 +464,9 @@ def _in_process_note(r: dict) -> str:
     if not run:
         return ""
     return (f"\nThis section was rerun on its own (`{run['command']}`, "
-            f"{'quick' if run['quick'] else 'full'} run); the REST and load sections below are from the "
-            "last full run named at the top and were not rerun.\n")
+            f"{'quick' if run['quick'] else 'full'} run, at commit {run.get('git_commit') or 'unknown'}); "
+            "the REST and load sections below were not rerun: they are the figures of the last full run "
+            "(command at the top), measured on the code as it was then.\n")
 
 
 if __name__ == "__main__":
