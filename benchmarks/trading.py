@@ -32,19 +32,15 @@ ADMIN = "bench-admin-key-trading"
 
 
 # ---- 1. in-process -------------------------------------------------------------
-def bench_in_process(n_orders: int = 100_000, n_checks: int = 300_000) -> dict:
+def bench_in_process(n_orders: int = 100_000, n_checks: int = 300_000, repeats: int = 3) -> dict:
+    """Orders/s is the median of ``repeats`` runs of the same ``n_orders`` plan, each on a fresh
+    engine (every run is listed): the 2-core machine is shared, and one run swings by a third."""
     from backend.trading.domain import Instrument, Order, OrderType, Side, TimeInForce
     from backend.trading.engine import TradingEngine
     from backend.trading.pre_trade import CheckContext, RiskLimits, run_checks
     from backend.trading.state import OrderStatus
 
-    limits = RiskLimits(max_orders_per_window=0, duplicate_window_s=0, max_open_orders=0,
-                        max_gross_exposure=0, max_position_qty=0)
-    eng = TradingEngine()
-    eng.add_instrument(Instrument("BENCH", 0.01, 1.0))
-    eng.add_account("bench", "bench", 1e12, limits=limits)
     rng = random.Random(1)
-    eng.on_quote("BENCH", 100.00, 100.02, 1e9, 1e9)
     sides = (Side.BUY, Side.SHORT)
     plan = []
     for i in range(n_orders):
@@ -56,18 +52,32 @@ def bench_in_process(n_orders: int = 100_000, n_checks: int = 300_000) -> dict:
         else:
             px = round(100.00 - off, 2) if marketable else round(100.03 + off, 2)
         plan.append((side, px, TimeInForce.IOC if marketable else TimeInForce.GTC, float(rng.randint(1, 20))))
-    accepted = filled = 0
-    t0 = time.perf_counter()
-    for i, (side, px, tif, qty) in enumerate(plan):
-        o, _ = eng.submit(account_id="bench", symbol="BENCH", side=side, type=OrderType.LIMIT, qty=qty, tif=tif,
-                          limit_price=px)
-        accepted += o.status is not OrderStatus.DENIED
-        filled += o.status is OrderStatus.FILLED
-        if o.id in eng.orders and i % 2 == 1:
-            eng.cancel(o.id)  # keeps the book at a realistic size
-        if i % 1000 == 0:
-            eng.on_quote("BENCH", 100.00, 100.02, 1e9, 1e9)
-    dt = time.perf_counter() - t0
+
+    def run_once() -> tuple[float, int, int, TradingEngine]:
+        limits = RiskLimits(max_orders_per_window=0, duplicate_window_s=0, max_open_orders=0,
+                            max_gross_exposure=0, max_position_qty=0)
+        eng = TradingEngine()
+        eng.add_instrument(Instrument("BENCH", 0.01, 1.0))
+        eng.add_account("bench", "bench", 1e12, limits=limits)
+        eng.on_quote("BENCH", 100.00, 100.02, 1e9, 1e9)
+        accepted = filled = 0
+        t0 = time.perf_counter()
+        for i, (side, px, tif, qty) in enumerate(plan):
+            o, _ = eng.submit(account_id="bench", symbol="BENCH", side=side, type=OrderType.LIMIT, qty=qty,
+                              tif=tif, limit_price=px)
+            accepted += o.status is not OrderStatus.DENIED
+            filled += o.status is OrderStatus.FILLED
+            if o.id in eng.orders and i % 2 == 1:
+                eng.cancel(o.id)  # keeps the book at a realistic size
+            if i % 1000 == 0:
+                eng.on_quote("BENCH", 100.00, 100.02, 1e9, 1e9)
+        return time.perf_counter() - t0, accepted, filled, eng
+
+    runs = [run_once() for _ in range(repeats)]
+    if len({(a, f) for _, a, f, _ in runs}) != 1:
+        raise AssertionError(f"runs of the same plan disagree: {[(a, f) for _, a, f, _ in runs]}")
+    _, accepted, filled, eng = runs[-1]
+    dt = statistics.median(r[0] for r in runs)
 
     o = Order("x", "bench", "s", "c", "BENCH", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, 10.0, 100.0, None,
               "SMART", OrderStatus.INITIALISED, 0, 0)
@@ -79,7 +89,8 @@ def bench_in_process(n_orders: int = 100_000, n_checks: int = 300_000) -> dict:
         run_checks(o, ctx)
         acct.risk.recent.clear()
     dt_checks = time.perf_counter() - t1
-    return {"orders": n_orders, "seconds": dt, "orders_per_s": n_orders / dt, "accepted": accepted,
+    return {"orders": n_orders, "seconds": dt, "orders_per_s": n_orders / dt, "repeats": repeats,
+            "runs_orders_per_s": [round(n_orders / r[0]) for r in runs], "accepted": accepted,
             "filled": filled, "mix": "50% marketable limit IOC, 50% passive limit GTC (rested, then cancelled), "
                                      "SMART routing over 3 venues", "pre_trade_checks": n_checks,
             "pre_trade_seconds": dt_checks, "pre_trade_checks_per_s": n_checks / dt_checks,
@@ -420,7 +431,7 @@ Python {r['machine']['python']}, {r['machine']['cpus']} CPUs, {r['machine']['pla
 {_in_process_note(r)}
 | measure | value | target |
 |---|---|---|
-| orders/s through pre-trade + SOR + matching | {ip['orders_per_s']:,.0f} | >= 50,000 |
+| orders/s through pre-trade + SOR + matching{_runs(ip)} | {ip['orders_per_s']:,.0f} | >= 50,000 |
 | pre-trade check chains/s ({ip['checks_in_chain']} checks each) | {ip['pre_trade_checks_per_s']:,.0f} | >= 100,000 |
 
 {ip['orders']:,} orders: {ip['mix']}; {ip['filled']:,} filled.
@@ -457,6 +468,13 @@ machine's CPUs with the server, PostgreSQL and Redis.
 
 HTTP status counts: {load['http_status_counts']}.
 """
+
+
+def _runs(ip: dict) -> str:
+    runs = ip.get("runs_orders_per_s")
+    if not runs:
+        return ""
+    return f" (median of {len(runs)} runs: {', '.join(f'{x:,}' for x in runs)})"
 
 
 def _in_process_note(r: dict) -> str:
