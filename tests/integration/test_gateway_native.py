@@ -42,8 +42,18 @@ def stored(database_url):
         finally:
             await conn.close()
 
+    async def clean() -> None:
+        # not written by the trading core: must not reach its later reconciliation tests
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("DELETE FROM trading_positions WHERE account_id = 'gwn-acct'")
+            await conn.execute("DELETE FROM trading_accounts WHERE id = 'gwn-acct'")
+        finally:
+            await conn.close()
+
     asyncio.run(seed())
-    return P
+    yield P
+    asyncio.run(clean())
 
 
 @pytest.fixture(scope="module")

@@ -244,7 +244,7 @@ def test_hypothetical_stress_when_sectors_missing_then_read_from_instruments(cli
 
 
 @pytest.fixture(scope="module")
-def account(database_url: str, seeded: np.ndarray) -> dict[str, float]:
+def account(database_url: str, seeded: np.ndarray):  # noqa: ANN201
     """A paper account with stored positions in two strategies (the trading core's tables)."""
     qty = {("momo", "RSKA"): 100.0, ("momo", "RSKB"): -40.0, ("carry", "RSKA"): 50.0, ("carry", "RSKC"): 0.0}
 
@@ -262,8 +262,19 @@ def account(database_url: str, seeded: np.ndarray) -> dict[str, float]:
         finally:
             await conn.close()
 
+    async def clean() -> None:
+        # rows written behind the trading core's back must not outlive this module: its
+        # reconciliation (positions = replay of fills) runs over the same database later
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("DELETE FROM trading_positions WHERE account_id = 'risk-acct'")
+            await conn.execute("DELETE FROM trading_accounts WHERE id = 'risk-acct'")
+        finally:
+            await conn.close()
+
     asyncio.run(seed())
-    return {"RSKA": 150.0, "RSKB": -40.0}
+    yield {"RSKA": 150.0, "RSKB": -40.0}
+    asyncio.run(clean())
 
 
 def test_var_when_positions_by_account_then_equals_inline_positions_valued_at_last_close(
