@@ -42,7 +42,7 @@ def request(n_assets: int, scenarios: int, distribution: str) -> dict:
     a = rng.normal(size=(n_assets, n_assets)) * 0.01
     cov = a @ a.T / n_assets + np.eye(n_assets) * 1e-4
     symbols = [f"S{i:03d}" for i in range(n_assets)]
-    body = {"positions": [{"symbol": s, "value": float(v)} for s, v in zip(symbols, rng.uniform(-1e6, 2e6, n_assets))],
+    body = {"positions": [{"symbol": s, "value": float(v)} for s, v in zip(symbols, rng.uniform(-1e6, 2e6, n_assets), strict=True)],
             "market": {"symbols": symbols, "covariance": cov.tolist()},
             "confidence_levels": [0.99], "n_scenarios": scenarios, "distribution": distribution, "seed": 1}
     if distribution == "student_t":

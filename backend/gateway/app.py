@@ -184,7 +184,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         )
         infra = Infra.load(settings.run_dir)
         services = []
-        for b, c in zip(backends, checks):
+        for b, c in zip(backends, checks, strict=True):
             detail = c.get("detail") or {}
             status = detail.get("status", "ok") if c["reachable"] else "down"
             services.append({

@@ -8,7 +8,6 @@ backend could not answer at all, which is what trips breakers and triggers retri
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -71,7 +70,7 @@ class HttpBackend:
         except aiohttp.ClientConnectorError as e:
             raise BackendUnavailable(f"{self.engine} engine not reachable at {self.base_url}: {e.os_error}",
                                      engine=self.engine, fatal=True) from e
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as e:
             raise BackendTimeout(f"{self.engine} engine did not answer within {op.timeout_s}s",
                                  engine=self.engine) from e
         except (aiohttp.ClientError, OSError) as e:
@@ -85,7 +84,7 @@ class HttpBackend:
                                         timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 detail = await resp.json(content_type=None)
                 ok = resp.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
             return {"reachable": False, "error": f"{type(e).__name__}: {e}".strip(": ")}
         return {"reachable": ok, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3), "detail": detail}
 

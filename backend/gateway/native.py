@@ -3,7 +3,6 @@ over the engine's Unix socket, serving only its GPU-capable operations."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ class NativeBackend:
                          self.name, (time.perf_counter() - t0) * 1e3)
         except NativeUnavailable as e:
             raise BackendUnavailable(f"native {self.engine} engine: {e}", engine=self.engine, fatal=True) from e
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise BackendTimeout(f"native {self.engine} engine did not answer within {op.timeout_s}s",
                                  engine=self.engine) from e
         return Reply(200, payload, "application/json", self.name, (time.perf_counter() - t0) * 1e3)
@@ -80,7 +79,7 @@ class NativeBackend:
         t0 = time.perf_counter()
         try:
             detail = await self.client.health(timeout_s)
-        except (NativeUnavailable, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, NativeUnavailable, OSError) as e:
             return {"reachable": False, "error": f"{type(e).__name__}: {e}"}
         return {"reachable": True, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3),
                 "detail": {"status": "ok", **detail}}

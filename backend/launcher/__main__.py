@@ -15,7 +15,6 @@ import asyncio
 import os
 import sys
 import time
-from pathlib import Path
 
 from backend.core.settings import Settings, get_settings
 from backend.launcher import infra as infra_mod
@@ -83,14 +82,14 @@ def access_table(settings: Settings) -> str:
         rows.append(("postgresql", "-", infra.database_mode, _redact(infra.database_url)))
         rows.append(("redis", "-", infra.redis_mode, infra.redis_url))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     gw = f"http://{settings.host}:{settings.gateway_port}"
     key = _bootstrap_key(settings)
     if key:
         lines += ["", f"Trading admin API key (generated on first start; send as X-API-Key): {key}"]
     lines += ["", f"API docs:  {gw}/docs", f"Health:    {gw}/health", f"Metrics:   {gw}/metrics",
-              f"Logs:      {settings.log_dir}", f"Stop:      ./stop_hybrid_architecture.sh"]
+              f"Logs:      {settings.log_dir}", "Stop:      ./stop_hybrid_architecture.sh"]
     return "\n".join(lines)
 
 

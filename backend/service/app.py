@@ -145,7 +145,7 @@ class OperationRunner:
             work = self.fn(req, ctx) if self.is_async else _workers().submit(
                 asyncio.get_running_loop(), self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             status = "timeout"
             raise BackendTimeout(f"{self.op.engine}.{self.op.name} exceeded {self.op.timeout_s}s") from e
         except NautilusError as e:

@@ -55,12 +55,12 @@ class _Connection:
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(str(self.client.path), limit=1 << 20), timeout_s)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise NativeUnavailable(f"cannot connect to {self.client.path}: {e}") from e
         writer.write(self.client.pack({"t": "hello", "v": PROTOCOL_VERSION, "client": self.client.name}))
         try:
             hello = self.client.unpack(await asyncio.wait_for(read_frame(reader), timeout_s))
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError) as e:
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as e:
             writer.close()
             raise NativeUnavailable(f"handshake with {self.client.path} failed: {e!r}") from e
         if hello.get("t") != "hello" or hello.get("v") != PROTOCOL_VERSION:

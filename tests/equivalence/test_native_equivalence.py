@@ -66,7 +66,7 @@ def _close(a, b, rtol: float, path: str = "") -> None:
             _close(a[k], b[k], rtol, f"{path}.{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _close(x, y, rtol, f"{path}.{i}")
     elif isinstance(a, float) and isinstance(b, float | int):
         assert b == pytest.approx(a, rel=rtol, abs=1e-12), path
@@ -115,7 +115,7 @@ def test_native_result_when_same_input_then_equals_http_result(engines, engine, 
     # on one device with one seed the streams are identical: demand (near) bitwise agreement there;
     # across devices (NAUTILUS_TEST_DEVICE=cuda) the operation's declared tolerance applies
     rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
-    for variant, nat in zip(_variants(op), native):
+    for variant, nat in zip(_variants(op), native, strict=True):
         r = httpx.post(f"http://127.0.0.1:{port}{op.route}", json=variant, timeout=120)
         assert r.status_code == 200, r.text
         _close(r.json(), json.loads(nat), rtol)

@@ -45,7 +45,7 @@ class Proc:
     popen: subprocess.Popen | None = None
     extra: dict = field(default_factory=dict)
 
-    def start(self, wait: bool = True) -> "Proc":
+    def start(self, wait: bool = True) -> Proc:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", self.module], env=self.env, cwd=REPO,
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115

@@ -40,6 +40,6 @@ def test_gpu_result_when_same_request_then_within_declared_tolerance_of_cpu(name
     gpu_res = op.load()(req, OpContext(engine="risk", device=gpu.device))
     a, b = cpu_res.model_dump(), gpu_res.model_dump()
     levels = "levels" if "levels" in a else "full"
-    for x, y in zip(a[levels], b[levels]):
+    for x, y in zip(a[levels], b[levels], strict=True):
         assert y["var"] == pytest.approx(x["var"], rel=op.rtol)
         assert y["cvar"] == pytest.approx(x["cvar"], rel=op.rtol)
