@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from backend.core.errors import BackendUnavailable
+
 
 class Model(BaseModel):
     """Base of every request/response model: immutable, unknown fields refused."""
@@ -36,6 +38,18 @@ class OpContext:
     bus: Any = None  # backend.bus.Bus
     settings: Any = None
     started_monotonic: float = field(default_factory=time.monotonic)
+
+    def require_db(self) -> Any:
+        """The asyncpg pool; a missing database is a 503 (BackendUnavailable), not a bug."""
+        if self.db is None:
+            raise BackendUnavailable(f"the {self.engine} engine has no database connection")
+        return self.db
+
+    def require_bus(self) -> Any:
+        """The message bus; a missing Redis is a 503 (BackendUnavailable)."""
+        if self.bus is None:
+            raise BackendUnavailable(f"the {self.engine} engine has no Redis connection")
+        return self.bus
 
 
 @dataclass(frozen=True)

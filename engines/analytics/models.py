@@ -28,7 +28,7 @@ class PerformanceRequest(Model):
     risk_free_rate: FiniteFloat = Field(default=0.0, ge=-0.5, le=1.0, description="Annual, e.g. 0.03.")
 
     @model_validator(mode="after")
-    def _one_series(self) -> "PerformanceRequest":
+    def _one_series(self) -> PerformanceRequest:
         if (self.returns is None) == (self.equity is None):
             raise ValueError("give exactly one of 'returns' or 'equity'")
         if self.benchmark_returns is not None and self.benchmark_equity is not None:

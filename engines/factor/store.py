@@ -9,7 +9,7 @@ import asyncpg
 import numpy as np
 
 from backend.contract.operation import OpContext
-from backend.core.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput, NotFound
 from engines.factor import compute, expression, library
 from engines.factor.models import (
     ComputeFactorsRequest,
@@ -28,12 +28,6 @@ from engines.factor.models import (
 from engines.features.store import BAR_FIELDS, fetch_bars
 
 
-def _pool(ctx: OpContext) -> asyncpg.Pool:
-    if ctx.db is None:
-        raise BackendUnavailable("the factor engine has no database connection")
-    return ctx.db
-
-
 def _record(r: asyncpg.Record) -> FactorRecord:
     return FactorRecord(**{k: r[k] for k in FactorRecord.model_fields})
 
@@ -47,7 +41,7 @@ def _check_definition(req: FactorDefinition) -> None:
 async def create_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     _check_definition(req)
     try:
-        row = await _pool(ctx).fetchrow(
+        row = await ctx.require_db().fetchrow(
             "INSERT INTO factor_definitions(name, description, expression, higher_is) VALUES ($1, $2, $3, $4) "
             "RETURNING *",
             req.name,
@@ -62,7 +56,7 @@ async def create_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
 
 async def update_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     _check_definition(req)
-    row = await _pool(ctx).fetchrow(
+    row = await ctx.require_db().fetchrow(
         "UPDATE factor_definitions SET description = $2, expression = $3, higher_is = $4, version = version + 1, "
         "updated_at = now() WHERE name = $1 RETURNING *",
         req.name,
@@ -76,21 +70,21 @@ async def update_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
 
 
 async def get_factor(req: FactorNameRequest, ctx: OpContext) -> FactorRecord:
-    row = await _pool(ctx).fetchrow("SELECT * FROM factor_definitions WHERE name = $1", req.name)
+    row = await ctx.require_db().fetchrow("SELECT * FROM factor_definitions WHERE name = $1", req.name)
     if row is None:
         raise NotFound(f"no factor named {req.name!r}", field="name")
     return _record(row)
 
 
 async def delete_factor(req: FactorNameRequest, ctx: OpContext) -> Deleted:
-    status = await _pool(ctx).execute("DELETE FROM factor_definitions WHERE name = $1", req.name)
+    status = await ctx.require_db().execute("DELETE FROM factor_definitions WHERE name = $1", req.name)
     if status.endswith(" 0"):
         raise NotFound(f"no factor named {req.name!r}", field="name")
     return Deleted(name=req.name, deleted=True)
 
 
 async def list_factors(req: ListFactorsRequest, ctx: OpContext) -> FactorList:
-    pool = _pool(ctx)
+    pool = ctx.require_db()
     rows = await pool.fetch("SELECT * FROM factor_definitions ORDER BY name LIMIT $1 OFFSET $2", req.limit, req.offset)
     return FactorList(
         library=[
@@ -108,7 +102,7 @@ async def _panel(req: ComputeFactorsRequest, ctx: OpContext):  # noqa: ANN202
         raise InvalidInput("symbols repeat", field="symbols")
     if req.start and req.end and req.start > req.end:
         raise InvalidInput("start is after end", field="start")
-    pool = _pool(ctx)
+    pool = ctx.require_db()
     wanted = list(req.symbols) + ([req.benchmark_symbol] if req.benchmark_symbol else [])
     data = await fetch_bars(pool, wanted, req.timeframe, req.start, req.end)
     dates = sorted({t for s in req.symbols for t in data[s]["ts"]})

@@ -14,7 +14,7 @@ import asyncpg
 import numpy as np
 
 from backend.contract.operation import OpContext
-from backend.core.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput, NotFound
 from engines.features import live
 from engines.features.compute import Resolved, batch, check_fit, check_output_size, resolve, to_json_values
 from engines.features.models import (
@@ -35,12 +35,6 @@ from engines.features.models import (
 )
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
-
-
-def _pool(ctx: OpContext) -> asyncpg.Pool:
-    if ctx.db is None:
-        raise BackendUnavailable("the features engine has no database connection")
-    return ctx.db
 
 
 async def fetch_bars(
@@ -98,7 +92,7 @@ async def load_feature_set(pool: asyncpg.Pool, name: str, field: str = "feature_
 async def _specs(ctx: OpContext, indicators: list[IndicatorSpec] | None, feature_set: str | None) -> list[Resolved]:
     if indicators is not None:
         return resolve(indicators)
-    fs = await load_feature_set(_pool(ctx), feature_set or "")
+    fs = await load_feature_set(ctx.require_db(), feature_set or "")
     return resolve(fs.indicators, field="feature_set.indicators")
 
 
@@ -109,7 +103,7 @@ def _dump(specs: Sequence[IndicatorSpec]) -> str:
 async def create_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecord:
     resolve(req.indicators)
     try:
-        row = await _pool(ctx).fetchrow(
+        row = await ctx.require_db().fetchrow(
             """INSERT INTO feature_sets(name, description, indicators) VALUES ($1, $2, $3::jsonb) RETURNING *""",
             req.name,
             req.description,
@@ -122,7 +116,7 @@ async def create_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecor
 
 async def update_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecord:
     resolve(req.indicators)
-    row = await _pool(ctx).fetchrow(
+    row = await ctx.require_db().fetchrow(
         """UPDATE feature_sets SET description = $2, indicators = $3::jsonb, version = version + 1, updated_at = now()
            WHERE name = $1 RETURNING *""",
         req.name,
@@ -135,18 +129,18 @@ async def update_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecor
 
 
 async def get_feature_set(req: FeatureSetName, ctx: OpContext) -> FeatureSetRecord:
-    return await load_feature_set(_pool(ctx), req.name, field="name")
+    return await load_feature_set(ctx.require_db(), req.name, field="name")
 
 
 async def list_feature_sets(req: ListFeatureSetsRequest, ctx: OpContext) -> FeatureSetList:
-    pool = _pool(ctx)
+    pool = ctx.require_db()
     rows = await pool.fetch("SELECT * FROM feature_sets ORDER BY name LIMIT $1 OFFSET $2", req.limit, req.offset)
     total = await pool.fetchval("SELECT count(*) FROM feature_sets")
     return FeatureSetList(feature_sets=[_record(r) for r in rows], total=total)
 
 
 async def delete_feature_set(req: FeatureSetName, ctx: OpContext) -> Deleted:
-    status = await _pool(ctx).execute("DELETE FROM feature_sets WHERE name = $1", req.name)
+    status = await ctx.require_db().execute("DELETE FROM feature_sets WHERE name = $1", req.name)
     if status.endswith(" 0"):
         raise NotFound(f"no feature set named {req.name!r}", field="name")
     return Deleted(name=req.name, deleted=True)
@@ -158,7 +152,7 @@ async def compute_stored_indicators(req: ComputeStoredIndicatorsRequest, ctx: Op
     if req.start and req.end and req.start > req.end:
         raise InvalidInput("start is after end", field="start")
     wanted = list(req.symbols) + ([req.benchmark_symbol] if req.benchmark_symbol else [])
-    data = await fetch_bars(_pool(ctx), wanted, req.timeframe, req.start, req.end)
+    data = await fetch_bars(ctx.require_db(), wanted, req.timeframe, req.start, req.end)
     series = []
     for i, s in enumerate(req.symbols):
         a = {k: data[s][k] for k in BAR_FIELDS}

@@ -35,31 +35,31 @@ MAX_RESAMPLE_SOURCE_ROWS = 2_000_000
 
 async def upsert_instrument(req: Instrument, ctx: OpContext) -> InstrumentOut:
     """Create or update one instrument (idempotent)."""
-    return await store.upsert_instrument(store.require_pool(ctx.db), req)
+    return await store.upsert_instrument(ctx.require_db(), req)
 
 
 async def get_instrument(req: SymbolRequest, ctx: OpContext) -> InstrumentOut:
-    return await store.get_instrument(store.require_pool(ctx.db), req.symbol)
+    return await store.get_instrument(ctx.require_db(), req.symbol)
 
 
 async def list_instruments(req: ListInstrumentsRequest, ctx: OpContext) -> InstrumentList:
     items, total = await store.list_instruments(
-        store.require_pool(ctx.db), req.asset_class, req.sector, req.venue, req.limit, req.offset)
+        ctx.require_db(), req.asset_class, req.sector, req.venue, req.limit, req.offset)
     return InstrumentList(instruments=items, total=total)
 
 
 async def delete_instrument(req: DeleteInstrumentRequest, ctx: OpContext) -> DeleteInstrumentResponse:
     """Delete an instrument; 409 while it has stored data unless ``purge_data``."""
-    return DeleteInstrumentResponse(**await store.delete_instrument(store.require_pool(ctx.db), req.symbol,
+    return DeleteInstrumentResponse(**await store.delete_instrument(ctx.require_db(), req.symbol,
                                                                     req.purge_data))
 
 
 async def get_load(req: LoadReportRequest, ctx: OpContext) -> LoadReport:
-    return await store.get_load(store.require_pool(ctx.db), req.load_id)
+    return await store.get_load(ctx.require_db(), req.load_id)
 
 
 async def list_loads(req: ListLoadsRequest, ctx: OpContext) -> LoadList:
-    return LoadList(loads=await store.list_loads(store.require_pool(ctx.db), req.limit))
+    return LoadList(loads=await store.list_loads(ctx.require_db(), req.limit))
 
 
 def _bars(symbol: str, timeframe: str, source: str, df: pd.DataFrame, truncated: bool) -> Bars:
@@ -73,7 +73,7 @@ def _bars(symbol: str, timeframe: str, source: str, df: pd.DataFrame, truncated:
 
 async def query_bars(req: QueryBarsRequest, ctx: OpContext) -> Bars:
     """Bars of one symbol and timeframe in [start, end), optionally resampled to a larger timeframe."""
-    pool = store.require_pool(ctx.db)
+    pool = ctx.require_db()
     await store.get_instrument(pool, req.symbol)
     source = parse_timeframe(req.timeframe)
     if req.resample_to is None:
@@ -103,7 +103,7 @@ def resample_bars(req: ResampleRequest, ctx: OpContext | None = None) -> Bars:
 
 async def query_ticks(req: QueryTicksRequest, ctx: OpContext) -> Ticks:
     """Trades or quotes of one symbol in [start, end), the latest ``limit`` in time order."""
-    pool = store.require_pool(ctx.db)
+    pool = ctx.require_db()
     await store.get_instrument(pool, req.symbol)
     rows, truncated = await store.fetch_ticks(pool, req.kind, req.symbol, req.venue, req.start, req.end, req.limit)
     _, cols = store.TABLES[req.kind]

@@ -27,7 +27,7 @@ import pandas as pd
 from prometheus_client import Counter
 
 from backend.contract.operation import OpContext
-from backend.core.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput, NotFound
 from engines.marketdata.consumer import MarketDataConsumer
 from engines.marketdata.latency import FEED_LATENCY
 from engines.marketdata.models import (
@@ -379,15 +379,13 @@ async def _run(feed: Feed, ctx: OpContext) -> None:
 
 async def start_feed(req: StartFeedRequest, ctx: OpContext) -> FeedStatus:
     """Start a simulated feed (model or replay) as a background task; 409 if that feed id is running."""
-    if ctx.bus is None:
-        raise BackendUnavailable("the market data engine has no Redis connection")
+    ctx.require_bus()
     existing = FEEDS.get(req.feed_id)
     if existing is not None and existing.state in ACTIVE:
         raise Conflict(f"feed {req.feed_id!r} is {existing.state.value}; stop it first", field="feed_id")
     parse_timeframe(req.timeframe)
     if req.mode == "replay":
-        if ctx.db is None:
-            raise BackendUnavailable("replay needs the database")
+        ctx.require_db()
         if req.start and req.end and req.end <= req.start:
             raise InvalidInput("'end' must be after 'start'", field="end")
         from engines.marketdata.store import known_symbols

@@ -120,7 +120,7 @@ async def load_batch(
 ) -> LoadReport:
     """Validate ``batch`` and write it in one transaction (or record why not)."""
     t0 = time.perf_counter()
-    pool = store.require_pool(ctx.db)
+    pool = ctx.require_db()
     distinct = sorted(set(batch.symbols.tolist()))
     known = await store.known_symbols(pool, distinct)
     missing = [s for s in distinct if s not in known]
@@ -168,7 +168,7 @@ async def load_batch(
 
 async def ingest_file(req: IngestRequest, ctx: OpContext) -> LoadReport:
     """Import bars, trades or quotes from a CSV/Parquet file, validated, as one transaction."""
-    store.require_pool(ctx.db)
+    ctx.require_db()
     timeframe = parse_timeframe(req.timeframe) if req.kind == "bars" and req.timeframe else None
     t0 = time.perf_counter()
     batch, source = await asyncio.to_thread(_parse, req, ctx, timeframe)

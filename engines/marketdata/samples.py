@@ -98,9 +98,8 @@ async def _register_stocks(ctx: OpContext) -> None:
 
 async def load_samples(req: LoadSamplesRequest, ctx: OpContext) -> LoadSamplesResponse:
     """Load the chosen sample datasets: one validated, idempotent load each."""
-    from engines.marketdata import store
 
-    store.require_pool(ctx.db)
+    ctx.require_db()
     daily = parse_timeframe("1d")
     reports: list[LoadReport] = []
     for name in dict.fromkeys(req.datasets):

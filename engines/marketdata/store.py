@@ -17,7 +17,7 @@ import asyncpg
 import numpy as np
 import pandas as pd
 
-from backend.core.errors import BackendUnavailable, Conflict, NotFound
+from backend.core.errors import Conflict, NotFound
 from engines.marketdata.models import (
     Instrument,
     InstrumentOut,
@@ -33,12 +33,6 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "trades": ("trades", ("price", "size", "aggressor")),
     "quotes": ("quotes", ("bid", "ask", "bid_size", "ask_size")),
 }
-
-
-def require_pool(pool: asyncpg.Pool | None) -> asyncpg.Pool:
-    if pool is None:
-        raise BackendUnavailable("the market data engine has no database connection")
-    return pool
 
 
 def _instrument(row: asyncpg.Record) -> InstrumentOut:

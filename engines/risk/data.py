@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 
 from backend.contract.operation import OpContext
-from backend.core.errors import BackendUnavailable, InvalidInput, NotFound
+from backend.core.errors import InvalidInput, NotFound
 from engines.risk.models.common import MarketData
 
 TIMEFRAME = "1d"
@@ -19,17 +19,11 @@ TIMEFRAME = "1d"
 ADV_DAYS = 20
 
 
-def require_db(ctx: OpContext) -> object:
-    if ctx is None or ctx.db is None:
-        raise BackendUnavailable("this operation needs the database, which is not configured or not reachable")
-    return ctx.db
-
-
 async def load_market(market: MarketData, symbols: list[str], ctx: OpContext) -> MarketData:
     """Resolve a reference to inline returns with dates; inline data passes through unchanged."""
     if not market.is_reference:
         return market
-    db = require_db(ctx)
+    db = ctx.require_db()
     symbols = list(market.symbols or symbols)
     if len(set(symbols)) != len(symbols):
         raise InvalidInput("symbols must be unique", field="market.symbols")
@@ -65,7 +59,7 @@ async def load_market(market: MarketData, symbols: list[str], ctx: OpContext) ->
 
 async def average_daily_volume(symbols: list[str], ctx: OpContext) -> dict[str, float]:
     """Mean volume of each symbol's last ADV_DAYS daily bars (symbols without bars are absent)."""
-    rows = await require_db(ctx).fetch(
+    rows = await ctx.require_db().fetch(
         """SELECT symbol, avg(volume) AS adv FROM (
                SELECT symbol, volume, row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS rn
                FROM bars WHERE timeframe = $1 AND symbol = ANY($2::text[])) b
@@ -76,14 +70,14 @@ async def average_daily_volume(symbols: list[str], ctx: OpContext) -> dict[str, 
 
 
 async def sectors(symbols: list[str], ctx: OpContext) -> dict[str, str]:
-    rows = await require_db(ctx).fetch(
+    rows = await ctx.require_db().fetch(
         "SELECT symbol, sector FROM instruments WHERE symbol = ANY($1::text[]) AND sector IS NOT NULL", symbols)
     return {r["symbol"]: r["sector"] for r in rows}
 
 
 async def account_positions(account_id: str, strategy: str | None, ctx: OpContext) -> list[dict]:
     """An account's net stored quantities per symbol, valued at each symbol's latest daily close."""
-    db = require_db(ctx)
+    db = ctx.require_db()
     if not await db.fetchval("SELECT 1 FROM trading_accounts WHERE id = $1", account_id):
         raise NotFound(f"no trading account {account_id!r}", field="account.account_id")
     rows = await db.fetch(

@@ -68,7 +68,7 @@ async def _load(conn: Any, set_id: int) -> LimitSet:
 
 
 async def create_limit_set(req: CreateLimitSetRequest, ctx: OpContext) -> LimitSet:
-    async with data.require_db(ctx).acquire() as conn, conn.transaction():
+    async with ctx.require_db().acquire() as conn, conn.transaction():
         try:
             set_id = await conn.fetchval(
                 "INSERT INTO risk_limit_sets (name, description) VALUES ($1, $2) RETURNING id", req.name,
@@ -80,11 +80,11 @@ async def create_limit_set(req: CreateLimitSetRequest, ctx: OpContext) -> LimitS
 
 
 async def get_limit_set(req: LimitSetRef, ctx: OpContext) -> LimitSet:
-    return await _load(data.require_db(ctx), req.id)
+    return await _load(ctx.require_db(), req.id)
 
 
 async def list_limit_sets(req: ListLimitSetsRequest, ctx: OpContext) -> ListLimitSetsResponse:
-    rows = await data.require_db(ctx).fetch(
+    rows = await ctx.require_db().fetch(
         """SELECT s.id, s.name, s.description, s.updated_at, count(l.id) AS n
            FROM risk_limit_sets s LEFT JOIN risk_limits l ON l.set_id = s.id
            GROUP BY s.id ORDER BY s.id LIMIT $1""", req.limit)
@@ -93,7 +93,7 @@ async def list_limit_sets(req: ListLimitSetsRequest, ctx: OpContext) -> ListLimi
 
 
 async def update_limit_set(req: UpdateLimitSetRequest, ctx: OpContext) -> LimitSet:
-    async with data.require_db(ctx).acquire() as conn, conn.transaction():
+    async with ctx.require_db().acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT id FROM risk_limit_sets WHERE id = $1 FOR UPDATE", req.id) is None:
             raise NotFound(f"no limit set with id {req.id}", field="id")
         try:
@@ -109,7 +109,7 @@ async def update_limit_set(req: UpdateLimitSetRequest, ctx: OpContext) -> LimitS
 
 
 async def delete_limit_set(req: LimitSetRef, ctx: OpContext) -> DeleteLimitSetResponse:
-    deleted = await data.require_db(ctx).fetchval("DELETE FROM risk_limit_sets WHERE id = $1 RETURNING id", req.id)
+    deleted = await ctx.require_db().fetchval("DELETE FROM risk_limit_sets WHERE id = $1 RETURNING id", req.id)
     if deleted is None:
         raise NotFound(f"no limit set with id {req.id}", field="id")
     return DeleteLimitSetResponse(id=req.id, deleted=True)
@@ -136,7 +136,7 @@ async def _complete(req: CheckLimitsRequest, limits: list[Limit], ctx: OpContext
 
 
 async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsResponse:
-    db = data.require_db(ctx)
+    db = ctx.require_db()
     limit_set = await _load(db, req.set_id)
     req = await _complete(req, limit_set.limits, ctx)
     results = await asyncio.to_thread(evaluate, limit_set.limits, req.portfolio)
@@ -166,7 +166,7 @@ async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsRe
 
 
 async def list_limit_breaches(req: ListBreachesRequest, ctx: OpContext) -> ListBreachesResponse:
-    rows = await data.require_db(ctx).fetch(
+    rows = await ctx.require_db().fetch(
         """SELECT * FROM risk_limit_breaches WHERE ($1::bigint IS NULL OR set_id = $1)
            AND ($2::timestamptz IS NULL OR ts >= $2) ORDER BY ts DESC, id DESC LIMIT $3""",
         req.set_id, req.since, req.limit)
