@@ -68,26 +68,18 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     routes: dict[str, EngineRoute] = {}
     state: dict[str, Any] = {"started": time.time(), "db": None, "bus": None}
     trading = _trading_service(settings)
-    session_holder: dict[str, aiohttp.ClientSession] = {}
-
-    class _LazySession:
-        """Backends are built before the loop exists; the session is opened in the lifespan."""
-
-        def __getattr__(self, item: str) -> Any:
-            return getattr(session_holder["s"], item)
-
-    lazy = _LazySession()
+    http_backends: list[HttpBackend] = []
     for name, spec in catalog.items():
         backends: list[Any] = []
         if name in NATIVE_ENGINES and settings.native_enabled and any(op.gpu for op in spec.operations):
             backends.append(NativeBackend(name, socket_path(settings, name), settings.instance_id,
                                           failure_threshold=settings.breaker_failure_threshold,
                                           connect_timeout_s=settings.connect_timeout_s))
-        backends += [
-            HttpBackend(name, url, lazy, connect_timeout_s=settings.connect_timeout_s,  # type: ignore[arg-type]
-                        failure_threshold=settings.breaker_failure_threshold)
-            for url in settings.engine_replicas(name)
-        ]
+        replicas = [HttpBackend(name, url, connect_timeout_s=settings.connect_timeout_s,
+                                failure_threshold=settings.breaker_failure_threshold)
+                    for url in settings.engine_replicas(name)]
+        http_backends += replicas
+        backends += replicas
         routes[name] = EngineRoute(name, backends, lambda name=name: OpContext(
             engine=name, db=state["db"], bus=state["bus"], settings=settings))
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
@@ -98,9 +90,12 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         from backend.core.errors import NautilusError
         from backend.storage.db import create_pool
 
-        session_holder["s"] = aiohttp.ClientSession(
+        # one client session for every HTTP backend, opened here where the event loop exists
+        session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=512, limit_per_host=256, keepalive_timeout=30, ttl_dns_cache=300)
         )
+        for backend in http_backends:
+            backend.session = session
         if settings.database_url:
             try:
                 state["db"] = await create_pool(settings.database_url, max_size=max(settings.db_pool_max_size, 8),
@@ -124,7 +119,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         await prober.stop()
         if state.get("trading_started"):
             await trading.stop()
-        await session_holder["s"].close()
+        await session.close()
         for route in routes.values():
             for b in route.backends:
                 if isinstance(b, NativeBackend):

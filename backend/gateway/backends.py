@@ -31,6 +31,8 @@ class Reply:
 class Backend(Protocol):
     name: str
     kind: str
+    #: False where the backend has no database: the router runs ``op.prepare`` before calling it.
+    runs_prepare: bool
     breaker: CircuitBreaker
 
     def serves(self, op: Operation) -> bool: ...
@@ -44,13 +46,15 @@ class HttpBackend:
     """One replica of an engine's HTTP service."""
 
     kind = "http"
+    #: The engine service runs an operation's prepare (I/O) step itself.
+    runs_prepare = True
 
-    def __init__(self, engine: str, base_url: str, session: aiohttp.ClientSession, *,
+    def __init__(self, engine: str, base_url: str, session: aiohttp.ClientSession | None = None, *,
                  connect_timeout_s: float, failure_threshold: int) -> None:
         self.engine = engine
         self.base_url = base_url.rstrip("/")
         self.name = f"http:{engine}@{self.base_url.split('://', 1)[-1]}"
-        self.session = session
+        self.session = session  # set by the gateway's lifespan when it opens the shared session
         self.connect_timeout_s = connect_timeout_s
         self.breaker = CircuitBreaker(self.name, failure_threshold)
 

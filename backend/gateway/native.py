@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from backend.contract.operation import Operation
 from backend.core.errors import BackendTimeout, BackendUnavailable
@@ -43,6 +44,8 @@ def arrays_out_of_band(tree: Any) -> Any:
 
 class NativeBackend:
     kind = "native"
+    #: A native engine has no database: references are resolved before the call.
+    runs_prepare = False
 
     def __init__(self, engine: str, path: Path, instance: str, *, failure_threshold: int,
                  connect_timeout_s: float) -> None:
@@ -64,8 +67,6 @@ class NativeBackend:
             payload = await self.client.call(op.name, tree, timeout_s=op.timeout_s)
         except NativeCallError as e:
             problem = e.problem
-            import orjson
-
             return Reply(problem.get("status", 500), orjson.dumps(problem), "application/problem+json",
                          self.name, (time.perf_counter() - t0) * 1e3)
         except NativeUnavailable as e:

@@ -56,7 +56,7 @@ class EngineRoute:
                 metrics.GATEWAY_FALLBACKS.labels(self.engine).inc()
             tried += 1
             try:
-                if backend.kind == "native" and op.prepare_path is not None and model is not None:
+                if not backend.runs_prepare and op.prepare_path is not None and model is not None:
                     body, model = await self._prepared(op, model)
                 reply = await backend.call(op, body, model)
             except TransportError as e:

@@ -143,7 +143,7 @@ def start(settings: Settings) -> int:
             procs[spec.name] = (spec, proc)
             started.append(proc.pid)
         _wait_healthy(settings, procs, t0)
-    except (StartFailed, Exception) as e:  # noqa: BLE001 - any failure: undo, then report
+    except Exception as e:  # noqa: BLE001 - any failure (StartFailed or other): undo, then report
         _say(f"\nSTART FAILED: {e}")
         stop(settings, quiet=True)
         return 1

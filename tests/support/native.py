@@ -29,8 +29,9 @@ def wait_socket(path: Path, timeout_s: float = 60.0, proc: subprocess.Popen | No
 
 
 def start_module(module: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=REPO,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen, timeout_s: float = 20) -> None:

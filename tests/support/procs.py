@@ -46,10 +46,9 @@ class Proc:
     extra: dict = field(default_factory=dict)
 
     def start(self, wait: bool = True) -> Proc:
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, cwd=REPO,
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        )
+        with open(self.log, "ab") as log:  # the child keeps its own descriptor
+            self.popen = subprocess.Popen([sys.executable, "-m", self.module], env=self.env, cwd=REPO,
+                                          stdout=log, stderr=subprocess.STDOUT)
         if wait:
             wait_http(f"http://127.0.0.1:{self.port}/health", proc=self.popen)
         return self
