@@ -4,6 +4,6 @@ from backend.contract.operation import EngineSpec
 
 ENGINE = EngineSpec(
     name="ml",
-    description="Price-direction, regime and volatility models: train, register, version, predict.",
+    description="Machine-learning models. No operations yet: the engine runs and reports health only.",
     operations=(),
 )

@@ -4,6 +4,6 @@ from backend.contract.operation import EngineSpec
 
 ENGINE = EngineSpec(
     name="portfolio",
-    description="Portfolio optimisation and rebalancing.",
+    description="Portfolio optimisation. No operations yet: the engine runs and reports health only.",
     operations=(),
 )

@@ -4,6 +4,6 @@ from backend.contract.operation import EngineSpec
 
 ENGINE = EngineSpec(
     name="strategy",
-    description="Strategy registry, versions, staged promotion pipeline, chart-pattern recognition.",
+    description="Strategies and backtests. No operations yet: the engine runs and reports health only.",
     operations=(),
 )
