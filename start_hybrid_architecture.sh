@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Start the whole platform: environment, PostgreSQL/Redis (local or embedded),
-# migrations, every engine and the gateway; waits until all are healthy.
-#   ./start_hybrid_architecture.sh            start (or report, if already running)
-#   ./start_hybrid_architecture.sh --status   print the table of processes and access points
+# migrations, every engine and the gateway under a supervisor; waits until all are healthy.
+#   ./start_hybrid_architecture.sh                    start (or report, if already running)
+#   ./start_hybrid_architecture.sh --status           print the table of processes and access points
+#   ./start_hybrid_architecture.sh --rotate-admin-key revoke the admin key and print a new one (once)
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ "${1:-}" = "--status" ]; then
-    exec .venv/bin/python -m backend.launcher status
-fi
+case "${1:-}" in
+    --status) exec .venv/bin/python -m backend.launcher status ;;
+    --rotate-admin-key) bash scripts/bootstrap.sh && exec .venv/bin/python -m backend.launcher rotate-admin-key ;;
+esac
 bash scripts/bootstrap.sh
 exec .venv/bin/python -m backend.launcher start

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,11 @@ def map_error(exc: BaseException, op: str) -> dict:
         return problem.from_pydantic(exc)
     if isinstance(exc, LookupError) and str(exc).strip("'") == op:
         return problem.problem(404, "UNKNOWN_OPERATION", "Unknown operation", f"no native operation {op!r}")
-    log.error("native operation %s failed", op, exc_info=exc)
-    return problem.problem(500, "INTERNAL", "Internal error", f"{type(exc).__name__}: {exc}")
+    error_id = uuid.uuid4().hex[:12]
+    log.error("native operation %s failed (error id %s)", op, error_id, exc_info=exc)
+    return problem.problem(500, "INTERNAL", "Internal error",
+                           f"an internal error occurred; quote error id {error_id} when reporting it",
+                           error_id=error_id)
 
 
 def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[[Any], bytes]:

@@ -3,7 +3,9 @@
 PostgreSQL: TEST_DATABASE_URL, else the local server on 5432, else an embedded one.
 Each session gets a fresh database ``nautilus_test_<pid>`` with every migration
 applied, dropped at the end. Redis: TEST_REDIS_URL, else local 6379, else embedded;
-tests use logical database 15, flushed before and after the session.
+tests use logical database 15 and the session's instance prefix (``test<pid>:``,
+tests/support/access.py), whose keys are deleted before and after the session, so
+concurrent sessions on one machine never see each other's streams or channels.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest_asyncio
 from backend.launcher import infra
 from backend.storage.db import with_database
 from backend.storage.migrate import migrate_url
+from tests.support.access import ADMIN_KEY, TEST_INSTANCE
 
 TEST_REDIS_DB = 15
 
@@ -83,12 +86,32 @@ def redis_url(infra_dir: Path) -> Iterator[str]:
     import redis
 
     client = redis.from_url(url)
-    client.flushdb()
+    _delete_prefixed(client)
     yield url
-    client.flushdb()
+    _delete_prefixed(client)
     client.close()
     if pid:
         infra.stop_pid(pid)
+
+
+def _delete_prefixed(client) -> None:  # noqa: ANN001
+    keys = list(client.scan_iter(match=f"{TEST_INSTANCE}:*", count=1000))
+    for i in range(0, len(keys), 500):
+        client.delete(*keys[i:i + 500])
+
+
+@pytest.fixture(scope="session")
+def admin_key(database_url: str) -> str:
+    """The admin key of the test instance, stored hashed in the session's database."""
+    from backend.auth import keys
+
+    async def store() -> None:
+        conn = await asyncpg.connect(database_url)
+        await keys.create_key(conn, keys.BOOTSTRAP_NAME, ["admin"], key=ADMIN_KEY)
+        await conn.close()
+
+    asyncio.run(store())
+    return ADMIN_KEY
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -101,7 +124,8 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def bus(redis_url: str):  # noqa: ANN201
     from backend.bus import Bus
+    from backend.bus.redis_bus import instance_prefix
 
-    b = Bus.from_url(redis_url)
+    b = Bus.from_url(redis_url, prefix=instance_prefix(TEST_INSTANCE))
     yield b
     await b.close()

@@ -1,4 +1,11 @@
-"""Redis streams (consumer groups, so a restarted consumer resumes) and pub/sub."""
+"""Redis streams (consumer groups, so a restarted consumer resumes) and pub/sub.
+
+Every stream key and pub/sub channel of one platform instance starts with that instance's
+prefix (``<instance id>:``, ``Bus.key``), because Redis pub/sub ignores the database number:
+two instances on one Redis never see each other's data. Callers use the plain names
+(``md.quotes``, ``events.trading``, topic ``data.quotes.SIM.AAPL``); this class adds and strips
+the prefix. Code that talks to ``bus.redis`` directly must wrap names in ``bus.key``.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +32,36 @@ class StreamEntry:
     envelope: Envelope
 
 
-class Bus:
-    """Thin typed layer over one redis.asyncio client."""
+def instance_prefix(instance_id: str) -> str:
+    """The key/channel prefix of one platform instance."""
+    return f"{instance_id}:"
 
-    def __init__(self, client: aioredis.Redis) -> None:
+
+class Bus:
+    """Thin typed layer over one redis.asyncio client, scoped to one instance's ``prefix``."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.redis = client
+        self.prefix = prefix
+        self._cut = len(prefix)
 
     @classmethod
-    def from_url(cls, url: str) -> "Bus":
-        return cls(aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
+    def from_url(cls, url: str, *, prefix: str) -> Bus:
+        return cls(aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5), prefix)
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> Bus:
+        """The bus of the instance ``settings`` describe (``settings.redis_url`` must be set)."""
+        return cls.from_url(settings.redis_url, prefix=instance_prefix(settings.instance_id))
+
+    def key(self, name: str) -> str:
+        """The Redis key (or channel) of a stream or topic name of this instance."""
+        return self.prefix + name
+
+    def name(self, key: str | bytes) -> str:
+        """The plain stream or topic name of one of this instance's keys."""
+        k = key.decode() if isinstance(key, bytes) else key
+        return k[self._cut:] if k.startswith(self.prefix) else k
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -52,13 +80,13 @@ class Bus:
     ) -> str:
         """XADD one envelope; returns the entry id."""
         entry_id = await self.redis.xadd(
-            stream, {FIELD: encode(topic, type_, payload)}, maxlen=maxlen, approximate=True
+            self.key(stream), {FIELD: encode(topic, type_, payload)}, maxlen=maxlen, approximate=True
         )
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
     async def ensure_group(self, stream: str, group: str, start_id: str = "0") -> None:
         try:
-            await self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+            await self.redis.xgroup_create(self.key(stream), group, id=start_id, mkstream=True)
         except ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise
@@ -69,22 +97,23 @@ class Bus:
     ) -> list[StreamEntry]:
         """Entries for this consumer: its own unacknowledged ones first (resume), then new ones."""
         start = "0" if pending_first else ">"
-        resp = await self.redis.xreadgroup(group, consumer, {stream: start}, count=count,
+        key = self.key(stream)
+        resp = await self.redis.xreadgroup(group, consumer, {key: start}, count=count,
                                            block=None if pending_first else block_ms)
-        entries = self._entries(resp)
+        entries = self.entries(resp)
         if pending_first and not entries:
-            resp = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
-            entries = self._entries(resp)
+            resp = await self.redis.xreadgroup(group, consumer, {key: ">"}, count=count, block=block_ms)
+            entries = self.entries(resp)
         return entries
 
     async def ack(self, stream: str, group: str, *ids: str) -> int:
-        return await self.redis.xack(stream, group, *ids) if ids else 0
+        return await self.redis.xack(self.key(stream), group, *ids) if ids else 0
 
-    @staticmethod
-    def _entries(resp: Any) -> list[StreamEntry]:
+    def entries(self, resp: Any) -> list[StreamEntry]:
+        """An XREAD/XREADGROUP reply -> entries named by plain stream name (deleted ones skipped)."""
         out: list[StreamEntry] = []
         for stream, items in resp or []:
-            name = stream.decode() if isinstance(stream, bytes) else stream
+            name = self.name(stream)
             for entry_id, fields in items:
                 if not fields:  # deleted (trimmed) pending entry
                     continue
@@ -95,12 +124,12 @@ class Bus:
     # ---- pub/sub -------------------------------------------------------
     async def broadcast(self, channel: str, topic: str, type_: str, payload: Any) -> int:
         """Publish for live fan-out (not durable); returns the number of receivers."""
-        return await self.redis.publish(channel, encode(topic, type_, payload))
+        return await self.redis.publish(self.key(channel), encode(topic, type_, payload))
 
     async def subscribe(self, *patterns: str) -> AsyncIterator[Envelope]:
         """Yield envelopes published on channels matching the glob patterns."""
         pubsub = self.redis.pubsub()
-        await pubsub.psubscribe(*patterns)
+        await pubsub.psubscribe(*(self.key(p) for p in patterns))
         try:
             async for msg in pubsub.listen():
                 if msg["type"] == "pmessage":

@@ -20,6 +20,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from backend.core.errors import BackendUnavailable
+from backend.core.scopes import Scope
+
+#: Default request body limit of an operation: a JSON body becomes several times its size in
+#: Python objects while it is validated, so this bounds a request's memory (see docs/security.md).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class Model(BaseModel):
@@ -61,10 +66,14 @@ class Operation:
     request: type[Model]
     response: type[Model]
     fn_path: str
+    #: What a caller's key must hold (``backend.core.scopes``); every operation declares one.
+    scope: Scope | None = None
     summary: str = ""
     gpu: bool = False
     idempotent: bool = True
     timeout_s: float = 30.0
+    #: Largest request body accepted (bytes), enforced while the body is read, before parsing.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Relative tolerance for native-vs-HTTP agreement of float results.
     rtol: float = 1e-9
     #: A valid request (JSON-able): shown in the docs, used to warm native engines up and
@@ -94,6 +103,13 @@ class Operation:
         module_name, _, attr = self.prepare_path.partition(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def account_ids(self, request: BaseModel) -> list[str]:
+        """Trading accounts a request names (``account_id`` fields, at any depth of sub-models), so that
+        a key limited to some accounts cannot reach others' positions through an engine."""
+        found: list[str] = []
+        _collect_accounts(request, found, 0)
+        return found
+
     def describe(self) -> dict[str, Any]:
         """The listing entry served at ``GET /operations``."""
         return {
@@ -102,6 +118,7 @@ class Operation:
             "summary": self.summary,
             "gpu": self.gpu,
             "idempotent": self.idempotent,
+            "scope": str(self.scope),
             "timeout_s": self.timeout_s,
             "request_schema": self.request.model_json_schema(),
             "response_schema": self.response.model_json_schema(),
@@ -133,4 +150,17 @@ def load_engine(name: str) -> EngineSpec:
     for op in spec.operations:
         if op.engine != name:
             raise RuntimeError(f"operation {op.name} declares engine {op.engine!r}, not {name!r}")
+        if op.scope is None:
+            raise RuntimeError(f"operation {name}.{op.name} declares no scope")
     return spec
+
+
+def _collect_accounts(value: Any, found: list[str], depth: int) -> None:
+    if depth > 4 or not isinstance(value, BaseModel):
+        return
+    for fname in type(value).model_fields:
+        v = getattr(value, fname)
+        if fname == "account_id" and isinstance(v, str):
+            found.append(v)
+        elif isinstance(v, BaseModel):
+            _collect_accounts(v, found, depth + 1)

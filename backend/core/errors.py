@@ -8,7 +8,11 @@
     │   ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
     │   ├── Unauthorized             401 UNAUTHORIZED         (no or unknown credentials)
     │   ├── Forbidden                403 FORBIDDEN            (credentials lack the scope)
+    │   ├── UnsupportedMediaType     415 UNSUPPORTED_MEDIA_TYPE (a body that is not JSON)
+    │   ├── RateLimited              429 RATE_LIMITED         (this key's rate for the scope is spent)
     │   └── Denied                   422 DENIED               (a pre-trade risk check refused an order)
+    ├── Unavailable                  503 UNAVAILABLE          (a local component cannot serve now)
+    │   └── TradingHalted            503 TRADING_HALTED       (the order core is rebuilding after a failed commit)
     └── TransportError               (5xx: a backend could not answer; retried if idempotent)
         ├── BackendUnavailable       503 ENGINE_UNAVAILABLE
         └── BackendTimeout           504 ENGINE_TIMEOUT
@@ -79,12 +83,37 @@ class Forbidden(ContractError):
     title = "Forbidden"
 
 
+class UnsupportedMediaType(ContractError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+    title = "Unsupported media type"
+
+
+class RateLimited(ContractError):
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Too many requests"
+
+
 class Denied(ContractError):
     """A local refusal (pre-trade risk); ``extra`` carries the check's stable code and values."""
 
     code = "DENIED"
     status = 422
     title = "Denied by a pre-trade check"
+
+
+class Unavailable(NautilusError):
+    """A component of this process cannot serve right now (not a backend's transport failure)."""
+
+    code = "UNAVAILABLE"
+    status = 503
+    title = "Temporarily unavailable"
+
+
+class TradingHalted(Unavailable):
+    code = "TRADING_HALTED"
+    title = "Trading halted"
 
 
 class TransportError(NautilusError):

@@ -8,11 +8,14 @@ instance (a test run, say) can live beside a running platform.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +33,7 @@ ENGINE_PORTS: dict[str, int] = {
     "portfolio": 8900,
 }
 GATEWAY_PORT = 8001
+DASHBOARD_PORT = 3000
 
 
 
@@ -40,8 +44,11 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    #: Default: ./.run, or ./.run-<offset> when NAUTILUS_PORT_OFFSET is set (a second instance).
     run_dir: Path = REPO_ROOT / ".run"
-    instance_id: str = "default"
+    #: Names this instance's database, Redis keys and channels, consumer groups and shared memory.
+    #: Default: "default" for ./.run, else derived from the run directory's path.
+    instance_id: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     host: str = "127.0.0.1"
     port_offset: int = 0
     #: Per-engine replica URLs, e.g. NAUTILUS_ENGINE_URLS='{"analytics": ["http://h1:8100"]}'.
@@ -66,6 +73,44 @@ class Settings(BaseSettings):
     import_dir: Path = REPO_ROOT / "data" / "imports"
     db_connect_timeout_s: float = 3.0
 
+    # ---- access (backend/auth) ----
+    #: Bootstrap admin key to ensure (stored hashed); unset: the start script generates one once.
+    admin_api_key: str | None = Field(default=None, validation_alias="NAUTILUS_ADMIN_API_KEY")
+    #: Shared secret the gateway sends to engines (the launcher writes it to <run_dir>/internal.token).
+    internal_token: str | None = None
+    #: Host header values served (DNS-rebinding guard); "*" serves any. The listen host is added.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
+    #: Browser origins that may call the API (CORS); default: the dashboard on this instance's port.
+    allowed_origins: list[str] | None = None
+    #: Peers allowed to scrape /metrics (CIDRs).
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: Per-key rate limits by scope (``limits`` notation, e.g. "600/minute"; empty string: none).
+    rate_limit_compute: str = "1200/minute"
+    rate_limit_trade: str = "20000/minute"
+    rate_limit_data_admin: str = "120/minute"
+    rate_limit_risk_admin: str = "120/minute"
+    rate_limit_admin: str = "120/minute"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instance_from_run_dir(cls, data: Any) -> Any:
+        """One instance per run directory: derive what was not given from the run directory."""
+        if not isinstance(data, dict):
+            return data
+        keys = {k.lower() for k in data}
+        offset = int(data.get("port_offset") or data.get("NAUTILUS_PORT_OFFSET") or 0)
+        if not keys & {"run_dir", "nautilus_run_dir"} and offset:
+            data = {**data, "run_dir": REPO_ROOT / f".run-{offset}"}
+        if not keys & {"instance_id", "nautilus_instance_id"}:
+            run_dir = Path(data.get("run_dir") or data.get("NAUTILUS_RUN_DIR") or REPO_ROOT / ".run")
+            data = {**data, "instance_id": derive_instance_id(run_dir)}
+        return data
+
+    @property
+    def database_name(self) -> str:
+        """This instance's database on a local or embedded server."""
+        return "nautilus" if self.instance_id == "default" else "nautilus_" + self.instance_id.lower().replace("-", "_")
+
     def engine_port(self, engine: str) -> int:
         """HTTP port of one engine: env NAUTILUS_PORT_<ENGINE>, else default + offset."""
         explicit = os.environ.get(f"NAUTILUS_PORT_{engine.upper()}")
@@ -81,12 +126,40 @@ class Settings(BaseSettings):
         return self.engine_urls.get(engine) or [f"http://{self.host}:{self.engine_port(engine)}"]
 
     @property
+    def dashboard_port(self) -> int:
+        explicit = os.environ.get("NAUTILUS_PORT_DASHBOARD")
+        return int(explicit) if explicit else DASHBOARD_PORT + self.port_offset
+
+    def served_hosts(self) -> list[str]:
+        return [*self.allowed_hosts, self.host]
+
+    def origins(self) -> list[str]:
+        if self.allowed_origins is not None:
+            return self.allowed_origins
+        return [f"http://{h}:{self.dashboard_port}" for h in ("127.0.0.1", "localhost", "[::1]")]
+
+    def rate_limits(self) -> dict[str, str]:
+        """Scope -> limit spec for the authenticator (reads are not limited)."""
+        return {"compute": self.rate_limit_compute, "trade": self.rate_limit_trade,
+                "data-admin": self.rate_limit_data_admin, "risk-admin": self.rate_limit_risk_admin,
+                "admin": self.rate_limit_admin}
+
+    @property
     def log_dir(self) -> Path:
         return self.run_dir / "logs"
 
     @property
     def pid_dir(self) -> Path:
         return self.run_dir / "pids"
+
+
+def derive_instance_id(run_dir: Path) -> str:
+    """``default`` for the repository's ./.run; else the folder name and a hash of its path."""
+    resolved = Path(run_dir).expanduser().resolve()
+    if resolved == (REPO_ROOT / ".run").resolve():
+        return "default"
+    stem = re.sub(r"[^A-Za-z0-9]", "", resolved.name)[:12] or "run"
+    return f"{stem}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
 
 
 @lru_cache(maxsize=1)

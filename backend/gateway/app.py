@@ -18,15 +18,20 @@ from typing import Any
 
 import aiohttp
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
+from backend.auth import keys
+from backend.auth.guard import INTERNAL_HEADER
 from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
 from backend.core import metrics
+from backend.core.scopes import Scope
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
+from backend.gateway import access
 from backend.gateway.backends import HttpBackend
 from backend.gateway.native import NativeBackend
 from backend.gateway.routing import EngineRoute, Prober
-from backend.service.app import install_problem_handlers
+from backend.service.app import install_guard, install_problem_handlers, make_authenticator, metrics_guard
 from backend.service.routes import add_operation_route, merge_openapi
 from native_engines.serve import NATIVE_ENGINES, socket_path
 
@@ -67,7 +72,10 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     catalog = load_catalog()
     routes: dict[str, EngineRoute] = {}
     state: dict[str, Any] = {"started": time.time(), "db": None, "bus": None}
+    auth = make_authenticator(settings.model_copy(update={"internal_token": None}), lambda: state["db"])
     trading = _trading_service(settings)
+    if trading is not None:
+        trading.auth = auth
     http_backends: list[HttpBackend] = []
     for name, spec in catalog.items():
         backends: list[Any] = []
@@ -76,7 +84,8 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                                           failure_threshold=settings.breaker_failure_threshold,
                                           connect_timeout_s=settings.connect_timeout_s))
         replicas = [HttpBackend(name, url, connect_timeout_s=settings.connect_timeout_s,
-                                failure_threshold=settings.breaker_failure_threshold)
+                                failure_threshold=settings.breaker_failure_threshold,
+                                headers={INTERNAL_HEADER: settings.internal_token} if settings.internal_token else None)
                     for url in settings.engine_replicas(name)]
         http_backends += replicas
         backends += replicas
@@ -103,7 +112,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             except NautilusError as e:
                 log.warning("gateway starting without database: %s", e.detail)
         if settings.redis_url:
-            state["bus"] = Bus.from_url(settings.redis_url)
+            state["bus"] = Bus.for_settings(settings)
+        if settings.admin_api_key and state["db"] is not None:
+            await keys.create_key(state["db"], keys.BOOTSTRAP_NAME, [Scope.ADMIN.value], key=settings.admin_api_key)
         if trading is not None and state["db"] is not None:
             try:
                 await trading.start(state["db"], state["bus"])
@@ -141,16 +152,22 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     for spec in catalog.values():
         for op in spec.operations:
             desc = f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else "") + "."
-            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc)
+            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc, auth=auth)
     merge_openapi(app, shadow)
+    app.include_router(access.build_router(auth, lambda: state["db"]))
     if trading is not None:
         app.include_router(trading.router)
 
         app.add_middleware(TradingGate, state=state)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "PUT",
+                       "PATCH", "DELETE"], allow_headers=[keys.HEADER, "Content-Type"], max_age=600,
+                       expose_headers=["X-Backend", "X-Backend-Latency-Ms", "Retry-After"])
+    install_guard(app, settings, settings.origins())
 
     @app.get("/api/v1/engines", tags=["platform"])
-    async def engines() -> dict[str, Any]:
+    async def engines(request: Request) -> dict[str, Any]:
         """Every engine, its backends with circuit state, and its operations."""
+        await auth.require(request.headers, Scope.READ)
         return {
             "engines": [
                 {
@@ -159,17 +176,22 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                     "backends": [{"name": b.name, "kind": b.kind, "circuit": b.breaker.snapshot()}
                                  for b in routes[spec.name].backends],
                     "operations": [{"name": op.name, "route": op.route, "summary": op.summary, "gpu": op.gpu,
-                                    "idempotent": op.idempotent} for op in spec.operations],
+                                    "idempotent": op.idempotent, "scope": str(op.scope)}
+                                   for op in spec.operations],
                 }
                 for spec in catalog.values()
             ]
         }
 
     @app.get("/health", tags=["platform"])
-    async def health() -> dict[str, Any]:
-        """Aggregate health: every service with its status and latency, and the infrastructure."""
+    async def health(request: Request) -> dict[str, Any]:
+        """Aggregate health: every service with its status and latency, and the infrastructure.
+        Open to anyone; without a key with the read scope it says only ok or degraded."""
         from backend.launcher.infra import Infra
         from backend.storage.db import ping
+
+        caller = await auth.optional(request.headers)
+        detailed = caller is not None and caller.allows(Scope.READ)
 
         backends = [b for r in routes.values() for b in r.backends]
         checks = await asyncio.gather(*(b.health(settings.health_timeout_s) for b in backends))
@@ -194,6 +216,11 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             services.append({"name": "trading", "kind": "in-process", "status": "down",
                              "error": state.get("trading_error", "starting")})
         degraded = any(s["status"] != "ok" for s in services) or not db.get("ok") or not bus.get("ok")
+        if not detailed:
+            return {"status": "degraded" if degraded else "ok"}
+        from backend.launcher.supervisor import read_status
+
+        supervised = read_status(settings.run_dir)
         return {
             "status": "degraded" if degraded else "ok",
             "gateway": {"version": VERSION, "uptime_s": round(time.time() - state["started"], 3)},
@@ -202,10 +229,13 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
                 "redis": {"mode": infra.redis_mode if infra else "configured", **bus},
             },
             "services": services,
+            # every process under the supervisor: pid, state, restarts, last exit (None when not supervised)
+            "processes": supervised.get("children") if supervised else None,
         }
 
     @app.get("/metrics", tags=["platform"])
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        metrics_guard(request, settings)
         metrics.UP_SECONDS.labels("gateway").set(time.time() - state["started"])
         body, ctype = metrics.render()
         return Response(body, media_type=ctype)

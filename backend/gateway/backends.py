@@ -50,13 +50,16 @@ class HttpBackend:
     runs_prepare = True
 
     def __init__(self, engine: str, base_url: str, session: aiohttp.ClientSession | None = None, *,
-                 connect_timeout_s: float, failure_threshold: int) -> None:
+                 connect_timeout_s: float, failure_threshold: int, headers: dict[str, str] | None = None) -> None:
         self.engine = engine
         self.base_url = base_url.rstrip("/")
         self.name = f"http:{engine}@{self.base_url.split('://', 1)[-1]}"
         self.session = session  # set by the gateway's lifespan when it opens the shared session
         self.connect_timeout_s = connect_timeout_s
         self.breaker = CircuitBreaker(self.name, failure_threshold)
+        #: sent with every call and probe (the instance's internal token: engines serve only the gateway)
+        self.headers = dict(headers or {})
+        self._post_headers = {"content-type": "application/json", **self.headers}
 
     def serves(self, op: Operation) -> bool:
         return True
@@ -66,7 +69,7 @@ class HttpBackend:
         t0 = time.perf_counter()
         try:
             async with self.session.post(
-                self.base_url + op.route, data=body, headers={"content-type": "application/json"}, timeout=timeout
+                self.base_url + op.route, data=body, headers=self._post_headers, timeout=timeout
             ) as resp:
                 payload = await resp.read()
                 return Reply(resp.status, payload, resp.headers.get("content-type", "application/json"),
@@ -84,7 +87,7 @@ class HttpBackend:
     async def health(self, timeout_s: float) -> dict:
         t0 = time.perf_counter()
         try:
-            async with self.session.get(self.base_url + "/health",
+            async with self.session.get(self.base_url + "/health", headers=self.headers,
                                         timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 detail = await resp.json(content_type=None)
                 ok = resp.status == 200

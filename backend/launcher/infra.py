@@ -86,7 +86,7 @@ def _allow_traverse(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
-def start_embedded_postgres(run_dir: Path, port: int, log: Path | None = None) -> str:
+def start_embedded_postgres(run_dir: Path, port: int, log: Path | None = None, database: str = "nautilus") -> str:
     """initdb (first time) and start the bundled server on 127.0.0.1:port; returns its URL."""
     data = run_dir / "pgdata"
     user = _pg_user()
@@ -109,14 +109,14 @@ def start_embedded_postgres(run_dir: Path, port: int, log: Path | None = None) -
             os.chown(data, pw.pw_uid, pw.pw_gid)
         _run_pg([_pg_bin("initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8", "-U", "postgres"],
                 user, 60)
+    os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    log.chmod(0o600)
     if user:
-        if not log.exists():
-            log.touch()
         os.chown(log, pw.pw_uid, pw.pw_gid)
     if not port_open("127.0.0.1", port):
         _run_pg([_pg_bin("pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(log),
                  "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"], user, 40)
-    return f"postgresql://postgres@127.0.0.1:{port}/nautilus"
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
 
 
 def _run_pg(cmd: list[str], user: str | None, timeout_s: float) -> None:
@@ -164,6 +164,8 @@ def start_embedded_redis(run_dir: Path, port: int) -> tuple[str, int]:
     data.mkdir(parents=True, exist_ok=True)
     log = run_dir / "logs" / "redis.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # redis appends; owner-only
+    log.chmod(0o600)
     proc = subprocess.Popen(
         [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
          "--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", str(log)],
@@ -201,9 +203,11 @@ def ensure(settings: Settings) -> Infra:
     db_url, db_mode, pg_data = settings.database_url, "external", None
     if not db_url:
         if port_open("127.0.0.1", settings.local_postgres_port):
-            db_url, db_mode = f"postgresql://postgres@127.0.0.1:{settings.local_postgres_port}/nautilus", "local"
+            db_url = f"postgresql://postgres@127.0.0.1:{settings.local_postgres_port}/{settings.database_name}"
+            db_mode = "local"
         else:
-            db_url, db_mode = start_embedded_postgres(run_dir, settings.embedded_postgres_port), "embedded"
+            db_url = start_embedded_postgres(run_dir, settings.embedded_postgres_port, database=settings.database_name)
+            db_mode = "embedded"
             pg_data = str(run_dir / "pgdata")
     redis_url, redis_mode, redis_pid = settings.redis_url, "external", None
     if not redis_url:

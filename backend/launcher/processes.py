@@ -1,18 +1,20 @@
-"""The platform's processes, declared once, and how to start, watch and stop them."""
+"""The platform's processes, declared once, and how to watch and stop them."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+import psutil
 
 from backend.core.settings import ENGINE_PORTS, Settings
+from backend.launcher import pidfile
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,19 @@ class ProcessSpec:
     name: str
     module: str
     port: int | None  # HTTP port with /health, or None for a socket-only process
-    sockets: tuple[Path, ...] = ()
+    socket: Path | None = None
+    group: str = "platform"  # "native" for the native engines (a GPU host may run only those)
+    cpus: tuple[int, ...] | None = None
+
+
+def _affinity() -> dict[str, list[int]]:
+    raw = os.environ.get("NAUTILUS_NATIVE_AFFINITY", "")
+    if not raw:
+        return {}
+    value = json.loads(raw)
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        raise SystemExit("NAUTILUS_NATIVE_AFFINITY must be a JSON object of engine -> list of CPU ids")
+    return {k: [int(c) for c in v] for k, v in value.items()}
 
 
 def platform_processes(settings: Settings) -> list[ProcessSpec]:
@@ -29,11 +43,22 @@ def platform_processes(settings: Settings) -> list[ProcessSpec]:
 
     specs = []
     if settings.native_enabled:
-        specs.append(ProcessSpec("native", "native_engines.supervisor", None,
-                                 tuple(socket_path(settings, e) for e in NATIVE_ENGINES)))
+        pins = _affinity()
+        specs += [ProcessSpec(f"native-{e}", f"native_engines.{e}", None, socket_path(settings, e), "native",
+                              tuple(pins[e]) if e in pins else None) for e in NATIVE_ENGINES]
     specs += [ProcessSpec(name, f"engines.{name}", settings.engine_port(name)) for name in ENGINE_PORTS]
     specs.append(ProcessSpec("gateway", "backend.gateway", settings.gateway_port))
     return specs
+
+
+def open_log(settings: Settings, name: str) -> IO[bytes]:
+    """The process's log file, append-only and readable by its owner only (0600)."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.log_dir, 0o700)
+    path = settings.log_dir / f"{name}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab", buffering=0)
 
 
 def socket_answers(path: Path, timeout_s: float = 0.5) -> bool:
@@ -51,47 +76,6 @@ def socket_answers(path: Path, timeout_s: float = 0.5) -> bool:
         s.close()
 
 
-def pid_file(settings: Settings, name: str) -> Path:
-    return settings.pid_dir / f"{name}.pid"
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (exited, not yet reaped) is not alive
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return True
-
-
-def spawn(spec: ProcessSpec, settings: Settings, env: dict[str, str]) -> subprocess.Popen:
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    settings.pid_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.log_dir / f"{spec.name}.log", "ab", buffering=0)  # noqa: SIM115 - child owns it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", spec.module], env=env, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    log.close()
-    pid_file(settings, spec.name).write_text(str(proc.pid))
-    return proc
-
-
 def http_health(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=timeout_s) as resp:
@@ -100,22 +84,25 @@ def http_health(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> d
         return None
 
 
-def terminate(pid: int, timeout_s: float) -> str:
-    """SIGTERM the process group, SIGKILL after ``timeout_s``; returns how it ended."""
+def terminate(rec: pidfile.PidRecord, timeout_s: float, group: bool = False) -> str:
+    """SIGTERM an owned process (its group too when ``group``), SIGKILL after ``timeout_s``.
+    A pid that is not the recorded process (dead, or reused by another program) is left alone."""
+    if not pidfile.owned(rec):
+        return "not running"
+    kill = (lambda sig: os.killpg(rec.pid, sig)) if group else (lambda sig: os.kill(rec.pid, sig))
     try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
+        kill(signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
         return "gone"
-    except PermissionError:
-        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not alive(pid):
+        if not pidfile.owned(rec):
             return "stopped"
         time.sleep(0.05)
     try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
+        kill(signal.SIGKILL)
+        psutil.Process(rec.pid).wait(5)
+    except (ProcessLookupError, psutil.Error):
         return "stopped"
     return "killed"
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,19 +22,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.auth.guard import Authenticator, Guard, client_allowed
 from backend.contract import problem
 from backend.contract.operation import EngineSpec, OpContext, Operation
 from backend.core import metrics
-from backend.core.errors import BackendTimeout, NautilusError, PayloadTooLarge
+from backend.core.errors import BackendTimeout, Forbidden, NautilusError, PayloadTooLarge, RateLimited
 from backend.core.settings import Settings, get_settings
 from backend.core.workers import Workers
 from backend.service.routes import add_operation_route, merge_openapi
 
 log = logging.getLogger(__name__)
 
-#: Largest request body any engine accepts (bytes); larger gets 413.
-MAX_BODY_BYTES = 256 * 1024 * 1024
+#: Largest body of a route that declares no limit of its own (bytes); operations declare theirs
+#: (``Operation.max_body_bytes``), registered in ``app.state.body_limits`` by route path.
+DEFAULT_ROUTE_BODY_BYTES = 1024 * 1024
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -45,7 +49,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NautilusError)
     async def _domain(request: Request, exc: NautilusError) -> JSONResponse:
-        return problem_response(problem.from_error(exc, instance=request.url.path))
+        headers = {"Retry-After": str(exc.extra["retry_after_s"])} if isinstance(exc, RateLimited) else None
+        return problem_response(problem.from_error(exc, instance=request.url.path), headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: ("NOT_FOUND", "Not found"), 405: ("METHOD_NOT_ALLOWED", "Method not allowed")}
+        code, title = codes.get(exc.status_code, ("HTTP_ERROR", "HTTP error"))
+        detail = (f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405)
+                  else str(exc.detail))
+        headers = dict(exc.headers or {})
+        return problem_response(problem.problem(exc.status_code, code, title, detail, instance=request.url.path),
+                                headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -53,13 +68,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
+        # the exception text stays in the log (it may hold internals); the caller gets an id to quote
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s", error_id, request.url.path)
         return problem_response(
-            problem.problem(500, "INTERNAL", "Internal error", f"{type(exc).__name__}: {exc}",
-                            instance=request.url.path)
+            problem.problem(500, "INTERNAL", "Internal error",
+                            f"an internal error occurred; quote error id {error_id} when reporting it",
+                            instance=request.url.path, error_id=error_id)
         )
 
-    app.add_middleware(BodyLimit)
+    app.state.body_limits = {}
+    app.add_middleware(BodyLimit, limits=app.state.body_limits)
 
 
 class _TooLarge(Exception):
@@ -67,18 +86,20 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Pure ASGI middleware: bodies over ``MAX_BODY_BYTES`` get 413 problem-JSON, declared
-    (Content-Length) or streamed (counted as they arrive). Pure ASGI because Starlette's
+    """Pure ASGI middleware: a body over its route's limit (``limits[path]``, else
+    ``DEFAULT_ROUTE_BODY_BYTES``) gets 413 problem-JSON, declared (Content-Length) or streamed
+    (counted as the chunks arrive, before anything parses them). Pure ASGI because Starlette's
     ``@app.middleware("http")`` costs a large share of a small call's latency."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, limits: dict[str, int]) -> None:
         self.app = app
+        self.limits = limits
 
     async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = MAX_BODY_BYTES
+        limit = self.limits.get(scope["path"], DEFAULT_ROUTE_BODY_BYTES)
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > limit:
                 await self._reject(scope, send, f"request body of {int(value)} bytes exceeds {limit}")
@@ -111,6 +132,21 @@ class BodyLimit:
         err = PayloadTooLarge(detail, field="body")
         response = problem_response(problem.from_error(err, instance=scope.get("path")))
         await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
+def install_guard(app: FastAPI, settings: Settings, origins: list[str]) -> None:
+    """Outermost middleware: Host, Origin, content type and NUL checks (``backend.auth.guard``)."""
+    app.add_middleware(Guard, allowed_hosts=settings.served_hosts(), allowed_origins=origins)
+
+
+def make_authenticator(settings: Settings, db: Callable[[], Any]) -> Authenticator:
+    return Authenticator(db, internal_token=settings.internal_token, rate_limits=settings.rate_limits())
+
+
+def metrics_guard(request: Request, settings: Settings) -> None:
+    """/metrics answers only the networks in ``NAUTILUS_METRICS_ALLOW`` (loopback by default)."""
+    if not client_allowed(request.client.host if request.client else None, settings.metrics_allow):
+        raise Forbidden("metrics are served to the networks in NAUTILUS_METRICS_ALLOW only", field="client")
 
 
 _WORKERS: Workers | None = None
@@ -179,7 +215,7 @@ def make_engine_app(
             except NautilusError as e:
                 log.warning("starting without database: %s", e.detail)
         if settings.redis_url:
-            state["bus"] = Bus.from_url(settings.redis_url)
+            state["bus"] = Bus.for_settings(settings)
         app.state.db, app.state.bus = state["db"], state["bus"]
         yield
         if state["db"] is not None:
@@ -191,6 +227,9 @@ def make_engine_app(
         title=f"Nautilus {spec.name} engine", version=spec.version, description=spec.description, lifespan=lifespan
     )
     install_problem_handlers(app)
+    install_guard(app, settings, origins=[])  # no browser calls an engine directly
+    auth = make_authenticator(settings, lambda: state["db"])
+    app.state.auth = auth
 
     def ctx_factory() -> OpContext:
         return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings)
@@ -203,11 +242,12 @@ def make_engine_app(
             result = await runner(model)
             return Response(result.model_dump_json(), media_type="application/json")
 
-        add_operation_route(app, shadow, op, handle, description=op.summary)
+        add_operation_route(app, shadow, op, handle, description=op.summary, auth=auth)
     merge_openapi(app, shadow)
 
     @app.get("/health", tags=["service"])
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
+        """Open to anyone; the detail (versions, pid, connectivity) only to the gateway or a key."""
         from backend.storage.db import ping
 
         db, bus = await asyncio.gather(
@@ -215,6 +255,8 @@ def make_engine_app(
             state["bus"].ping(settings.health_timeout_s) if state["bus"] else _not_configured(),
         )
         degraded = (settings.database_url and not db["ok"]) or (settings.redis_url and not bus["ok"])
+        if await auth.optional(request.headers) is None:
+            return {"service": spec.name, "status": "degraded" if degraded else "ok"}
         return {
             "service": spec.name,
             "status": "degraded" if degraded else "ok",
@@ -227,11 +269,13 @@ def make_engine_app(
         }
 
     @app.get("/operations", tags=["service"])
-    async def operations() -> dict[str, Any]:
+    async def operations(request: Request) -> dict[str, Any]:
+        await auth.require(request.headers, "read")
         return {"engine": spec.name, "operations": [op.describe() for op in spec.operations]}
 
     @app.get("/metrics", tags=["service"])
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        metrics_guard(request, settings)
         metrics.UP_SECONDS.labels(spec.name).set(time.time() - state["started"])
         body, ctype = metrics.render()
         return Response(body, media_type=ctype)

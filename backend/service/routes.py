@@ -12,35 +12,100 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.routing import Route
 
+from backend.auth.guard import Authenticator, check_accounts
+from backend.auth.keys import HEADER
 from backend.contract.operation import Operation
+from backend.core.errors import InvalidInput, PayloadTooLarge
 
 #: handler(request, validated model, raw body) -> Response
 Handler = Callable[[Request, Any, bytes], Awaitable[Response]]
+SECURITY = [{"ApiKey": []}]
 
-RESPONSES = {
-    422: {"description": "Validation failed (problem-JSON naming each field)"},
-    503: {"description": "Engine unavailable (problem-JSON naming the engine)"},
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked API key", "content": _PROBLEM},
+    403: {"description": "The key lacks this operation's scope, or may not use the account named", "content": _PROBLEM},
+    413: {"description": "Body over the operation's size limit", "content": _PROBLEM},
+    415: {"description": "Body is not JSON", "content": _PROBLEM},
+    422: {"description": "Validation failed (problem-JSON naming each field)", "content": _PROBLEM},
+    429: {"description": "This key's rate limit for the scope is spent", "content": _PROBLEM},
+    503: {"description": "Engine unavailable (problem-JSON naming the engine)", "content": _PROBLEM},
+    504: {"description": "Engine timed out", "content": _PROBLEM},
 }
 
 
-def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: Handler, description: str) -> None:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds this operation's limit of {limit}",
+                              field="body", limit_bytes=limit)
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(f"request body exceeds this operation's limit of {limit} bytes", field="body",
+                                  limit_bytes=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refuse_nul(body: bytes) -> None:
+    """422 naming the field when a JSON string (or key) holds a NUL character: PostgreSQL cannot store
+    one and no identifier or text here needs one. The cheap byte scan rarely matches; only then parse."""
+    if b"\\u0000" not in body:
+        return
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return  # validation reports the malformed body
+    path = _nul_path(data, "")
+    if path is not None:
+        raise InvalidInput("NUL characters are not accepted", field=path or "body")
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return p
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                sub = f"{p}.{k}" if p else str(k)
+                if "\x00" in k:
+                    return sub
+                stack.append((item, sub))
+        elif isinstance(v, list):
+            stack.extend((item, f"{p}.{i}" if p else str(i)) for i, item in enumerate(v))
+    return None
+
+
+def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: Handler, description: str,
+                        auth: Authenticator) -> None:
     async def served(request: Request) -> Response:
-        body = await request.body()
+        principal = await auth.require(request.headers, op.scope)  # before reading a byte of the body
+        body = await read_body(request, op.max_body_bytes)
+        refuse_nul(body)
         try:
             model = op.request.model_validate_json(body or b"null")
         except ValidationError as e:
             raise RequestValidationError(
                 [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
             ) from e
+        check_accounts(principal, op.account_ids(model))
         return await handler(request, model, body)
 
     served.__name__ = f"{op.engine}_{op.name}"
+    app.state.body_limits[op.route] = op.max_body_bytes
     # a plain Starlette route: FastAPI's dependency machinery adds nothing for a raw body
     app.router.routes.append(Route(op.route, served, methods=["POST"], include_in_schema=False))
 
@@ -51,7 +116,8 @@ def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: H
     documented.__name__ = f"{op.engine}_{op.name}"
     shadow.add_api_route(
         op.route, documented, methods=["POST"], response_model=op.response, summary=op.summary or op.name,
-        tags=[op.engine], description=description, responses=RESPONSES,
+        tags=[op.engine], description=f"{description}\n\nScope: `{op.scope}`. Body limit: {op.max_body_bytes:,} bytes.",
+        responses=RESPONSES, openapi_extra={"security": SECURITY},
     )
 
 
@@ -67,7 +133,25 @@ def merge_openapi(app: FastAPI, shadow: FastAPI) -> None:
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, value in extra.get("components", {}).get("schemas", {}).items():
             comps.setdefault(name, value)
+        comps.setdefault("Problem", PROBLEM_SCHEMA)
+        schema["components"].setdefault("securitySchemes", {})["ApiKey"] = {
+            "type": "apiKey", "in": "header", "name": HEADER,
+            "description": "An API key with the route's scope (see the README's security section)"}
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: RFC 9457 problem details as this platform sends them (``backend.contract.problem``).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "code": {"type": "string", "description": "stable machine code, e.g. VALIDATION_FAILED"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "reason": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}

@@ -18,7 +18,7 @@ async def create_pool(url: str, *, max_size: int = 4, timeout_s: float = 3.0) ->
             asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=30, timeout=timeout_s),
             timeout_s + 1,
         )
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as e:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as e:
         raise BackendUnavailable(f"database not reachable: {e}") from e
 
 

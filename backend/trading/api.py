@@ -1,21 +1,21 @@
-"""The trading API under /api/v1/trading. Mutations need an API key with the right scope
-(header ``X-API-Key``); reads need any key, or none from loopback when configured so."""
-
-
+"""The trading API under /api/v1/trading. Every route needs an API key (``X-API-Key``) with the
+scope it names: read, trade, risk-admin or admin; a key limited to some accounts sees only those."""
 
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from backend.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from backend.trading import auth, store
+from backend.auth.keys import Principal
+from backend.core.errors import Forbidden, InvalidInput, NotFound
+from backend.core.scopes import Scope
+from backend.service.routes import refuse_nul
+from backend.trading import store
 from backend.trading.models import (
     AmendOrder,
     AssignLimitSet,
     CreateAccount,
     CreateAlgo,
-    CreateApiKey,
     KillSwitch,
     Limits,
     SubmitOrder,
@@ -26,36 +26,26 @@ if TYPE_CHECKING:
     from backend.trading.service import TradingService
 
 PREFIX = "/api/v1/trading"
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost", "testclient"}
-IdPath = Annotated[str, Query(max_length=64)]
 
 
 def build_router(svc: "TradingService") -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["trading"])
 
-    def need(scope: str):  # noqa: ANN202 - a dependency factory
-        async def dep(request: Request) -> auth.Principal:
-            key = request.headers.get(auth.HEADER)
-            if not key:
-                host = request.client.host if request.client else ""
-                if scope == "read" and svc.config.open_reads_on_localhost and host in LOOPBACK_HOSTS:
-                    return auth.LOOPBACK
-                raise Unauthorized(f"missing {auth.HEADER} header", field=auth.HEADER)
-            if len(key) > 200:
-                raise Unauthorized("malformed API key", field=auth.HEADER)
-            principal = await auth.lookup(svc.pool, key)
-            if principal is None:
-                raise Unauthorized("unknown or revoked API key", field=auth.HEADER)
-            if not principal.allows(scope):
-                raise Forbidden(f"this key lacks the {scope!r} scope", field=auth.HEADER)
-            return principal
+    def need(scope: Scope):  # noqa: ANN202 - a dependency factory
+        async def dep(request: Request) -> Principal:
+            """Runs before the body is validated: the key first, then no NUL characters in the body."""
+            p = await svc.auth.require(request.headers, scope)
+            if request.method in ("POST", "PUT", "PATCH"):
+                refuse_nul(await request.body())
+            return p
         return dep
 
-    Read = Annotated[auth.Principal, Depends(need("read"))]
-    Trade = Annotated[auth.Principal, Depends(need("trade"))]
-    Admin = Annotated[auth.Principal, Depends(need("admin"))]
+    Read = Annotated[Principal, Depends(need(Scope.READ))]
+    Trade = Annotated[Principal, Depends(need(Scope.TRADE))]
+    RiskAdmin = Annotated[Principal, Depends(need(Scope.RISK_ADMIN))]
+    Admin = Annotated[Principal, Depends(need(Scope.ADMIN))]
 
-    def own(p: auth.Principal, account_id: str) -> None:
+    def own(p: Principal, account_id: str) -> None:
         if not p.may_use(account_id):
             raise Forbidden(f"this key may not act on account {account_id!r}", field="account_id")
 
@@ -82,12 +72,14 @@ def build_router(svc: "TradingService") -> APIRouter:
         return svc.engine.account_view(svc.engine.account(account_id))
 
     @r.put("/accounts/{account_id}/limits", summary="Replace an account's pre-trade risk limits")
-    async def put_limits(account_id: str, limits: Limits, p: Admin) -> dict[str, Any]:
+    async def put_limits(account_id: str, limits: Limits, p: RiskAdmin) -> dict[str, Any]:
+        own(p, account_id)
         return await svc.set_limits(account_id, limits.model_dump())
 
     @r.put("/accounts/{account_id}/risk-limit-set",
            summary="Make the account's pre-trade checks follow a risk engine limit set (null: its own limits)")
-    async def put_limit_set(account_id: str, req: AssignLimitSet, p: Admin) -> dict[str, Any]:
+    async def put_limit_set(account_id: str, req: AssignLimitSet, p: RiskAdmin) -> dict[str, Any]:
+        own(p, account_id)
         return await svc.assign_limit_set(account_id, req.set_id)
 
     # ---- orders ---------------------------------------------------------------
@@ -118,7 +110,7 @@ def build_router(svc: "TradingService") -> APIRouter:
         own(p, o["account_id"])
         return o
 
-    async def _owned(p: auth.Principal, order_id: str) -> None:
+    async def _owned(p: Principal, order_id: str) -> None:
         o = svc.engine.orders.get(order_id) or await store.fetch_order(svc.pool, order_id)
         if o is None:
             raise NotFound(f"no order {order_id!r}", field="order_id")
@@ -193,7 +185,11 @@ def build_router(svc: "TradingService") -> APIRouter:
         return svc.kill_state()
 
     @r.post("/kill-switch", summary="Activate or release a kill switch (activating cancels open orders)")
-    async def set_kill(req: KillSwitch, p: Admin) -> dict[str, Any]:
+    async def set_kill(req: KillSwitch, p: RiskAdmin) -> dict[str, Any]:
+        if req.account_id is None and p.account_ids is not None:
+            raise Forbidden("a key limited to some accounts may not use the global kill switch", field="account_id")
+        if req.account_id is not None:
+            own(p, req.account_id)
         return await svc.set_kill(req.active, req.account_id, req.reason)
 
     # ---- venues, books, router ------------------------------------------------
@@ -223,27 +219,13 @@ def build_router(svc: "TradingService") -> APIRouter:
         items = [d for d in items if p.may_use(d["account_id"])]
         return {"items": items, "count": len(items)}
 
-    # ---- reconciliation and keys ----------------------------------------------
+    # ---- reconciliation ----------------------------------------------------
     @r.post("/reconciliation", summary="Prove positions and cash equal the replay of all fills")
     async def reconcile(p: Admin) -> dict[str, Any]:
         return await svc.reconcile()
 
-    @r.post("/api-keys", status_code=201, summary="Create a scoped API key (the key is shown once)")
-    async def create_key(req: CreateApiKey, p: Admin) -> dict[str, Any]:
-        key_id, key = await auth.create_key(svc.pool, req.name, list(req.scopes), req.account_ids)
-        return {"id": key_id, "key": key, "name": req.name, "scopes": req.scopes, "account_ids": req.account_ids}
-
-    @r.delete("/api-keys/{key_id}", summary="Revoke an API key")
-    async def revoke_key(key_id: str, p: Admin) -> dict[str, Any]:
-        done = await svc.pool.execute("UPDATE trading_api_keys SET revoked_at = now() WHERE id = $1 "
-                                      "AND revoked_at IS NULL", key_id)
-        if done.endswith(" 0"):
-            raise NotFound(f"no active key {key_id!r}", field="key_id")
-        auth.forget_all()
-        return {"id": key_id, "revoked": True}
-
     @r.get("/health", summary="Trading core health")
-    async def health() -> dict[str, Any]:
+    async def health(p: Read) -> dict[str, Any]:
         return await svc.health()
 
     return r

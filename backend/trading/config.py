@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,10 +9,6 @@ class TradingConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NAUTILUS_TRADING_", extra="ignore", frozen=True,
                                       populate_by_name=True)
 
-    #: Bootstrap admin key; when unset and no admin key exists, one is generated and logged once.
-    admin_api_key: str | None = Field(default=None, validation_alias="NAUTILUS_ADMIN_API_KEY")
-    #: Let loopback clients read (GET) without a key.
-    open_reads_on_localhost: bool = True
     consumer_group: str = "trading"
     consumer_name: str = "gateway"
     feed_enabled: bool = True

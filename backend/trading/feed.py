@@ -51,7 +51,7 @@ class MarketFeed:
         self._task = None
 
     async def _run(self) -> None:
-        streams = {s: ">" for s in self.handlers}
+        streams = {self.bus.key(s): ">" for s in self.handlers}
         ready = False
         while not self._stopping:
             try:
@@ -61,7 +61,7 @@ class MarketFeed:
                     ready = True
                 resp = await self.bus.redis.xreadgroup(self.group, self.consumer, streams, count=500,
                                                        block=self.block_ms)
-                for stream, entries in _by_stream(resp):
+                for stream, entries in _by_stream(self.bus, resp):
                     handler = self.handlers[stream]
                     ids = []
                     for e in entries:
@@ -83,8 +83,8 @@ class MarketFeed:
                 await asyncio.sleep(0.5)
 
 
-def _by_stream(resp: Any) -> list[tuple[str, list]]:
+def _by_stream(bus: Bus, resp: Any) -> list[tuple[str, list]]:
     by: dict[str, list] = {}
-    for e in Bus._entries(resp):
+    for e in bus.entries(resp):
         by.setdefault(e.stream, []).append(e)
     return list(by.items())

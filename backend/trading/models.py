@@ -99,12 +99,6 @@ class CreateAlgo(Model):
         return self
 
 
-class CreateApiKey(Model):
-    name: Annotated[str, Field(min_length=1, max_length=128)]
-    scopes: Annotated[list[Literal["read", "trade", "admin"]], Field(min_length=1, max_length=3)]
-    account_ids: Annotated[list[Ident], Field(max_length=1000)] | None = None
-
-
 class Page(Model):
     items: list[dict[str, Any]]
     count: int

@@ -67,7 +67,7 @@ class OutboxRelay:
             for r in rows:
                 payload = orjson.loads(r["payload"])
                 payload["event_id"] = r["id"]
-                pipe.xadd(r["stream"], {FIELD: encode(r["topic"], r["type"], payload)},
+                pipe.xadd(self.bus.key(r["stream"]), {FIELD: encode(r["topic"], r["type"], payload)},
                           maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
             await asyncio.wait_for(pipe.execute(), 5.0)
             await conn.execute("DELETE FROM trading_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])

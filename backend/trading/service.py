@@ -23,7 +23,7 @@ from backend.bus import Bus
 from backend.core.errors import Conflict, Denied, InvalidInput, NotFound
 from backend.core.settings import Settings
 from backend.trading import algos as algo_mod
-from backend.trading import auth, store
+from backend.trading import store
 from backend.trading.config import TradingConfig
 from backend.trading.domain import SMART, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Effects, TradingEngine
@@ -62,7 +62,10 @@ class TradingService:
         self.relay: OutboxRelay | None = None
         self.feed: MarketFeed | None = None
         self.algos: dict[str, algo_mod.AlgoRunner] = {}
-        self.bootstrap_key: str | None = None
+        #: who may call the routes; the gateway replaces it with its own (one authenticator per process)
+        from backend.service.app import make_authenticator
+
+        self.auth = make_authenticator(settings.model_copy(update={"internal_token": None}), lambda: self.pool)
         self._tasks: list[asyncio.Task] = []
         self.started_ns = 0
         self.router = build_router(self)
@@ -72,7 +75,6 @@ class TradingService:
         self.pool, self.bus = db_pool, bus
         self.started_ns = time.time_ns()
         await self._restore()
-        await self._bootstrap_admin()
         self.writer = store.Writer(db_pool, max_batches=self.config.writer_max_batches,
                                    retry_s=self.config.writer_retry_s)
         self.writer.start()
@@ -166,17 +168,6 @@ class TradingService:
                                     created_ns=r["created_ns"], updated_ns=r["updated_ns"],
                                     **state)
             self._make_runner(st)
-
-    async def _bootstrap_admin(self) -> None:
-        if self.config.admin_api_key:
-            await auth.create_key(self.pool, "bootstrap-admin", ["admin", "trade", "read"],
-                                  key=self.config.admin_api_key)
-        elif not await auth.any_admin(self.pool):
-            _, key = await auth.create_key(self.pool, "bootstrap-admin", ["admin", "trade", "read"])
-            self.bootstrap_key = key
-            msg = f"trading: generated bootstrap admin API key (shown once): {key}"
-            log.warning(msg)
-            print(msg, flush=True)
 
     # ---- persistence ---------------------------------------------------------
     async def _commit(self, eff: Effects | None, statements: list[tuple[str, tuple]] | None = None) -> None:

@@ -87,7 +87,7 @@ def performance(req: PerformanceRequest, ctx: OpContext | None = None) -> Perfor
             if len(req.dates) != n:
                 raise InvalidInput(f"needs {n} dates (one per return), got {len(req.dates)}", field="dates")
             wealth_dates = [req.dates[0], *req.dates]
-        if any(b <= a for a, b in zip(req.dates, req.dates[1:])):
+        if any(b <= a for a, b in zip(req.dates, req.dates[1:], strict=False)):
             raise InvalidInput("dates must be strictly increasing", field="dates")
 
     rf_p = (1.0 + req.risk_free_rate) ** (1.0 / P) - 1.0

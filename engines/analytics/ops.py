@@ -1,6 +1,7 @@
 """Operations of the analytics engine."""
 
 from backend.contract.operation import EngineSpec, Operation
+from backend.core.scopes import Scope
 from engines.analytics.models import PerformanceRequest, PerformanceResponse
 
 ENGINE = EngineSpec(
@@ -9,7 +10,7 @@ ENGINE = EngineSpec(
     operations=(
         Operation(
             engine="analytics",
-            name="performance",
+            name="performance", scope=Scope.COMPUTE,
             request=PerformanceRequest,
             response=PerformanceResponse,
             fn_path="engines.analytics.compute:performance",

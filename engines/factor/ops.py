@@ -1,6 +1,7 @@
 """Operations of the factor engine."""
 
 from backend.contract.operation import EngineSpec, Operation
+from backend.core.scopes import Scope
 from engines.factor import models as m
 
 _E = "factor"
@@ -14,7 +15,7 @@ ENGINE = EngineSpec(
     operations=(
         Operation(
             engine=_E,
-            name="compute_factors",
+            name="compute_factors", scope=Scope.COMPUTE,
             request=m.ComputeFactorsRequest,
             response=m.ComputeFactorsResponse,
             fn_path=f"{_S}:compute_factors",
@@ -23,7 +24,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="evaluate_stored_factors",
+            name="evaluate_stored_factors", scope=Scope.COMPUTE,
             request=m.EvaluateStoredFactorsRequest,
             response=m.EvaluationResponse,
             fn_path=f"{_S}:evaluate_stored_factors",
@@ -32,7 +33,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="evaluate_factors",
+            name="evaluate_factors", scope=Scope.COMPUTE,
             request=m.EvaluateFactorsRequest,
             response=m.EvaluationResponse,
             fn_path=f"{_C}:evaluate_factors",
@@ -41,7 +42,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="process_cross_section",
+            name="process_cross_section", scope=Scope.COMPUTE,
             request=m.ProcessCrossSectionRequest,
             response=m.MatrixResponse,
             fn_path=f"{_C}:process_cross_section",
@@ -49,7 +50,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="validate_factor_expression",
+            name="validate_factor_expression", scope=Scope.COMPUTE,
             request=m.ValidateExpressionRequest,
             response=m.ValidateExpressionResponse,
             fn_path=f"{_C}:validate_factor_expression",
@@ -57,7 +58,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="create_factor",
+            name="create_factor", scope=Scope.DATA_ADMIN,
             request=m.FactorDefinition,
             response=m.FactorRecord,
             fn_path=f"{_S}:create_factor",
@@ -66,7 +67,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="update_factor",
+            name="update_factor", scope=Scope.DATA_ADMIN,
             request=m.FactorDefinition,
             response=m.FactorRecord,
             fn_path=f"{_S}:update_factor",
@@ -75,7 +76,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="get_factor",
+            name="get_factor", scope=Scope.READ,
             request=m.FactorNameRequest,
             response=m.FactorRecord,
             fn_path=f"{_S}:get_factor",
@@ -83,7 +84,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="list_factors",
+            name="list_factors", scope=Scope.READ,
             request=m.ListFactorsRequest,
             response=m.FactorList,
             fn_path=f"{_S}:list_factors",
@@ -91,7 +92,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="delete_factor",
+            name="delete_factor", scope=Scope.DATA_ADMIN,
             request=m.FactorNameRequest,
             response=m.Deleted,
             fn_path=f"{_S}:delete_factor",

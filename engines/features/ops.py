@@ -1,6 +1,7 @@
 """Operations of the features engine."""
 
 from backend.contract.operation import EngineSpec, Operation
+from backend.core.scopes import Scope
 from engines.features import models as m
 
 _E = "features"
@@ -14,7 +15,7 @@ ENGINE = EngineSpec(
     operations=(
         Operation(
             engine=_E,
-            name="list_indicators",
+            name="list_indicators", scope=Scope.READ,
             request=m.ListIndicatorsRequest,
             response=m.ListIndicatorsResponse,
             fn_path=f"{_C}:list_indicators",
@@ -22,7 +23,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="compute_indicators",
+            name="compute_indicators", scope=Scope.COMPUTE,
             request=m.ComputeIndicatorsRequest,
             response=m.IndicatorsResponse,
             fn_path=f"{_C}:compute_indicators",
@@ -31,7 +32,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="compute_indicators_gpu",
+            name="compute_indicators_gpu", scope=Scope.COMPUTE,
             request=m.GpuIndicatorsRequest,
             response=m.IndicatorsResponse,
             fn_path=f"{_C}:compute_indicators_gpu",
@@ -42,7 +43,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="compute_stored_indicators",
+            name="compute_stored_indicators", scope=Scope.COMPUTE,
             request=m.ComputeStoredIndicatorsRequest,
             response=m.IndicatorsResponse,
             fn_path=f"{_S}:compute_stored_indicators",
@@ -51,7 +52,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="update_indicators",
+            name="update_indicators", scope=Scope.COMPUTE,
             request=m.UpdateIndicatorsRequest,
             response=m.UpdateIndicatorsResponse,
             fn_path=f"{_S}:update_indicators",
@@ -60,7 +61,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="reset_indicator_stream",
+            name="reset_indicator_stream", scope=Scope.COMPUTE,
             request=m.ResetStreamRequest,
             response=m.ResetStreamResponse,
             fn_path=f"{_S}:reset_indicator_stream",
@@ -68,7 +69,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="create_feature_set",
+            name="create_feature_set", scope=Scope.DATA_ADMIN,
             request=m.FeatureSet,
             response=m.FeatureSetRecord,
             fn_path=f"{_S}:create_feature_set",
@@ -77,7 +78,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="update_feature_set",
+            name="update_feature_set", scope=Scope.DATA_ADMIN,
             request=m.FeatureSet,
             response=m.FeatureSetRecord,
             fn_path=f"{_S}:update_feature_set",
@@ -86,7 +87,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="get_feature_set",
+            name="get_feature_set", scope=Scope.READ,
             request=m.FeatureSetName,
             response=m.FeatureSetRecord,
             fn_path=f"{_S}:get_feature_set",
@@ -94,7 +95,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="list_feature_sets",
+            name="list_feature_sets", scope=Scope.READ,
             request=m.ListFeatureSetsRequest,
             response=m.FeatureSetList,
             fn_path=f"{_S}:list_feature_sets",
@@ -102,7 +103,7 @@ ENGINE = EngineSpec(
         ),
         Operation(
             engine=_E,
-            name="delete_feature_set",
+            name="delete_feature_set", scope=Scope.DATA_ADMIN,
             request=m.FeatureSetName,
             response=m.Deleted,
             fn_path=f"{_S}:delete_feature_set",

@@ -54,7 +54,7 @@ class MarketDataConsumer:
 
     async def start(self) -> None:
         for stream in self.streams:
-            await self.bus.ensure_group(stream, self.group, self.start_id)
+            await self.bus.ensure_group(stream, self.group, self.start_id)  # the bus prefixes the key
 
     async def read(self) -> list[StreamEntry]:
         """This consumer's unacknowledged entries first (after a restart), then new ones (blocking briefly).
@@ -73,14 +73,15 @@ class MarketDataConsumer:
     async def _read(self) -> list[StreamEntry]:
         redis = self.bus.redis
         if not self._pending_done:
-            resp = await redis.xreadgroup(self.group, self.consumer, {s: "0" for s in self.streams}, count=self.count)
-            entries = _entries(resp)
+            resp = await redis.xreadgroup(self.group, self.consumer, {self.bus.key(s): "0" for s in self.streams},
+                                          count=self.count)
+            entries = _entries(self.bus, resp)
             if entries:
                 return self._received(entries)
             self._pending_done = True
-        resp = await redis.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, count=self.count,
-                                      block=self.block_ms)
-        return self._received(_entries(resp))
+        resp = await redis.xreadgroup(self.group, self.consumer, {self.bus.key(s): ">" for s in self.streams},
+                                      count=self.count, block=self.block_ms)
+        return self._received(_entries(self.bus, resp))
 
     def _received(self, entries: list[StreamEntry]) -> list[StreamEntry]:
         self.received += len(entries)
@@ -99,7 +100,8 @@ class MarketDataConsumer:
             by_stream.setdefault(stream, []).append(eid)
         if not by_stream:
             return
-        await send_commands(self.bus.redis, [("XACK", stream, self.group, *ids) for stream, ids in by_stream.items()])
+        await send_commands(self.bus.redis, [("XACK", self.bus.key(stream), self.group, *ids)
+                                             for stream, ids in by_stream.items()])
 
     async def __aiter__(self) -> AsyncIterator[list[StreamEntry]]:
         while True:
@@ -152,15 +154,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _entries(resp: object) -> list[StreamEntry]:
+def _entries(bus: Bus, resp: object) -> list[StreamEntry]:
     with _gc_paused():
-        return _build_entries(resp)
+        return _build_entries(bus, resp)
 
 
-def _build_entries(resp: object) -> list[StreamEntry]:
+def _build_entries(bus: Bus, resp: object) -> list[StreamEntry]:
     out: list[StreamEntry] = []
     for stream, items in resp or []:  # type: ignore[union-attr]
-        name = stream.decode() if isinstance(stream, bytes) else stream
+        name = bus.name(stream)
         for entry_id, fields in items:
             if not fields:  # pending entry trimmed away
                 continue

@@ -56,14 +56,16 @@ MAX_COLUMN_TICKS = 5000
 
 Columns = dict[str, list]
 
+# ARGV: maxlen, fan-out flag, field, channel prefix (the instance's), then (topic, envelope) pairs
 _BATCH_XADD = """
 local maxlen = ARGV[1]
 local fanout = ARGV[2] == '1'
 local field = ARGV[3]
+local prefix = ARGV[4]
 local n = 0
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', field, ARGV[i + 1])
-  if fanout then redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+  if fanout then redis.call('PUBLISH', prefix .. ARGV[i], ARGV[i + 1]) end
   n = n + 1
 end
 return n
@@ -123,7 +125,8 @@ class StreamPublisher:
         for stream, items in batches.items():
             type_ = MESSAGE_TYPE[stream]
             for lo in range(0, len(items), MAX_BATCH):
-                args: list[Any] = ["EVALSHA", self._sha, 1, stream, self.maxlen, "1" if self.fanout else "0", FIELD]
+                args: list[Any] = ["EVALSHA", self._sha, 1, self.bus.key(stream), self.maxlen,
+                                   "1" if self.fanout else "0", FIELD, self.bus.prefix]
                 for topic, payload in items[lo:lo + MAX_BATCH]:
                     args.append(topic)
                     args.append(encode(topic, type_, payload))
@@ -149,8 +152,8 @@ class StreamPublisher:
                 continue
             type_ = BATCH_TYPE[stream]
             per = min(n, MAX_COLUMN_TICKS)
-            args: list[Any] = ["EVALSHA", self._sha, 1, stream, max(1, self.maxlen // per),
-                               "1" if self.fanout else "0", FIELD]
+            args: list[Any] = ["EVALSHA", self._sha, 1, self.bus.key(stream), max(1, self.maxlen // per),
+                               "1" if self.fanout else "0", FIELD, self.bus.prefix]
             for lo in range(0, n, per):
                 args.append(topic)
                 args.append(encode(topic, type_, {k: v[lo:lo + per] for k, v in columns.items()}))

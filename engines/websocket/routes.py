@@ -1,6 +1,9 @@
 """The websocket engine's live endpoint: ``GET /ws`` (WebSocket).
 
-A client sends ``{"action": "subscribe", "topics": ["data.quotes.*", "events.order.*"]}``
+A client authenticates with an API key holding the ``read`` scope, in the ``X-API-Key`` header
+or as its first message ``{"action": "auth", "api_key": "..."}`` (browsers cannot set headers on
+a websocket); without one the socket closes with code 4401 (4403: the key lacks the scope).
+Then it sends ``{"action": "subscribe", "topics": ["data.quotes.*", "events.order.*"]}``
 (glob patterns over bus topics; ``unsubscribe`` takes the same shape) and receives every
 envelope published on the bus's pub/sub channels that match, as JSON
 ``{"topic", "type", "ts_ns", "payload"}``. Each client has a bounded queue: a slow
@@ -20,10 +23,14 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter, Gauge
 
 from backend.bus.envelope import decode
+from backend.core.errors import NautilusError
+from backend.core.scopes import Scope
 
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE_MAX = 1000
+AUTH_TIMEOUT_S = 10.0
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
 MAX_PATTERNS = 64
 CLIENTS = Gauge("nautilus_ws_clients", "Connected websocket clients")
 SENT = Counter("nautilus_ws_messages_sent_total", "Messages pushed to websocket clients")
@@ -39,10 +46,39 @@ def _valid_patterns(msg: Any) -> list[str] | str:
     return topics
 
 
+async def _authenticate(socket: WebSocket) -> bool:
+    """Header first, else the first message; closes the socket (4401/4403) and returns False on failure."""
+    auth = socket.app.state.auth
+    principal = await auth.optional(socket.headers)
+    if principal is None:
+        try:
+            msg = json.loads(await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT_S))
+            key = msg.get("api_key") if isinstance(msg, dict) and msg.get("action") == "auth" else None
+            principal = await auth.principal({"X-API-Key": key}) if isinstance(key, str) else None
+        except (TimeoutError, json.JSONDecodeError, NautilusError, WebSocketDisconnect):
+            principal = None
+        if principal is None:
+            with contextlib.suppress(Exception):
+                await socket.send_json({"type": "error", "code": "UNAUTHORIZED",
+                                        "detail": 'send an API key: header X-API-Key or {"action": "auth", '
+                                                  '"api_key": "..."} as the first message'})
+                await socket.close(code=CLOSE_UNAUTHORIZED)
+            return False
+        await socket.send_json({"type": "authenticated", "key": principal.name})
+    if not principal.allows(Scope.READ):
+        with contextlib.suppress(Exception):
+            await socket.send_json({"type": "error", "code": "FORBIDDEN", "detail": "the key lacks the read scope"})
+            await socket.close(code=CLOSE_FORBIDDEN)
+        return False
+    return True
+
+
 def extend(app: FastAPI) -> None:
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         await socket.accept()
+        if not await _authenticate(socket):
+            return
         bus = getattr(socket.app.state, "bus", None)
         if bus is None:
             await socket.send_json({"type": "error", "detail": "message bus not configured"})
@@ -98,11 +134,11 @@ def extend(app: FastAPI) -> None:
                 elif isinstance(patterns, str):
                     await socket.send_json({"type": "error", "field": "topics", "detail": patterns})
                 elif action == "subscribe":
-                    await pubsub.psubscribe(*patterns)
+                    await pubsub.psubscribe(*(bus.key(p) for p in patterns))
                     subscribed.set()
                     await socket.send_json({"type": "subscribed", "topics": patterns})
                 elif subscribed.is_set():
-                    await pubsub.punsubscribe(*patterns)
+                    await pubsub.punsubscribe(*(bus.key(p) for p in patterns))
                     await socket.send_json({"type": "unsubscribed", "topics": patterns})
                 else:
                     await socket.send_json({"type": "unsubscribed", "topics": patterns})

@@ -19,6 +19,7 @@ import pytest
 from backend.contract.operation import load_engine
 from native_engines.ipc.client import NativeCallError, NativeClient
 from native_engines.serve import NATIVE_ENGINES, native_operations
+from tests.support.access import INTERNAL_HEADERS
 from tests.support.native import instance_env, start_module, stop, wait_socket
 from tests.support.procs import Proc, base_env, free_port
 
@@ -116,7 +117,7 @@ def test_native_result_when_same_input_then_equals_http_result(engines, engine, 
     # across devices (NAUTILUS_TEST_DEVICE=cuda) the operation's declared tolerance applies
     rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
     for variant, nat in zip(_variants(op), native, strict=True):
-        r = httpx.post(f"http://127.0.0.1:{port}{op.route}", json=variant, timeout=120)
+        r = httpx.post(f"http://127.0.0.1:{port}{op.route}", json=variant, timeout=120, headers=INTERNAL_HEADERS)
         assert r.status_code == 200, r.text
         _close(r.json(), json.loads(nat), rtol)
 
@@ -136,7 +137,7 @@ def test_native_error_when_invalid_input_then_same_problem_as_http(engines, engi
             await client.close()
 
     problem = asyncio.run(run())
-    r = httpx.post(f"http://127.0.0.1:{engines['http'][engine].port}{op.route}", json=bad)
+    r = httpx.post(f"http://127.0.0.1:{engines['http'][engine].port}{op.route}", json=bad, headers=INTERNAL_HEADERS)
     body = r.json()
     assert (problem["status"], problem["code"]) == (r.status_code, body["code"]) == (422, "VALIDATION_FAILED")
     assert [e["field"] for e in problem["errors"]] == [e["field"] for e in body["errors"]]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from engines.risk.ops import MC_EXAMPLE
+from tests.support.access import ADMIN_HEADERS
 from tests.support.native import instance_env, start_module, stop, wait_socket
 from tests.support.procs import Proc, base_env, free_port
 
@@ -44,7 +45,9 @@ def platform(tmp_path, database_url, redis_url):
 
 
 def _native_pid(run_dir) -> int:
-    return int((run_dir / "pids" / "native-risk.pid").read_text())
+    from backend.launcher.pidfile import read_path
+
+    return read_path(run_dir / "pids" / "native-risk.pid").pid
 
 
 async def _stream(url: str, kill_at: int, run_dir) -> tuple[Counter, int, list[int]]:
@@ -55,7 +58,7 @@ async def _stream(url: str, kill_at: int, run_dir) -> tuple[Counter, int, list[i
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(TOTAL):
         queue.put_nowait(i)
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers=ADMIN_HEADERS) as client:
 
         async def worker() -> None:
             nonlocal sent, killed_pid
@@ -74,7 +77,7 @@ async def _stream(url: str, kill_at: int, run_dir) -> tuple[Counter, int, list[i
 
 
 def test_native_killed_under_load_then_no_request_lost_and_native_used_again(platform):
-    first = httpx.post(platform["gw"] + ROUTE, json=BODY, timeout=60)
+    first = httpx.post(platform["gw"] + ROUTE, headers=ADMIN_HEADERS, json=BODY, timeout=60)
     assert first.status_code == 200 and first.headers["x-backend"].startswith("native:")
     served, killed_pid, statuses = asyncio.run(_stream(platform["gw"], TOTAL // 4, platform["dir"]))
     print(f"\nsent {TOTAL}, answered {len(statuses)}, by backend {dict(served)}")
@@ -84,7 +87,7 @@ def test_native_killed_under_load_then_no_request_lost_and_native_used_again(pla
     # the supervisor restarts it, the probe closes the circuit, native serves again
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        r = httpx.post(platform["gw"] + ROUTE, json=BODY, timeout=60)
+        r = httpx.post(platform["gw"] + ROUTE, headers=ADMIN_HEADERS, json=BODY, timeout=60)
         assert r.status_code == 200
         if r.headers["x-backend"].startswith("native:"):
             break

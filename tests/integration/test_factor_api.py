@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from scipy import stats
 
 from backend.contract.operation import load_engine
-from backend.core.settings import Settings
 from backend.service.app import make_engine_app
+from tests.support.access import INTERNAL_HEADERS, instance_settings
 from tests.unit.factor.data import closes
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,8 +78,8 @@ def client(database_url: str, redis_url: str):
             await conn.close()
 
     asyncio.run(seed())
-    app = make_engine_app(load_engine("factor"), Settings(database_url=database_url, redis_url=redis_url))
-    with TestClient(app) as cl:
+    app = make_engine_app(load_engine("factor"), instance_settings(database_url=database_url, redis_url=redis_url))
+    with TestClient(app, headers=INTERNAL_HEADERS) as cl:
         yield cl, [sym(s) for s in names], c
 
 

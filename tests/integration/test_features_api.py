@@ -11,8 +11,8 @@ import talib
 from fastapi.testclient import TestClient
 
 from backend.contract.operation import load_engine
-from backend.core.settings import Settings
 from backend.service.app import make_engine_app
+from tests.support.access import INTERNAL_HEADERS, instance_settings
 from tests.unit.features.data import sp500_ohlcv
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,8 +49,8 @@ def client(database_url: str, redis_url: str):
     import asyncio
 
     asyncio.run(seed())
-    app = make_engine_app(load_engine("features"), Settings(database_url=database_url, redis_url=redis_url))
-    with TestClient(app) as c:
+    app = make_engine_app(load_engine("features"), instance_settings(database_url=database_url, redis_url=redis_url))
+    with TestClient(app, headers=INTERNAL_HEADERS) as c:
         yield c
 
 

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.support.access import ADMIN_HEADERS, INTERNAL_HEADERS
 from tests.support.native import instance_env, start_module, stop, wait_socket
 from tests.support.procs import Proc, base_env, free_port
 
@@ -75,15 +76,17 @@ def platform(tmp_path_factory, database_url, redis_url, stored):
 def test_gateway_when_reference_request_then_prepared_here_and_served_natively_equal_to_http(platform):
     body = {"account": {"account_id": "gwn-acct"}, "market": {"lookback_days": 100},
             "distribution": "student_t", "n_scenarios": 50_000, "seed": 3}
-    routed = httpx.post(platform["gw"] + "/api/v1/risk/simulate_monte_carlo_var", json=body, timeout=60)
+    routed = httpx.post(platform["gw"] + "/api/v1/risk/simulate_monte_carlo_var", headers=ADMIN_HEADERS,
+                        json=body, timeout=60)
     assert routed.status_code == 200, routed.text
     assert routed.headers["x-backend"].startswith("native:")
-    direct = httpx.post(platform["risk"] + "/api/v1/risk/simulate_monte_carlo_var", json=body, timeout=60)
+    direct = httpx.post(platform["risk"] + "/api/v1/risk/simulate_monte_carlo_var", headers=INTERNAL_HEADERS,
+                        json=body, timeout=60)
     assert direct.status_code == 200
     assert routed.json() == direct.json()  # same device, same seed: identical
 
 
 def test_gateway_when_reference_unknown_then_404_from_prepare_without_native_call(platform):
-    r = httpx.post(platform["gw"] + "/api/v1/risk/simulate_monte_carlo_var",
+    r = httpx.post(platform["gw"] + "/api/v1/risk/simulate_monte_carlo_var", headers=ADMIN_HEADERS,
                    json={"account": {"account_id": "ghost"}, "market": {"lookback_days": 100}}, timeout=30)
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "account.account_id"

@@ -86,7 +86,7 @@ async def test_consumer_when_same_ticks_published_per_message_then_columnar_then
         first, second = mine[:n], mine[n:]
         assert records(first) == records(second)
         assert len({e.id for e in first}) == n and len({e.id for e in second}) == 1  # one entry holds them all
-    pending = await bus.redis.xpending(QUOTES, "col-" + syms[0])
+    pending = await bus.redis.xpending(bus.key(QUOTES), "col-" + syms[0])
     assert pending["pending"] == 0
 
 
@@ -106,11 +106,11 @@ async def test_publish_columns_when_longer_than_entry_limit_then_split_into_orde
 
 
 async def test_publish_columns_when_columns_malformed_then_value_error_and_nothing_written(bus):
-    before = await bus.redis.xlen(QUOTES)
+    before = await bus.redis.xlen(bus.key(QUOTES))
     topic, cols = quote_columns(GbmJumpSimulator(ModelParams(), 1, 1).steps(3), names(1), "SIM")
     with pytest.raises(ValueError, match="differ in length"):
         await StreamPublisher(bus, fanout=False).publish_columns({QUOTES: (topic, cols | {"bid": cols["bid"][:1]})})
-    assert await bus.redis.xlen(QUOTES) == before
+    assert await bus.redis.xlen(bus.key(QUOTES)) == before
 
 
 async def test_consumer_when_restarted_before_ack_then_whole_columnar_entry_redelivered_then_ack_clears_it(bus):
@@ -126,7 +126,7 @@ async def test_consumer_when_restarted_before_ack_then_whole_columnar_entry_rede
     again = await c2.read()
     assert records(again) == records(first) and [e.id for e in again] == [e.id for e in first]
     await c2.ack(again)
-    assert (await bus.redis.xpending(QUOTES, group))["pending"] == 0
+    assert (await bus.redis.xpending(bus.key(QUOTES), group))["pending"] == 0
     assert await MarketDataConsumer(bus, group, "worker", streams=(QUOTES,), block_ms=50).read() == []
 
 
@@ -198,5 +198,5 @@ async def test_replay_feed_when_batched_then_same_bars_as_per_message_replay(ctx
 
     per_message, columnar = await run(False), await run(True)
     assert len(per_message) == 15 and records(columnar) == records(per_message)
-    raw = await bus.redis.xrevrange(BARS, count=1)
+    raw = await bus.redis.xrevrange(bus.key(BARS), count=1)
     assert decode(raw[0][1][FIELD]).type == "bars"

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.core.settings import Settings
 from backend.service.app import make_engine_app
 from engines.marketdata.ops import ENGINE
+from tests.support.access import INTERNAL_HEADERS, instance_settings
 
 pytestmark = pytest.mark.timeout(120)
 API = "/api/v1/marketdata"
@@ -23,8 +23,9 @@ def import_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(database_url, redis_url, import_dir):
-    app = make_engine_app(ENGINE, Settings(database_url=database_url, redis_url=redis_url, import_dir=import_dir))
-    with TestClient(app, raise_server_exceptions=False) as c:
+    app = make_engine_app(ENGINE, instance_settings(database_url=database_url, redis_url=redis_url,
+                          import_dir=import_dir))
+    with TestClient(app, headers=INTERNAL_HEADERS, raise_server_exceptions=False) as c:
         yield c
 
 

@@ -15,9 +15,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from backend.bus import decode
-from backend.core.settings import Settings
 from backend.service.app import make_engine_app
 from engines.risk.ops import ENGINE
+from tests.support.access import INTERNAL_HEADERS, TEST_INSTANCE, instance_settings
 
 pytestmark = pytest.mark.timeout(120)
 SYMS = ["RSKA", "RSKB", "RSKC"]
@@ -56,8 +56,8 @@ def seeded(database_url: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def client(database_url: str, redis_url: str):  # noqa: ANN201
-    app = make_engine_app(ENGINE, Settings(database_url=database_url, redis_url=redis_url))
-    with TestClient(app) as c:
+    app = make_engine_app(ENGINE, instance_settings(database_url=database_url, redis_url=redis_url))
+    with TestClient(app, headers=INTERNAL_HEADERS) as c:
         yield c
 
 
@@ -211,7 +211,7 @@ def test_check_limits_when_breached_then_stored_and_published_on_bus(client, see
 
     rc = redis.from_url(redis_url)
     try:
-        events = [decode(f[b"e"]) for _, f in rc.xrange("events.risk")]
+        events = [decode(f[b"e"]) for _, f in rc.xrange(f"{TEST_INSTANCE}:events.risk")]
     finally:
         rc.close()
     mine = [e for e in events if e.payload["set_id"] == ls["id"]]
@@ -279,7 +279,7 @@ def account(database_url: str, seeded: np.ndarray):  # noqa: ANN201
 
 def test_var_when_positions_by_account_then_equals_inline_positions_valued_at_last_close(
         client, seeded, account):
-    last = dict(zip(SYMS, seeded[-1]))
+    last = dict(zip(SYMS, seeded[-1], strict=True))
     market = {"lookback_days": 250}
     by_ref = client.post("/api/v1/risk/compute_parametric_var",
                          json={"account": {"account_id": "risk-acct"}, "market": market})

@@ -13,7 +13,10 @@ import psutil
 import pytest
 
 from backend.core.settings import ENGINE_PORTS
+from tests.support.access import TEST_INSTANCE
 from tests.support.procs import REPO, base_env, free_port
+
+N_PROCESSES = len(ENGINE_PORTS) + 4  # engines, the gateway and three native engines
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -66,17 +69,20 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
     closed = str(free_port())  # nothing listens here: "no local server"
     env = base_env(run_dir, NAUTILUS_PORT_OFFSET=str(offset), NAUTILUS_LOCAL_POSTGRES_PORT=closed,
                    NAUTILUS_LOCAL_REDIS_PORT=closed, NAUTILUS_EMBEDDED_POSTGRES_PORT=str(free_port()),
-                   NAUTILUS_EMBEDDED_REDIS_PORT=str(free_port()), NAUTILUS_LOG_LEVEL="INFO",
-                   NAUTILUS_INSTANCE_ID=f"t{os.getpid()}")
+                   NAUTILUS_EMBEDDED_REDIS_PORT=str(free_port()), NAUTILUS_LOG_LEVEL="INFO")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    env.pop("NAUTILUS_ADMIN_API_KEY", None)  # the first start makes one and shows it once
     start = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=180)
     try:
         assert start.returncode == 0, start.stdout + start.stderr
         assert "postgresql: embedded" in start.stdout and "redis: embedded" in start.stdout
-        assert "all 11 processes healthy" in start.stdout  # native supervisor, 9 engines, gateway
-        with urllib.request.urlopen(f"http://127.0.0.1:{8001 + offset}/health", timeout=10) as r:
+        assert f"all {N_PROCESSES} processes healthy" in start.stdout
+        key = start.stdout.split("Admin API key (shown once", 1)[1].splitlines()[1].strip()
+        assert key.startswith("ntk_")
+        req = urllib.request.Request(f"http://127.0.0.1:{8001 + offset}/health", headers={"X-API-Key": key})
+        with urllib.request.urlopen(req, timeout=10) as r:
             health = json.loads(r.read())
         assert health["infrastructure"]["database"] == {**health["infrastructure"]["database"], "mode": "embedded",
                                                          "ok": True}
@@ -85,16 +91,22 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
         assert all(s["status"] == "ok" for s in health["services"]), health["services"]
         natives = [s for s in health["services"] if s["kind"] == "native"]
         assert natives and all(s["status"] == "ok" for s in natives)
+        assert set(health["processes"]) == {*ENGINE_PORTS, "gateway", "native-ml", "native-risk", "native-strategy"}
+        assert all(p["state"] == "running" and p["restarts"] == 0 for p in health["processes"].values())
         status = subprocess.run(["./start_hybrid_architecture.sh", "--status"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=30)
         assert status.returncode == 0 and "gateway" in status.stdout
         again = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
                                text=True, timeout=60)
-        assert again.returncode == 0 and "already running" in again.stdout
+        assert again.returncode == 0 and "already running" in again.stdout and key not in again.stdout
         pids = sorted(p.stem for p in (run_dir / "pids").glob("*.pid"))
-        assert pids == sorted([*ENGINE_PORTS, "gateway", "native", "native-ml", "native-risk", "native-strategy"])
+        assert pids == sorted([*ENGINE_PORTS, "gateway", "supervisor", "native-ml", "native-risk", "native-strategy"])
         assert sorted(p.name for p in run_dir.glob("*.sock")) == ["ml.sock", "risk.sock", "strategy.sock"]
         assert (run_dir / "logs" / "gateway.log").stat().st_size > 0
+        logs = list((run_dir / "logs").glob("*.log"))
+        assert logs and all(p.stat().st_mode & 0o077 == 0 for p in logs), [(p.name, oct(p.stat().st_mode)) for p in logs]
+        assert not any(key in p.read_text(errors="replace") for p in logs)  # the admin key is in no log
+        assert (run_dir / "internal.token").stat().st_mode & 0o077 == 0
     finally:
         stop = subprocess.run(["./stop_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=120)
@@ -102,7 +114,7 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
     assert list((run_dir / "pids").glob("*.pid")) == []
     assert list(run_dir.glob("*.sock")) == []
     assert not (run_dir / "infra.json").exists()
-    assert list(Path("/dev/shm").glob(f"nautilus-t{os.getpid()}-*")) == []
+    assert list(Path("/dev/shm").glob(f"nautilus-{TEST_INSTANCE}-*")) == []
     assert _ours(run_dir) == []
     assert not any("pgdata" in " ".join(p.cmdline()) and str(run_dir) in " ".join(p.cmdline())
                    for p in psutil.process_iter() if p.is_running() and _safe_cmd(p))
@@ -128,9 +140,6 @@ def test_start_when_a_port_is_taken_then_fails_clearly_and_leaves_nothing(tmp_pa
     blocker.bind(("127.0.0.1", ENGINE_PORTS["risk"] + offset))
     blocker.listen()
     env = base_env(run_dir, NAUTILUS_PORT_OFFSET=str(offset))
-    env.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL_FOR_START", ""))
-    if not env["DATABASE_URL"]:
-        env.pop("DATABASE_URL")
     try:
         start = subprocess.run(["./start_hybrid_architecture.sh"], cwd=REPO, env=env, capture_output=True,
                                text=True, timeout=180)
@@ -140,3 +149,27 @@ def test_start_when_a_port_is_taken_then_fails_clearly_and_leaves_nothing(tmp_pa
     assert f"risk:{ENGINE_PORTS['risk'] + offset}" in start.stdout
     assert list((run_dir / "pids").glob("*.pid")) == [] if (run_dir / "pids").exists() else True
     assert _ours(run_dir) == []
+
+
+def test_stop_when_pid_file_names_a_foreign_process_then_it_is_left_alone(tmp_path):
+    """A stale pid file whose number now belongs to another program: stop must not signal it."""
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    (run_dir / "pids").mkdir(parents=True)
+    foreign = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)
+        for name in ("supervisor", "analytics"):  # right pid, wrong creation time: a reused number
+            (run_dir / "pids" / f"{name}.pid").write_text(json.dumps(
+                {"pid": foreign.pid, "create_time": 1.0, "module": "engines.analytics", "instance": TEST_INSTANCE}))
+        env = base_env(run_dir)
+        stop = subprocess.run([sys.executable, "-m", "backend.launcher", "stop"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert foreign.poll() is None, "the stop script signalled a process that is not ours"
+        assert list((run_dir / "pids").glob("*.pid")) == []
+    finally:
+        foreign.kill()
+        foreign.wait()

@@ -11,14 +11,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from backend.auth import keys
 from backend.bus import Bus
-from backend.core.settings import Settings
+from backend.bus.redis_bus import instance_prefix
 from backend.service.app import install_problem_handlers
 from backend.trading.config import TradingConfig
 from backend.trading.service import TradingService
+from tests.support.access import ADMIN_HEADERS, ADMIN_KEY, TEST_INSTANCE, instance_settings
 
 pytestmark = pytest.mark.timeout(90)
-ADMIN = "test-admin-key-0123456789"
 
 
 def uid(prefix: str) -> str:
@@ -27,16 +28,17 @@ def uid(prefix: str) -> str:
 
 @asynccontextmanager
 async def running(db_pool, redis_url, database_url, **cfg):  # noqa: ANN001, ANN201
-    bus = Bus.from_url(redis_url)
-    svc = TradingService(Settings(database_url=database_url, redis_url=redis_url),
-                         TradingConfig(admin_api_key=ADMIN, relay_poll_s=0.05, algo_tick_s=0.02, **cfg))
+    bus = Bus.from_url(redis_url, prefix=instance_prefix(TEST_INSTANCE))
+    await keys.create_key(db_pool, keys.BOOTSTRAP_NAME, ["admin"], key=ADMIN_KEY)
+    svc = TradingService(instance_settings(database_url=database_url, redis_url=redis_url),
+                         TradingConfig(relay_poll_s=0.05, algo_tick_s=0.02, **cfg))
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(svc.router)
     await svc.start(db_pool, bus)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
-                                     headers={"X-API-Key": ADMIN}) as client:
+                                     headers=ADMIN_HEADERS) as client:
             yield svc, client, bus
     finally:
         await svc.stop()
@@ -125,30 +127,44 @@ async def test_bad_input_then_422_naming_the_field(db_pool, redis_url, database_
         assert (await client.get("/api/v1/trading/orders/nope")).status_code == 404
 
 
-async def test_api_keys_when_missing_or_wrong_scope_then_401_403_and_reads_open_on_loopback(
+async def test_trading_routes_when_missing_key_wrong_scope_or_foreign_account_then_refused(
         db_pool, redis_url, database_url) -> None:
     async with running(db_pool, redis_url, database_url) as (svc, client, _):
         sym, acct = await setup_market(svc, client, db_pool)
+        _, other = await setup_market(svc, client, db_pool)
         body = {"account_id": acct, "symbol": sym, "side": "buy", "type": "limit", "qty": 1, "limit_price": 99.0}
         r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": ""})
         assert r.status_code == 401
-        reader = (await client.post("/api/v1/trading/api-keys", json={"name": "r", "scopes": ["read"]})).json()
-        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": reader["key"]})
-        assert r.status_code == 403
-        trader = (await client.post("/api/v1/trading/api-keys",
-                                    json={"name": "t", "scopes": ["trade"], "account_ids": [acct]})).json()
-        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": trader["key"]})
+        for path in ("/api/v1/trading/venues", "/api/v1/trading/positions", f"/api/v1/trading/accounts/{acct}"):
+            assert (await client.get(path, headers={"X-API-Key": ""})).status_code == 401  # no open reads
+        _, reader = await keys.create_key(db_pool, "r", ["read"])
+        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": reader})
+        assert r.status_code == 403 and r.json()["needed_scope"] == "trade"
+        trader_id, trader = await keys.create_key(db_pool, "t", ["trade", "read"], [acct])
+        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": trader})
         assert r.status_code == 201
+        r = await client.post("/api/v1/trading/orders", json={**body, "account_id": other},
+                              headers={"X-API-Key": trader})
+        assert r.status_code == 403 and r.json()["errors"][0]["field"] == "account_id"
+        assert (await client.get(f"/api/v1/trading/accounts/{other}", headers={"X-API-Key": trader})).status_code == 403
+        listed = (await client.get("/api/v1/trading/accounts", headers={"X-API-Key": trader})).json()["items"]
+        assert [a["id"] for a in listed] == [acct]
+        for path, payload in (("/api/v1/trading/kill-switch", {"active": True}),
+                              (f"/api/v1/trading/accounts/{acct}/limits", None)):
+            r = await (client.post(path, json=payload, headers={"X-API-Key": trader}) if payload is not None
+                       else client.put(path, json={}, headers={"X-API-Key": trader}))
+            assert r.status_code == 403 and r.json()["needed_scope"] == "risk-admin"
+        assert (await client.post("/api/v1/trading/accounts", json={"id": "x", "name": "x", "starting_cash": 1},
+                                  headers={"X-API-Key": trader})).status_code == 403
+        _, risk_admin = await keys.create_key(db_pool, "ra", ["risk-admin"], [acct])
         r = await client.post("/api/v1/trading/kill-switch", json={"active": True},
-                              headers={"X-API-Key": trader["key"]})
-        assert r.status_code == 403
-        stored = await db_pool.fetchval("SELECT key_hash FROM trading_api_keys WHERE id = $1", trader["id"])
-        assert trader["key"] not in stored and len(stored) == 64
-        await client.delete(f"/api/v1/trading/api-keys/{trader['id']}")
-        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": trader["key"]})
+                              headers={"X-API-Key": risk_admin})
+        assert r.status_code == 403 and "global" in r.json()["detail"]  # account-limited: no global switch
+        stored = await db_pool.fetchval("SELECT key_hash FROM api_keys WHERE id = $1", trader_id)
+        assert trader not in stored and len(stored) == 64
+        await keys.revoke(db_pool, trader_id)
+        r = await client.post("/api/v1/trading/orders", json=body, headers={"X-API-Key": trader})
         assert r.status_code == 401
-        # reads: testclient host is treated as loopback (open by configuration)
-        assert (await client.get("/api/v1/trading/venues", headers={"X-API-Key": ""})).status_code in (200, 401)
 
 
 async def test_cancel_amend_and_book_top_n(db_pool, redis_url, database_url) -> None:

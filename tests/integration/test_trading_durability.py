@@ -11,12 +11,13 @@ import pytest
 
 from backend.bus import Bus
 from backend.bus.envelope import decode
-from backend.core.settings import Settings
+from backend.bus.redis_bus import instance_prefix
 from backend.launcher import infra
 from backend.trading.config import TradingConfig
 from backend.trading.domain import OrderType, Side
 from backend.trading.models import CreateAccount, CreateAlgo, SubmitOrder
 from backend.trading.service import TradingService
+from tests.support.access import TEST_INSTANCE, instance_settings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,9 +27,8 @@ def uid(p: str) -> str:
 
 
 def service(database_url: str, redis_url: str, **cfg) -> TradingService:  # noqa: ANN003
-    return TradingService(Settings(database_url=database_url, redis_url=redis_url),
-                          TradingConfig(admin_api_key="durability-admin", relay_poll_s=0.05, algo_tick_s=0.02,
-                                        **cfg))
+    return TradingService(instance_settings(database_url=database_url, redis_url=redis_url),
+                          TradingConfig(relay_poll_s=0.05, algo_tick_s=0.02, **cfg))
 
 
 async def market(svc: TradingService, db_pool, sym: str) -> None:  # noqa: ANN001
@@ -39,7 +39,7 @@ async def market(svc: TradingService, db_pool, sym: str) -> None:  # noqa: ANN00
 
 async def test_restart_then_open_orders_books_positions_and_algos_restored(db_pool, redis_url, database_url) -> None:
     sym, acct = uid("RS"), uid("RA")
-    bus = Bus.from_url(redis_url)
+    bus = Bus.from_url(redis_url, prefix=instance_prefix(TEST_INSTANCE))
     svc = service(database_url, redis_url)
     await svc.start(db_pool, bus)
     await market(svc, db_pool, sym)
@@ -105,7 +105,7 @@ async def test_outbox_when_redis_down_then_events_wait_and_arrive_after_restart(
     n_orders = 400 if os.environ.get("NAUTILUS_SLOW") == "1" else 60
     port = free_port()
     url, pid = infra.start_embedded_redis(tmp_path, port=port)
-    bus = Bus.from_url(url)
+    bus = Bus.from_url(url, prefix=instance_prefix(TEST_INSTANCE))
     svc = service(database_url, url, feed_enabled=False)
     await db_pool.execute("DELETE FROM trading_outbox")
     await svc.start(db_pool, bus)
@@ -129,7 +129,7 @@ async def test_outbox_when_redis_down_then_events_wait_and_arrive_after_restart(
                 break
             await asyncio.sleep(0.05)
         assert await db_pool.fetchval("SELECT count(*) FROM trading_outbox") == 0
-        entries = await bus.redis.xrange("events.trading", "-", "+")
+        entries = await bus.redis.xrange(bus.key("events.trading"), "-", "+")
         events = [decode(fields[b"e"]) for _, fields in entries]
         mine = [e for e in events if e.payload.get("account_id") == acct or
                 (e.type == "order.filled" and e.payload.get("account_id") == acct)]

@@ -9,13 +9,15 @@ import pytest
 from redis.exceptions import ResponseError
 
 from backend.bus import Bus
+from backend.bus.redis_bus import instance_prefix
 from backend.trading.feed import MarketFeed
+from tests.support.access import TEST_INSTANCE
 
 pytestmark = pytest.mark.timeout(30)
 
 
 async def test_feed_stop_when_client_swallows_cancel_then_returns_promptly(redis_url) -> None:
-    bus = Bus.from_url(redis_url)
+    bus = Bus.from_url(redis_url, prefix=instance_prefix(TEST_INSTANCE))
     real = bus.redis.xreadgroup
     swallowed = 0
 

@@ -8,25 +8,25 @@ import redis
 from fastapi.testclient import TestClient
 
 from backend.bus.envelope import encode
-from backend.core.settings import Settings
 from backend.contract.operation import load_engine
 from backend.service.app import make_engine_app
 from engines.websocket.routes import extend
+from tests.support.access import INTERNAL_HEADERS, TEST_INSTANCE, instance_settings
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
 def client(redis_url):
-    app = make_engine_app(load_engine("websocket"), Settings(redis_url=redis_url), extend=extend)
-    with TestClient(app) as c:
+    app = make_engine_app(load_engine("websocket"), instance_settings(redis_url=redis_url), extend=extend)
+    with TestClient(app, headers=INTERNAL_HEADERS) as c:
         yield c
 
 
 def _publish_until_received(redis_url: str, channel: str, payload: dict, ws) -> dict:
     r = redis.from_url(redis_url)
     for _ in range(100):
-        if r.publish(channel, encode(channel, "quote", payload)) > 0:
+        if r.publish(f"{TEST_INSTANCE}:{channel}", encode(channel, "quote", payload)) > 0:
             break
         asyncio.run(asyncio.sleep(0.02))
     r.close()
@@ -49,3 +49,26 @@ def test_ws_when_bad_subscription_then_error_names_field(client):
         assert ws.receive_json()["field"] == "action"
         ws.send_text("not json")
         assert ws.receive_json()["type"] == "error"
+
+
+def test_ws_when_no_credentials_then_closed_4401(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with client.websocket_connect("/ws", headers={"X-Nautilus-Internal": ""}) as ws:
+        ws.send_json({"action": "subscribe", "topics": ["data.quotes.*"]})
+        assert ws.receive_json()["code"] == "UNAUTHORIZED"
+        with pytest.raises(WebSocketDisconnect) as e:
+            ws.receive_json()
+    assert e.value.code == 4401
+
+
+def test_ws_when_other_instance_publishes_then_nothing_arrives(client, redis_url):
+    """Pub/sub ignores the database number: isolation is the instance prefix."""
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"action": "subscribe", "topics": ["data.quotes.*"]})
+        ws.receive_json()
+        r = redis.from_url(redis_url)
+        r.publish("other-instance:data.quotes.SIM.AAPL", encode("data.quotes.SIM.AAPL", "quote", {"bid": 9.0}))
+        r.close()
+        msg = _publish_until_received(redis_url, "data.quotes.SIM.MSFT", {"bid": 1.0}, ws)
+        assert msg["topic"] == "data.quotes.SIM.MSFT"

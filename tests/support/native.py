@@ -45,5 +45,5 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20) -> None:
 
 
 def instance_env(base: dict[str, str]) -> dict[str, str]:
-    return {**base, "NAUTILUS_INSTANCE_ID": f"t{os.getpid()}", "NAUTILUS_DEVICE": os.environ.get(
-        "NAUTILUS_TEST_DEVICE", "")}
+    """``base`` (already the test instance's, tests/support/procs.base_env) with the test device."""
+    return {**base, "NAUTILUS_DEVICE": os.environ.get("NAUTILUS_TEST_DEVICE", "")}

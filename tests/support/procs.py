@@ -69,7 +69,11 @@ class Proc:
 
 
 def base_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """A subprocess environment of the test instance (tests/support/access.py) with its own run dir."""
+    from tests.support.access import instance_env
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAUTILUS_")}
     env.update({"NAUTILUS_RUN_DIR": str(tmp), "PYTHONUNBUFFERED": "1", "NAUTILUS_LOG_LEVEL": "WARNING"})
+    env.update(instance_env())
     env.update(extra)
     return env

@@ -47,7 +47,8 @@ def test_prometheus_config_when_parsed_then_scrapes_gateway_and_every_engine_por
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt install prometheus)")
 def test_prometheus_files_when_checked_by_promtool_then_valid():
-    for args in (["check", "config", "deploy/prometheus/prometheus.yml"], ["check", "rules", "deploy/prometheus/alerts.yml"]):
+    for args in (["check", "config", "deploy/prometheus/prometheus.yml"], ["check", "rules",
+                 "deploy/prometheus/alerts.yml"]):
         done = subprocess.run(["promtool", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
 

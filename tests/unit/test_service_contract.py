@@ -5,20 +5,37 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.auth import keys
 from backend.contract.operation import load_engine
-from backend.core.settings import ENGINE_PORTS, Settings
-from backend.service import app as service_app
+from backend.core.settings import ENGINE_PORTS
 from backend.service.app import make_engine_app
+from tests.support.access import INTERNAL_HEADERS, instance_settings
 
 pytestmark = pytest.mark.timeout(30)
 ROUTE = "/api/v1/analytics/performance"
+LOOPBACK = ("127.0.0.1", 40000)
 
 
 @pytest.fixture(scope="module")
 def client(database_url, redis_url):
-    app = make_engine_app(load_engine("analytics"), Settings(database_url=database_url, redis_url=redis_url))
-    with TestClient(app) as c:
+    app = make_engine_app(load_engine("analytics"), instance_settings(database_url=database_url, redis_url=redis_url))
+    with TestClient(app, headers=INTERNAL_HEADERS, client=LOOPBACK) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def scoped_keys(database_url):
+    import asyncio
+
+    import asyncpg
+
+    async def make() -> dict[str, str]:
+        conn = await asyncpg.connect(database_url)
+        out = {s: (await keys.create_key(conn, f"svc-{s}", [s]))[1] for s in ("read", "compute")}
+        await conn.close()
+        return out
+
+    return asyncio.run(make())
 
 
 def test_every_engine_when_loaded_then_declares_itself_and_its_operations():
@@ -77,7 +94,7 @@ def test_operation_when_series_longer_than_limit_then_422(client):
 
 
 def test_operation_when_body_over_byte_limit_then_413(client, monkeypatch):
-    monkeypatch.setattr(service_app, "MAX_BODY_BYTES", 100)
+    monkeypatch.setitem(client.app.state.body_limits, ROUTE, 100)
     r = client.post(ROUTE, content=json.dumps({"returns": [0.001] * 100}).encode(),
                     headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "PAYLOAD_TOO_LARGE"
@@ -91,9 +108,9 @@ def test_health_when_database_and_redis_up_then_ok_with_connectivity(client):
 
 def test_health_when_database_unreachable_then_degraded():
     app = make_engine_app(load_engine("analytics"),
-                          Settings(database_url="postgresql://postgres@127.0.0.1:1/x", redis_url=None,
-                                   db_connect_timeout_s=0.5))
-    with TestClient(app) as c:
+                          instance_settings(database_url="postgresql://postgres@127.0.0.1:1/x", redis_url=None,
+                                        db_connect_timeout_s=0.5))
+    with TestClient(app, headers=INTERNAL_HEADERS) as c:
         body = c.get("/health").json()
     assert body["status"] == "degraded" and body["database"]["ok"] is False
 
@@ -111,7 +128,7 @@ def test_metrics_when_called_then_prometheus_text_with_operation_counts(client):
 
 
 def test_operation_when_streamed_body_over_limit_then_413(client, monkeypatch):
-    monkeypatch.setattr(service_app, "MAX_BODY_BYTES", 1000)
+    monkeypatch.setitem(client.app.state.body_limits, ROUTE, 1000)
 
     def chunks():
         yield b'{"returns": ['
@@ -121,3 +138,77 @@ def test_operation_when_streamed_body_over_limit_then_413(client, monkeypatch):
 
     r = client.post(ROUTE, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+# ---- access: engines serve the gateway (internal token) or a key with the operation's scope ----
+def test_operation_when_no_credentials_then_401_before_the_body_is_read(client):
+    r = client.post(ROUTE, json={"returns": [0.01, 0.02]}, headers={"X-Nautilus-Internal": ""})
+    assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
+
+
+def test_operation_when_wrong_internal_token_then_401(client):
+    r = client.post(ROUTE, json={"returns": [0.01, 0.02]}, headers={"X-Nautilus-Internal": "guess"})
+    assert r.status_code == 401
+
+
+def test_operation_when_key_has_compute_scope_then_200_and_read_only_key_403(client, scoped_keys):
+    ok = client.post(ROUTE, json={"returns": [0.01, 0.02]},
+                     headers={"X-Nautilus-Internal": "", "X-API-Key": scoped_keys["compute"]})
+    assert ok.status_code == 200
+    denied = client.post(ROUTE, json={"returns": [0.01, 0.02]},
+                         headers={"X-Nautilus-Internal": "", "X-API-Key": scoped_keys["read"]})
+    assert denied.status_code == 403 and denied.json()["needed_scope"] == "compute"
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""])
+def test_operation_when_body_is_not_json_then_415(client, ctype):
+    r = client.post(ROUTE, content=b'{"returns": [0.01, 0.02]}', headers={"content-type": ctype})
+    assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_request_when_host_header_foreign_then_400(client):
+    r = client.post(ROUTE, json={"returns": [0.01, 0.02]}, headers={"host": "attacker.example"})
+    assert r.status_code == 400 and r.json()["code"] == "HOST_NOT_ALLOWED"
+
+
+def test_request_when_any_origin_then_403_engines_serve_no_browser(client):
+    r = client.post(ROUTE, json={"returns": [0.01, 0.02]}, headers={"origin": "http://127.0.0.1:3000"})
+    assert r.status_code == 403 and r.json()["code"] == "ORIGIN_NOT_ALLOWED"
+
+
+def test_health_when_anonymous_then_status_only(client):
+    body = client.get("/health", headers={"X-Nautilus-Internal": ""}).json()
+    assert body == {"service": "analytics", "status": "ok"}
+
+
+def test_metrics_when_peer_not_loopback_then_403(database_url, redis_url):
+    app = make_engine_app(load_engine("analytics"), instance_settings(database_url=database_url, redis_url=redis_url))
+    with TestClient(app, client=("10.1.2.3", 5000)) as c:
+        assert c.get("/metrics").status_code == 403
+
+
+def test_unknown_route_when_requested_then_problem_json_404(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "NOT_FOUND"
+
+
+def test_operation_when_string_holds_nul_then_422_naming_field(client):
+    r = client.post("/api/v1/analytics/performance", content=b'{"returns": [0.01, 0.02], "dates": ["a\\u0000"]}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "dates.0"
+
+
+def test_unexpected_error_when_raised_then_500_without_exception_text(database_url, redis_url):
+    from fastapi import FastAPI
+
+    app = make_engine_app(load_engine("analytics"), instance_settings(database_url=database_url, redis_url=redis_url),
+                          extend=lambda a: a.add_api_route("/boom", _boom))
+    with TestClient(app, headers=INTERNAL_HEADERS, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500 and "secret-internal-detail" not in r.text and r.json()["error_id"]
+    assert isinstance(app, FastAPI)
+
+
+def _boom() -> None:
+    raise RuntimeError("secret-internal-detail")
