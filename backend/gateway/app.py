@@ -72,7 +72,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     catalog = load_catalog()
     routes: dict[str, EngineRoute] = {}
     state: dict[str, Any] = {"started": time.time(), "db": None, "bus": None}
-    auth = make_authenticator(settings.model_copy(update={"internal_token": None}), lambda: state["db"])
+    # the internal token also lets the platform's own processes call the gateway (e.g. a paper-trading
+    # strategy in the strategy engine submitting orders); only processes the launcher started have it
+    auth = make_authenticator(settings, lambda: state["db"])
     trading = _trading_service(settings)
     if trading is not None:
         trading.auth = auth

@@ -65,7 +65,7 @@ class TradingService:
         #: who may call the routes; the gateway replaces it with its own (one authenticator per process)
         from backend.service.app import make_authenticator
 
-        self.auth = make_authenticator(settings.model_copy(update={"internal_token": None}), lambda: self.pool)
+        self.auth = make_authenticator(settings, lambda: self.pool)
         self._tasks: list[asyncio.Task] = []
         self.started_ns = 0
         self.router = build_router(self)
