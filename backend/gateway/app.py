@@ -158,7 +158,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     merge_openapi(app, shadow)
     app.include_router(access.build_router(auth, lambda: state["db"]))
     if trading is not None:
-        app.include_router(trading.router)
+        from backend.trading.routes import build_router
+
+        app.include_router(build_router(trading))
 
         app.add_middleware(TradingGate, state=state)
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "PUT",
