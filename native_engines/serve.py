@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.contract import problem
-from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
+from backend.contract.operation import EngineSpec, OpContext, Operation, compute, load_engine
 from backend.core import logging as nlogging
 from backend.core.errors import NautilusError
 from backend.core.settings import Settings, get_settings
@@ -66,7 +66,7 @@ def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Calla
     def handle(body: Any) -> bytes:
         req = op.request.model_validate(body)
         ctx = OpContext(engine=op.engine, device=device.device, settings=settings)
-        return fn(req, ctx).model_dump_json().encode()
+        return compute(fn, req, ctx).model_dump_json().encode()
 
     return handle
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth.guard import Authenticator, Guard, client_allowed
 from backend.contract import problem
-from backend.contract.operation import EngineSpec, OpContext, Operation
+from backend.contract.operation import EngineSpec, OpContext, Operation, compute
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, Forbidden, NautilusError, PayloadTooLarge, RateLimited
 from backend.core.settings import Settings, get_settings
@@ -179,7 +179,7 @@ class OperationRunner:
             if self.prepare is not None:
                 req = await asyncio.wait_for(self.prepare(req, ctx), self.op.timeout_s)
             work = self.fn(req, ctx) if self.is_async else _workers().submit(
-                asyncio.get_running_loop(), self.fn, req, ctx)
+                asyncio.get_running_loop(), compute, self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
         except TimeoutError as e:
             status = "timeout"
