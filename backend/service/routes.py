@@ -137,10 +137,35 @@ def merge_openapi(app: FastAPI, shadow: FastAPI) -> None:
         schema["components"].setdefault("securitySchemes", {})["ApiKey"] = {
             "type": "apiKey", "in": "header", "name": HEADER,
             "description": "An API key with the route's scope (see the README's security section)"}
+        document_problems(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: Routes anyone may call (everything else needs a key): the documentation and the probes.
+OPEN_PATHS = frozenset({"/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
+
+
+def document_problems(schema: dict[str, Any]) -> None:
+    """Every error response is problem-JSON, and every route that needs a key says so: FastAPI's own
+    routes document a JSON 422 by default; this states what the platform actually sends."""
+    for path, methods in schema.get("paths", {}).items():
+        for op in methods.values():
+            responses = op.setdefault("responses", {})
+            if path == "/metrics":
+                responses["200"] = {"description": "Prometheus text exposition",
+                                    "content": {"text/plain": {"schema": {"type": "string"}}}}
+                responses.setdefault("403", RESPONSES[403])
+                continue
+            if path not in OPEN_PATHS:
+                op.setdefault("security", SECURITY)
+                for code in (401, 403, 415, 422, 429, 503):
+                    responses.setdefault(str(code), RESPONSES[code])
+            for code, resp in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    resp["content"] = _PROBLEM
 
 
 #: RFC 9457 problem details as this platform sends them (``backend.contract.problem``).
