@@ -23,6 +23,7 @@ from backend.auth.guard import Authenticator, check_accounts
 from backend.auth.keys import HEADER
 from backend.contract.operation import Operation
 from backend.core.errors import InvalidInput, PayloadTooLarge
+from backend.core.memory import LargeBodies
 
 #: handler(request, validated model, raw body) -> Response
 Handler = Callable[[Request, Any, bytes], Awaitable[Response]]
@@ -90,19 +91,20 @@ def _nul_path(value: Any, path: str) -> str | None:
 
 
 def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: Handler, description: str,
-                        auth: Authenticator) -> None:
+                        auth: Authenticator, large: LargeBodies) -> None:
     async def served(request: Request) -> Response:
         principal = await auth.require(request.headers, op.scope)  # before reading a byte of the body
         body = await read_body(request, op.max_body_bytes)
         refuse_nul(body)
-        try:
-            model = op.request.model_validate_json(body or b"null")
-        except ValidationError as e:
-            raise RequestValidationError(
-                [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-            ) from e
-        check_accounts(principal, op.account_ids(model))
-        return await handler(request, model, body)
+        async with large.turn(len(body)):  # a few large bodies in Python objects at once, then trimmed
+            try:
+                model = op.request.model_validate_json(body or b"null")
+            except ValidationError as e:
+                raise RequestValidationError(
+                    [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+                ) from e
+            check_accounts(principal, op.account_ids(model))
+            return await handler(request, model, body)
 
     served.__name__ = f"{op.engine}_{op.name}"
     app.state.body_limits[op.route] = op.max_body_bytes
