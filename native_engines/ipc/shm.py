@@ -3,8 +3,8 @@
 ``ShmPool`` is owned by exactly one process, which alone creates and unlinks its
 segments. It keeps at most one idle segment of the default size; a segment made for one
 oversize array, or any further idle one, is unlinked as soon as it is free again, so a single
-large call does not leave hundreds of MB of /dev/shm behind. Segments are named ``nautilus-<instance>-<role>-<pid>-<n>``: the instance id
-lets the stop script remove them, the pid lets the next start tell a dead owner's
+large call does not leave hundreds of MB of /dev/shm behind. Segments are named
+``nautilus-<instance>-<role>-<pid>-<n>``: the instance id lets the stop script remove them, the pid lets the next start tell a dead owner's
 (stale) segment from a live one. Blocks are allocated first-fit with 64-byte alignment
 and freed when the call that used them completes, so one pool serves every request.
 
