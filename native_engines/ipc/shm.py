@@ -1,16 +1,18 @@
 """Shared memory for arrays: an owner's reusable pool, and a peer's attach-only cache.
 
-``ShmPool`` is owned by exactly one process, which alone creates and unlinks its
-segments. It keeps at most one idle segment of the default size; a segment made for one
-oversize array, or any further idle one, is unlinked as soon as it is free again, so a single
-large call does not leave hundreds of MB of /dev/shm behind. Segments are named
-``nautilus-<instance>-<role>-<pid>-<n>``: the instance id lets the stop script remove them, the pid lets the next start tell a dead owner's
-(stale) segment from a live one. Blocks are allocated first-fit with 64-byte alignment
-and freed when the call that used them completes, so one pool serves every request.
+``ShmPool`` is owned by exactly one process, which alone creates and unlinks its segments.
+It keeps at most one idle segment of the default size; a segment made for one oversize array,
+or any further idle one, is unlinked as soon as it is free again, so a single large call does
+not leave hundreds of MB of /dev/shm behind. Segments are named
+``nautilus-<instance>-<role>-<pid>-<n>``: the instance id lets the stop script remove them, the
+pid lets the next start tell a dead owner's (stale) segment from a live one. Blocks are
+allocated first-fit with 64-byte alignment and freed when the call that used them completes,
+so one pool serves every request.
 
 ``Attached`` maps a peer's segments without taking ownership: before Python 3.13 merely
 attaching registers the segment with the resource tracker, which would unlink it when
-the attaching process exits, so it is unregistered at once (as vLLM does).
+the attaching process exits, so it is unregistered at once (as vLLM does). ``sweep`` unmaps
+segments their owner has unlinked.
 """
 
 from __future__ import annotations
