@@ -60,6 +60,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = (f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405)
                   else str(exc.detail))
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method the path serves, not just the first route's
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(problem.problem(exc.status_code, code, title, detail, instance=request.url.path),
                                 headers or None)
 
@@ -133,6 +135,18 @@ class BodyLimit:
         err = PayloadTooLarge(detail, field="body")
         response = problem_response(problem.from_error(err, instance=scope.get("path")))
         await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Methods some route of the app serves at this request's path."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def install_guard(app: FastAPI, settings: Settings, origins: list[str]) -> None:

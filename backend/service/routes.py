@@ -31,8 +31,12 @@ SECURITY = [{"ApiKey": []}]
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (e.g. a body that is not valid JSON or UTF-8)", "content": _PROBLEM},
     401: {"description": "Missing, unknown or revoked API key", "content": _PROBLEM},
     403: {"description": "The key lacks this operation's scope, or may not use the account named", "content": _PROBLEM},
+    404: {"description": "A resource the request names does not exist", "content": _PROBLEM},
+    409: {"description": "Conflicts with the current state (e.g. it already exists, or has finished)",
+          "content": _PROBLEM},
     413: {"description": "Body over the operation's size limit", "content": _PROBLEM},
     415: {"description": "Body is not JSON", "content": _PROBLEM},
     422: {"description": "Validation failed (problem-JSON naming each field)", "content": _PROBLEM},
@@ -97,8 +101,8 @@ def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: H
         body = await read_body(request, op.max_body_bytes)
         refuse_nul(body)
         async with large.turn(len(body)):  # a few large bodies in Python objects at once, then trimmed
-            try:
-                model = op.request.model_validate_json(body or b"null")
+            try:  # strict: a JSON false is not the integer 0, a 0 is not false, "1" is not a number
+                model = op.request.model_validate_json(body or b"null", strict=True)
             except ValidationError as e:
                 raise RequestValidationError(
                     [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
@@ -163,7 +167,7 @@ def document_problems(schema: dict[str, Any]) -> None:
                 continue
             if path not in OPEN_PATHS:
                 op.setdefault("security", SECURITY)
-                for code in (401, 403, 415, 422, 429, 503):
+                for code in (400, 401, 403, 404, 409, 415, 422, 429, 503):
                     responses.setdefault(str(code), RESPONSES[code])
             for code, resp in responses.items():
                 if code.isdigit() and int(code) >= 400:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Strict, StrictBool, model_validator
 
 from backend.contract.arrays import FiniteFloat, Symbol
 from backend.contract.operation import Model
@@ -13,7 +13,7 @@ from backend.trading.domain import SMART, OrderType, Side, TimeInForce
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Price = Annotated[FiniteFloat, Field(gt=0, le=1e9)]
 Qty = Annotated[FiniteFloat, Field(gt=0, le=1e12)]
-LimitSetId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+LimitSetId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
 
 
 class SubmitOrder(Model):
@@ -48,8 +48,8 @@ class Limits(Model):
     price_collar_pct: Annotated[FiniteFloat, Field(ge=0, le=1000)] = 10.0
     max_position_qty: Annotated[FiniteFloat, Field(ge=0, le=1e12)] = 1_000_000.0
     max_gross_exposure: Annotated[FiniteFloat, Field(ge=0, le=1e15)] = 50_000_000.0
-    max_open_orders: Annotated[int, Field(ge=0, le=1_000_000)] = 1_000
-    max_orders_per_window: Annotated[int, Field(ge=0, le=10_000_000)] = 1_000
+    max_open_orders: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] = 1_000
+    max_orders_per_window: Annotated[int, Strict(), Field(ge=0, le=10_000_000)] = 1_000
     rate_window_s: Annotated[FiniteFloat, Field(gt=0, le=3600)] = 1.0
     duplicate_window_s: Annotated[FiniteFloat, Field(ge=0, le=3600)] = 1.0
     margin_rate: Annotated[FiniteFloat, Field(gt=0, le=1)] = 0.5
@@ -70,7 +70,7 @@ class AssignLimitSet(Model):
 
 
 class KillSwitch(Model):
-    active: bool
+    active: StrictBool
     account_id: Ident | None = Field(default=None, description="omit for the global switch")
     reason: Annotated[str, Field(max_length=200)] = ""
 
@@ -84,11 +84,11 @@ class CreateAlgo(Model):
     strategy: Ident = "default"
     venue: Ident = SMART
     duration_s: Annotated[FiniteFloat, Field(gt=0, le=86_400)] | None = None
-    slices: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    slices: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
     participation: Annotated[FiniteFloat, Field(gt=0, le=1)] | None = None
     limit_price: Price | None = None
     bars_timeframe: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}[smhd]$")] = "1m"
-    lookback_days: Annotated[int, Field(ge=1, le=365)] = 20
+    lookback_days: Annotated[int, Strict(), Field(ge=1, le=365)] = 20
 
     @model_validator(mode="after")
     def _params(self) -> CreateAlgo:

@@ -369,14 +369,22 @@ def _replay_batches(rows: list, req: StartFeedRequest, last_price: dict[str, flo
     return out
 
 
+#: How long the latency probe keeps draining after its feed stopped (other feeds may keep publishing
+#: on the same streams, so "until empty" could be never).
+PROBE_DRAIN_S = 0.5
+
+
 async def _probe(feed: Feed, consumer: MarketDataConsumer) -> None:
     """Read and acknowledge everything the feed publishes, recording latency; drains briefly after a stop."""
+    stopped_at = None
     while True:
         entries = await consumer.read()
         if entries:
             await consumer.ack(entries)
-        elif feed.state not in ACTIVE or feed.stop_event.is_set():
-            return
+        if feed.state not in ACTIVE or feed.stop_event.is_set():
+            stopped_at = stopped_at or time.monotonic()
+            if not entries or time.monotonic() - stopped_at > PROBE_DRAIN_S:
+                return
 
 
 async def _run(feed: Feed, ctx: OpContext) -> None:
@@ -451,7 +459,10 @@ async def stop_feed(req: FeedRef, ctx: OpContext) -> FeedStatus:
         _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
         for task in late:
             task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        if late:  # a Redis client can swallow a cancellation: never wait on it unbounded
+            _, stuck = await asyncio.wait(late, timeout=1.0)
+            for task in stuck:
+                log.warning("feed %s: task %s did not stop; abandoned", req.feed_id, task.get_name())
     return feed.status()
 
 
