@@ -391,7 +391,7 @@ async def load_limit_sets(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT s.id, s.name, s.updated_at::text AS version, l.limit_type, l.threshold, l.scope "
+        "SELECT s.id, s.name, s.version::text AS version, l.limit_type, l.threshold, l.scope "
         "FROM risk_limit_sets s LEFT JOIN risk_limits l ON l.set_id = s.id WHERE s.id = ANY($1::bigint[]) "
         "ORDER BY s.id, l.position, l.id", list(ids))
     grouped: dict[int, tuple[str, str, list[tuple[str, float, str | None]]]] = {}
@@ -403,7 +403,7 @@ async def load_limit_sets(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int
 
 
 async def limit_set_versions(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> dict[int, str]:
-    rows = await conn.fetch("SELECT id, updated_at::text AS version FROM risk_limit_sets WHERE id = ANY($1::bigint[])",
+    rows = await conn.fetch("SELECT id, version::text AS version FROM risk_limit_sets WHERE id = ANY($1::bigint[])",
                             list(ids))
     return {r["id"]: r["version"] for r in rows}
 

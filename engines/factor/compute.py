@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from backend.contract.operation import OpContext
+from backend.contract.params import parameter_errors
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from engines.factor import cross_section, evaluation, expression, library
 from engines.factor.models import (
@@ -93,15 +94,8 @@ def factor_values(
 
     if spec.name is not None and spec.name in library.LIBRARY:
         d = library.LIBRARY[spec.name]
-        try:
+        with parameter_errors(d.name, d.params, field):
             params = library.resolve_params(d, spec.params)
-        except KeyError as e:
-            raise InvalidInput(
-                f"unknown parameter {e.args[0]!r} for {d.name} (allowed: {', '.join(d.params)})",
-                field=f"{field}.params.{e.args[0]}",
-            ) from e
-        except ValueError as e:
-            raise InvalidInput(e.args[1], field=f"{field}.params.{e.args[0]}") from e
         for k in d.needs:
             if k not in panel or not np.isfinite(panel[k]).any():
                 raise InvalidInput(f"{d.name} needs {k!r} bars", field=f"{field}.name")

@@ -9,7 +9,8 @@ import asyncpg
 import numpy as np
 
 from backend.contract.operation import OpContext
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput
+from backend.storage.definitions import Definitions
 from engines.factor import compute, expression, library
 from engines.factor.models import (
     ComputeFactorsRequest,
@@ -27,6 +28,9 @@ from engines.factor.models import (
 )
 from engines.features.store import BAR_FIELDS, fetch_bars
 
+FACTORS = Definitions("factor_definitions", "factor", columns=("description", "expression", "higher_is"),
+                      update_op="update_factor")
+
 
 def _record(r: asyncpg.Record) -> FactorRecord:
     return FactorRecord(**{k: r[k] for k in FactorRecord.model_fields})
@@ -40,52 +44,25 @@ def _check_definition(req: FactorDefinition) -> None:
 
 async def create_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     _check_definition(req)
-    try:
-        row = await ctx.require_db().fetchrow(
-            "INSERT INTO factor_definitions(name, description, expression, higher_is) VALUES ($1, $2, $3, $4) "
-            "RETURNING *",
-            req.name,
-            req.description,
-            req.expression,
-            req.higher_is,
-        )
-    except asyncpg.UniqueViolationError as e:
-        raise Conflict(f"factor {req.name!r} already exists; use update_factor", field="name") from e
-    return _record(row)
+    return _record(await FACTORS.create(ctx.require_db(), req.model_dump()))
 
 
 async def update_factor(req: FactorDefinition, ctx: OpContext) -> FactorRecord:
     _check_definition(req)
-    row = await ctx.require_db().fetchrow(
-        "UPDATE factor_definitions SET description = $2, expression = $3, higher_is = $4, version = version + 1, "
-        "updated_at = now() WHERE name = $1 RETURNING *",
-        req.name,
-        req.description,
-        req.expression,
-        req.higher_is,
-    )
-    if row is None:
-        raise NotFound(f"no factor named {req.name!r}", field="name")
-    return _record(row)
+    return _record(await FACTORS.update(ctx.require_db(), req.name, req.model_dump(), field="name"))
 
 
 async def get_factor(req: FactorNameRequest, ctx: OpContext) -> FactorRecord:
-    row = await ctx.require_db().fetchrow("SELECT * FROM factor_definitions WHERE name = $1", req.name)
-    if row is None:
-        raise NotFound(f"no factor named {req.name!r}", field="name")
-    return _record(row)
+    return _record(await FACTORS.get(ctx.require_db(), req.name, field="name"))
 
 
 async def delete_factor(req: FactorNameRequest, ctx: OpContext) -> Deleted:
-    status = await ctx.require_db().execute("DELETE FROM factor_definitions WHERE name = $1", req.name)
-    if status.endswith(" 0"):
-        raise NotFound(f"no factor named {req.name!r}", field="name")
+    await FACTORS.delete(ctx.require_db(), req.name, field="name")
     return Deleted(name=req.name, deleted=True)
 
 
 async def list_factors(req: ListFactorsRequest, ctx: OpContext) -> FactorList:
-    pool = ctx.require_db()
-    rows = await pool.fetch("SELECT * FROM factor_definitions ORDER BY name LIMIT $1 OFFSET $2", req.limit, req.offset)
+    rows, total = await FACTORS.page(ctx.require_db(), req.limit, req.offset)
     return FactorList(
         library=[
             LibraryFactor(name=d.name, title=d.title, params={k: list(v) for k, v in d.params.items()})
@@ -93,7 +70,7 @@ async def list_factors(req: ListFactorsRequest, ctx: OpContext) -> FactorList:
         ],
         functions=sorted(expression.FUNCTIONS),
         user=[_record(r) for r in rows],
-        total_user=await pool.fetchval("SELECT count(*) FROM factor_definitions"),
+        total_user=total,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.contract.operation import OpContext
+from backend.contract.params import parameter_errors
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from engines.features.indicators import CATALOG, IndicatorDef, column_key, resolve_params
 from engines.features.models import (
@@ -86,16 +87,8 @@ def resolve(specs: Sequence[IndicatorSpec], field: str = "indicators") -> list[R
         defn = CATALOG.get(s.name)
         if defn is None:
             raise InvalidInput(f"unknown indicator {s.name!r}; see list_indicators", field=f"{field}.{i}.name")
-        try:
+        with parameter_errors(s.name, [q.name for q in defn.params], f"{field}.{i}"):
             params = resolve_params(defn, s.params)
-        except KeyError as e:
-            allowed = ", ".join(q.name for q in defn.params) or "none"
-            raise InvalidInput(
-                f"unknown parameter {e.args[0]!r} for {s.name} (allowed: {allowed})",
-                field=f"{field}.{i}.params.{e.args[0]}",
-            ) from e
-        except ValueError as e:
-            raise InvalidInput(e.args[1], field=f"{field}.{i}.params.{e.args[0]}") from e
         key = s.alias or column_key(defn, params)
         if key in seen:
             raise InvalidInput(f"column {key!r} appears twice; give an alias", field=f"{field}.{i}.alias")

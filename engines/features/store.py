@@ -14,7 +14,8 @@ import asyncpg
 import numpy as np
 
 from backend.contract.operation import OpContext
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import InvalidInput, NotFound
+from backend.storage.definitions import Definitions
 from engines.features import live
 from engines.features.compute import Resolved, batch, check_fit, check_output_size, resolve, to_json_values
 from engines.features.models import (
@@ -35,6 +36,8 @@ from engines.features.models import (
 )
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
+FEATURE_SETS = Definitions("feature_sets", "feature set", columns=("description", "indicators"),
+                           jsonb=frozenset({"indicators"}), update_op="update_feature_set")
 
 
 async def fetch_bars(
@@ -83,10 +86,7 @@ def _record(row: asyncpg.Record) -> FeatureSetRecord:
 
 
 async def load_feature_set(pool: asyncpg.Pool, name: str, field: str = "feature_set") -> FeatureSetRecord:
-    row = await pool.fetchrow("SELECT * FROM feature_sets WHERE name = $1", name)
-    if row is None:
-        raise NotFound(f"no feature set named {name!r}", field=field)
-    return _record(row)
+    return _record(await FEATURE_SETS.get(pool, name, field=field))
 
 
 async def _specs(ctx: OpContext, indicators: list[IndicatorSpec] | None, feature_set: str | None) -> list[Resolved]:
@@ -96,36 +96,19 @@ async def _specs(ctx: OpContext, indicators: list[IndicatorSpec] | None, feature
     return resolve(fs.indicators, field="feature_set.indicators")
 
 
-def _dump(specs: Sequence[IndicatorSpec]) -> str:
-    return json.dumps([s.model_dump(exclude_none=True) for s in specs])
+def _values(req: FeatureSet) -> dict:
+    return {"name": req.name, "description": req.description,
+            "indicators": [i.model_dump(exclude_none=True) for i in req.indicators]}
 
 
 async def create_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecord:
     resolve(req.indicators)
-    try:
-        row = await ctx.require_db().fetchrow(
-            """INSERT INTO feature_sets(name, description, indicators) VALUES ($1, $2, $3::jsonb) RETURNING *""",
-            req.name,
-            req.description,
-            _dump(req.indicators),
-        )
-    except asyncpg.UniqueViolationError as e:
-        raise Conflict(f"feature set {req.name!r} already exists; use update_feature_set", field="name") from e
-    return _record(row)
+    return _record(await FEATURE_SETS.create(ctx.require_db(), _values(req)))
 
 
 async def update_feature_set(req: FeatureSet, ctx: OpContext) -> FeatureSetRecord:
     resolve(req.indicators)
-    row = await ctx.require_db().fetchrow(
-        """UPDATE feature_sets SET description = $2, indicators = $3::jsonb, version = version + 1, updated_at = now()
-           WHERE name = $1 RETURNING *""",
-        req.name,
-        req.description,
-        _dump(req.indicators),
-    )
-    if row is None:
-        raise NotFound(f"no feature set named {req.name!r}", field="name")
-    return _record(row)
+    return _record(await FEATURE_SETS.update(ctx.require_db(), req.name, _values(req), field="name"))
 
 
 async def get_feature_set(req: FeatureSetName, ctx: OpContext) -> FeatureSetRecord:
@@ -133,16 +116,12 @@ async def get_feature_set(req: FeatureSetName, ctx: OpContext) -> FeatureSetReco
 
 
 async def list_feature_sets(req: ListFeatureSetsRequest, ctx: OpContext) -> FeatureSetList:
-    pool = ctx.require_db()
-    rows = await pool.fetch("SELECT * FROM feature_sets ORDER BY name LIMIT $1 OFFSET $2", req.limit, req.offset)
-    total = await pool.fetchval("SELECT count(*) FROM feature_sets")
+    rows, total = await FEATURE_SETS.page(ctx.require_db(), req.limit, req.offset)
     return FeatureSetList(feature_sets=[_record(r) for r in rows], total=total)
 
 
 async def delete_feature_set(req: FeatureSetName, ctx: OpContext) -> Deleted:
-    status = await ctx.require_db().execute("DELETE FROM feature_sets WHERE name = $1", req.name)
-    if status.endswith(" 0"):
-        raise NotFound(f"no feature set named {req.name!r}", field="name")
+    await FEATURE_SETS.delete(ctx.require_db(), req.name, field="name")
     return Deleted(name=req.name, deleted=True)
 
 

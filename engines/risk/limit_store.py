@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from backend.contract.operation import OpContext
-from backend.core.errors import Conflict, NotFound
+from backend.storage.definitions import Definitions
 from engines.risk import data
 from engines.risk.compute.limits import evaluate
 from engines.risk.models.limits import (
@@ -35,6 +35,8 @@ from engines.risk.models.limits import (
     UpdateLimitSetRequest,
 )
 
+LIMIT_SETS = Definitions("risk_limit_sets", "limit set", columns=("description",), key="id",
+                         update_op="update_limit_set")
 STREAM = "events.risk"
 EVENT_TYPE = "limit_breach"
 
@@ -54,13 +56,11 @@ async def _insert_limits(conn: asyncpg.Connection, set_id: int, limits: list[Lim
 
 
 async def _load(conn: Any, set_id: int) -> LimitSet:
-    row = await conn.fetchrow("SELECT * FROM risk_limit_sets WHERE id = $1", set_id)
-    if row is None:
-        raise NotFound(f"no limit set with id {set_id}", field="id")
+    row = await LIMIT_SETS.get(conn, set_id)
     limits = await conn.fetch("SELECT * FROM risk_limits WHERE set_id = $1 ORDER BY position, id", set_id)
     return LimitSet(
-        id=row["id"], name=row["name"], description=row["description"], created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        id=row["id"], name=row["name"], description=row["description"], version=row["version"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
         limits=[Limit(id=r["id"], limit_type=LimitType(r["limit_type"]), threshold=r["threshold"],
                       warning_fraction=r["warning_fraction"], scope=r["scope"], confidence=r["confidence"])
                 for r in limits],
@@ -69,14 +69,9 @@ async def _load(conn: Any, set_id: int) -> LimitSet:
 
 async def create_limit_set(req: CreateLimitSetRequest, ctx: OpContext) -> LimitSet:
     async with ctx.require_db().acquire() as conn, conn.transaction():
-        try:
-            set_id = await conn.fetchval(
-                "INSERT INTO risk_limit_sets (name, description) VALUES ($1, $2) RETURNING id", req.name,
-                req.description)
-        except asyncpg.UniqueViolationError as e:
-            raise Conflict(f"a limit set named {req.name!r} exists", field="name") from e
-        await _insert_limits(conn, set_id, req.limits)
-        return await _load(conn, set_id)
+        row = await LIMIT_SETS.create(conn, {"name": req.name, "description": req.description})
+        await _insert_limits(conn, row["id"], req.limits)
+        return await _load(conn, row["id"])
 
 
 async def get_limit_set(req: LimitSetRef, ctx: OpContext) -> LimitSet:
@@ -94,14 +89,7 @@ async def list_limit_sets(req: ListLimitSetsRequest, ctx: OpContext) -> ListLimi
 
 async def update_limit_set(req: UpdateLimitSetRequest, ctx: OpContext) -> LimitSet:
     async with ctx.require_db().acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT id FROM risk_limit_sets WHERE id = $1 FOR UPDATE", req.id) is None:
-            raise NotFound(f"no limit set with id {req.id}", field="id")
-        try:
-            await conn.execute(
-                """UPDATE risk_limit_sets SET name = coalesce($2, name), description = coalesce($3, description),
-                   updated_at = now() WHERE id = $1""", req.id, req.name, req.description)
-        except asyncpg.UniqueViolationError as e:
-            raise Conflict(f"a limit set named {req.name!r} exists", field="name") from e
+        await LIMIT_SETS.update(conn, req.id, {"name": req.name, "description": req.description})
         if req.limits is not None:
             await conn.execute("DELETE FROM risk_limits WHERE set_id = $1", req.id)
             await _insert_limits(conn, req.id, req.limits)
@@ -109,9 +97,7 @@ async def update_limit_set(req: UpdateLimitSetRequest, ctx: OpContext) -> LimitS
 
 
 async def delete_limit_set(req: LimitSetRef, ctx: OpContext) -> DeleteLimitSetResponse:
-    deleted = await ctx.require_db().fetchval("DELETE FROM risk_limit_sets WHERE id = $1 RETURNING id", req.id)
-    if deleted is None:
-        raise NotFound(f"no limit set with id {req.id}", field="id")
+    await LIMIT_SETS.delete(ctx.require_db(), req.id)
     return DeleteLimitSetResponse(id=req.id, deleted=True)
 
 

@@ -58,6 +58,7 @@ class LimitSet(Model):
     id: int
     name: str
     description: str
+    version: int = Field(description="1 when created; +1 on every update")
     limits: list[Limit]
     created_at: Instant
     updated_at: Instant
