@@ -7,6 +7,7 @@ and skfolio's stay in one table.
 from __future__ import annotations
 
 import numpy as np
+import sklearn
 from skfolio import RiskMeasure
 from skfolio.moments import (
     OAS,
@@ -63,7 +64,7 @@ def mu_estimator(prior: Prior):  # noqa: ANN201 - a skfolio expected-return esti
         "ew": lambda: EWMu(half_life=prior.ew_half_life_days),
         "shrunk": lambda: ShrunkMu(),
         "equilibrium": lambda: EquilibriumMu(),
-    }[prior.mu]()
+    }[prior.mu or ("equilibrium" if prior.kind == "black_litterman" else "empirical")]()
 
 
 def prior_estimator(prior: Prior):  # noqa: ANN201 - a skfolio prior
@@ -72,7 +73,9 @@ def prior_estimator(prior: Prior):  # noqa: ANN201 - a skfolio prior
         return BlackLitterman(views=list(prior.views or []), prior_estimator=empirical, tau=prior.tau,
                               view_confidences=prior.view_confidences)
     if prior.kind == "factor_model":
-        return TimeSeriesFactorModel(factor_prior_estimator=empirical)
+        # skfolio routes the factor returns to the prior as fit metadata (``fit(X, factors=F)``)
+        with sklearn.config_context(enable_metadata_routing=True):
+            return TimeSeriesFactorModel(factor_prior_estimator=empirical).set_fit_request(factors=True)
     return empirical
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import sklearn
 from skfolio.optimization import (
     EqualWeighted,
     HierarchicalEqualRiskContribution,
@@ -49,7 +50,7 @@ def fast_reason(spec: OptimizeSpec, problem: Problem) -> str | None:
         return "the fast path solves mean-variance only"
     if spec.objective not in ("min_risk", "max_sharpe"):
         return "the fast path solves min_risk and max_sharpe only"
-    if spec.prior.kind != "empirical" or (spec.objective == "max_sharpe" and spec.prior.mu != "empirical"):
+    if spec.prior.kind != "empirical" or (spec.objective == "max_sharpe" and spec.prior.mu not in (None, "empirical")):
         return "the fast path uses the empirical prior"
     if c.group_limits or c.max_turnover is not None or c.cardinality is not None or c.budget != 1.0:
         return "the fast path takes bounds only (no groups, turnover, cardinality; budget 1)"
@@ -133,11 +134,13 @@ def _estimator(spec: OptimizeSpec, symbols: list[str], cardinality: int | None, 
     betas = {"cvar_beta": spec.confidence, "evar_beta": spec.confidence, "cdar_beta": spec.confidence}
     if groups is not None:
         kw |= {"groups": groups, "linear_constraints": linear}
+    if spec.constraints.max_turnover is not None and spec.method in ("mean_risk", "risk_budgeting"):
+        kw["add_constraints"] = _turnover_constraint(spec, symbols)
     if spec.method == "mean_risk":
         return MeanRisk(
             objective_function=est.OBJECTIVES[spec.objective], risk_measure=rm, risk_aversion=spec.risk_aversion,
             prior_estimator=prior, budget=spec.constraints.budget, cardinality=cardinality,
-            max_turnover=spec.constraints.max_turnover, risk_free_rate=per_period_rf(spec),
+            risk_free_rate=per_period_rf(spec),
             min_return=None if spec.min_return_annual is None else spec.min_return_annual / P,
             max_standard_deviation=None if spec.max_volatility_annual is None
             else spec.max_volatility_annual / np.sqrt(P),
@@ -164,11 +167,30 @@ def _estimator(spec: OptimizeSpec, symbols: list[str], cardinality: int | None, 
     return EqualWeighted()
 
 
+def _turnover_constraint(spec: OptimizeSpec, symbols: list[str]):  # noqa: ANN202 - skfolio's constraint function
+    """Total turnover sum |w - w_prev| <= max_turnover (skfolio's own max_turnover bounds each asset)."""
+    import cvxpy as cp
+
+    prev = est.previous(spec.constraints, symbols)
+    if prev is None:
+        raise InvalidInput("max_turnover needs previous weights (or an account)", field="constraints.max_turnover")
+    cap = spec.constraints.max_turnover
+
+    def constraint(w):  # noqa: ANN001, ANN202
+        return [cp.sum(cp.abs(w - prev)) <= cap]
+
+    return constraint
+
+
 def _fit(model, X: pd.DataFrame, factors: pd.DataFrame | None) -> None:  # noqa: ANN001
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model.fit(X, factors) if factors is not None else model.fit(X)
+            if factors is None:
+                model.fit(X)
+            else:
+                with sklearn.config_context(enable_metadata_routing=True):
+                    model.fit(X, factors=factors)
         except ValueError as e:  # skfolio's input checks (e.g. a view naming an unknown asset)
             raise InvalidInput(str(e)[:300], field="prior" if "view" in str(e).lower() else "constraints") from e
 
@@ -186,6 +208,11 @@ def _solve_skfolio(spec: OptimizeSpec, problem: Problem, factors: pd.DataFrame |
     solver = "SCIP" if card_method == "mip" else "CLARABEL"
     model = _estimator(spec, problem.symbols, c.cardinality if card_method == "mip" else None, solver)
     _fit(model, X, factors)
+    tolerance_note = None
+    if _failed(model) and solver == "CLARABEL" and "solver_params" in model.get_params():
+        model.set_params(solver_params=None)  # the tight tolerance can stall where the default converges
+        _fit(model, X, factors)
+        tolerance_note = "solved at the solver's default tolerance (the tighter one did not converge)"
     _raise_if_failed(model, spec, problem)
     weights = np.asarray(model.weights_, dtype=float)
     if card_method == "heuristic":
@@ -199,7 +226,7 @@ def _solve_skfolio(spec: OptimizeSpec, problem: Problem, factors: pd.DataFrame |
     iters = problem_.solver_stats.num_iters if problem_ is not None else None
     return Solution(weights, np.asarray(mu, float), np.asarray(cov, float),
                     SolverInfo(engine="skfolio", solver=str(name), status=str(status), iterations=iters,
-                               cardinality_method=card_method))
+                               cardinality_method=card_method), [tolerance_note] if tolerance_note else [])
 
 
 def cardinality_method(asked: str) -> str:
@@ -228,8 +255,13 @@ def _cardinality_heuristic(spec: OptimizeSpec, problem: Problem, factors: pd.Dat
     return np.asarray(model.weights_, dtype=float)
 
 
+def _failed(model) -> bool:  # noqa: ANN001
+    w = getattr(model, "weights_", None)
+    return w is None or bool(np.isnan(np.asarray(w, dtype=float)).any())
+
+
 def _raise_if_failed(model, spec: OptimizeSpec, problem: Problem) -> None:  # noqa: ANN001
-    if getattr(model, "weights_", None) is not None and not np.isnan(np.asarray(model.weights_)).any():
+    if not _failed(model):
         return
     problem_ = getattr(model, "problem_", None)
     status = str(problem_.status) if problem_ is not None else "failed"

@@ -3,8 +3,8 @@
 Steps, all in the account currency:
   NAV = cash + sum q_i p_i; current weight q_i p_i / NAV; drift = max |w_i - t_i|.
   Not triggered (drift under the threshold, or the calendar not due) -> no orders.
-  Target quantity t_i NAV / p_i; trade = round((target - q_i) / lot) * lot (a sell never takes a long
-  position below zero unless allow_short); trades under min_trade_value are skipped.
+  Target quantity t_i NAV / p_i; trade = round((target - q_i) / lot) * lot (without allow_short a sell
+  is at most the whole lots held, so an odd-lot remainder stays); trades under min_trade_value are skipped.
   Cost of a trade: |trade| p (commission_bps + half_spread_bps) / 1e4 + fixed_per_order.
   Buys are funded by cash plus sells net of their costs: when they are not, every buy is scaled by
   the same factor and rounded down to its lot, so the cash after trading is never negative.
@@ -79,8 +79,8 @@ def plan(req: RebalanceRequest, ctx: OpContext | None = None) -> RebalancePlan:
             lot = float(lots.get(s, 1.0))
             raw = tgt_w[s] * nav / prices[s] - held.get(s, 0.0)
             q = round(raw / lot) * lot
-            if q < 0 and not req.allow_short:
-                q = max(q, -max(held.get(s, 0.0), 0.0))
+            if q < 0 and not req.allow_short:  # sell at most the whole lots held (the trading core takes lots only)
+                q = max(q, -math.floor(max(held.get(s, 0.0), 0.0) / lot) * lot)
             if q == 0:
                 if raw != 0:
                     skipped.append(Skipped(symbol=s, reason=f"trade of {raw:.6g} rounds to 0 lots of {lot:g}"))

@@ -47,7 +47,8 @@ class Prior(Model):
     """How expected returns and covariance are estimated (skfolio estimators)."""
 
     kind: Literal["empirical", "black_litterman", "factor_model"] = "empirical"
-    mu: MuName = "empirical"
+    mu: MuName | None = Field(default=None, description="Default: equilibrium (market-implied) returns for "
+                              "black_litterman, the sample mean otherwise.")
     covariance: CovarianceName = "sample"
     ew_half_life_days: float = Field(default=40.0, gt=0, le=10_000, description="For 'ew' estimators.")
     views: list[Annotated[str, Field(min_length=3, max_length=200)]] | None = Field(
@@ -87,7 +88,8 @@ class Constraints(Model):
     group_limits: list[GroupLimit] | None = Field(default=None, max_length=MAX_GROUP_LIMITS)
     previous_weights: PerAsset | None = Field(
         default=None, description="Current weights (turnover and costs); an account's positions fill them in.")
-    max_turnover: float | None = Field(default=None, gt=0, le=20, description="Max sum |w - w_prev|.")
+    max_turnover: float | None = Field(default=None, gt=0, le=20,
+                                        description="Max total turnover sum |w - w_prev| (needs previous weights).")
     transaction_costs_bps: Annotated[float, Field(ge=0, le=10_000)] | dict[Symbol, Annotated[
         float, Field(ge=0, le=10_000)]] = Field(default=0.0, description="Proportional cost of trading, bps.")
     cardinality: int | None = Field(default=None, ge=1, le=MAX_ASSETS, description="At most this many holdings.")
