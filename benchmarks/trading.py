@@ -109,6 +109,7 @@ def serve(port: int, database_url: str, redis_url: str) -> None:
     from backend.service.app import install_problem_handlers
     from backend.storage.db import create_pool
     from backend.trading.config import TradingConfig
+    from backend.trading.routes import build_router
     from backend.trading.service import TradingService
 
     svc = TradingService(Settings(database_url=database_url, redis_url=redis_url),
@@ -126,7 +127,7 @@ def serve(port: int, database_url: str, redis_url: str) -> None:
 
     app = FastAPI(lifespan=lifespan)
     install_problem_handlers(app)
-    app.include_router(svc.router)
+    app.include_router(build_router(svc))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

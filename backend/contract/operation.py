@@ -42,6 +42,7 @@ class OpContext:
     db: Any = None  # asyncpg.Pool, for async operations that need storage
     bus: Any = None  # backend.bus.Bus
     settings: Any = None
+    jobs: Any = None  # backend.jobs.runner.JobRunner of this engine process, if it owns job kinds
     started_monotonic: float = field(default_factory=time.monotonic)
 
     def require_db(self) -> Any:
@@ -133,6 +134,9 @@ class EngineSpec:
     description: str
     operations: tuple[Operation, ...] = ()
     version: str = "0.1.0"
+    #: Kinds of persisted jobs this engine runs (``backend.jobs.kinds.JobKind``); with any, the engine
+    #: process runs a job runner and should declare ``backend.jobs.ops.job_operations(name)``.
+    jobs: tuple[Any, ...] = ()
 
     def operation(self, name: str) -> Operation:
         for op in self.operations:

@@ -12,7 +12,7 @@
     │   ├── RateLimited              429 RATE_LIMITED         (this key's rate for the scope is spent)
     │   └── Denied                   422 DENIED               (a pre-trade risk check refused an order)
     ├── Unavailable                  503 UNAVAILABLE          (a local component cannot serve now)
-    │   └── TradingHalted            503 TRADING_HALTED       (the order core is rebuilding after a failed commit)
+    │   └── TradingRecovering        503 TRADING_RECOVERING   (the order core is rebuilt after a failed commit)
     └── TransportError               (5xx: a backend could not answer; retried if idempotent)
         ├── BackendUnavailable       503 ENGINE_UNAVAILABLE
         └── BackendTimeout           504 ENGINE_TIMEOUT
@@ -111,9 +111,12 @@ class Unavailable(NautilusError):
     title = "Temporarily unavailable"
 
 
-class TradingHalted(Unavailable):
-    code = "TRADING_HALTED"
-    title = "Trading halted"
+class TradingRecovering(Unavailable):
+    """Intake is halted while memory is rebuilt from the database (not the kill switch, whose
+    pre-trade denial code is TRADING_HALTED)."""
+
+    code = "TRADING_RECOVERING"
+    title = "Trading core recovering"
 
 
 class TransportError(NautilusError):

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     #: Server-side files the market data engine may import live under this folder.
     import_dir: Path = REPO_ROOT / "data" / "imports"
     db_connect_timeout_s: float = 3.0
+    #: Worker processes per engine for persisted jobs (backtests, sweeps, training).
+    job_workers: int = Field(default=2, ge=1, le=64)
 
     # ---- access (backend/auth) ----
     #: Bootstrap admin key to ensure (stored hashed); unset: the start script generates one once.

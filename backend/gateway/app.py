@@ -72,7 +72,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     catalog = load_catalog()
     routes: dict[str, EngineRoute] = {}
     state: dict[str, Any] = {"started": time.time(), "db": None, "bus": None}
-    auth = make_authenticator(settings.model_copy(update={"internal_token": None}), lambda: state["db"])
+    # the internal token also lets the platform's own processes call the gateway (e.g. a paper-trading
+    # strategy in the strategy engine submitting orders); only processes the launcher started have it
+    auth = make_authenticator(settings, lambda: state["db"])
     trading = _trading_service(settings)
     if trading is not None:
         trading.auth = auth
@@ -156,7 +158,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     merge_openapi(app, shadow)
     app.include_router(access.build_router(auth, lambda: state["db"]))
     if trading is not None:
-        app.include_router(trading.router)
+        from backend.trading.routes import build_router
+
+        app.include_router(build_router(trading))
 
         app.add_middleware(TradingGate, state=state)
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "PUT",

@@ -200,7 +200,7 @@ def make_engine_app(
 ) -> FastAPI:
     """Build the engine's service. Database and bus are optional: without them it runs degraded."""
     settings = settings or get_settings()
-    state: dict[str, Any] = {"db": None, "bus": None, "started": time.time()}
+    state: dict[str, Any] = {"db": None, "bus": None, "jobs": None, "started": time.time()}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -217,7 +217,15 @@ def make_engine_app(
         if settings.redis_url:
             state["bus"] = Bus.for_settings(settings)
         app.state.db, app.state.bus = state["db"], state["bus"]
+        if spec.jobs and state["db"] is not None:
+            from backend.jobs.runner import JobRunner
+
+            runner = JobRunner(spec.name, spec.jobs, ctx_factory, workers=settings.job_workers)
+            await runner.start()
+            state["jobs"] = runner
         yield
+        if state["jobs"] is not None:
+            await state["jobs"].stop()
         if state["db"] is not None:
             await state["db"].close()
         if state["bus"] is not None:
@@ -232,7 +240,7 @@ def make_engine_app(
     app.state.auth = auth
 
     def ctx_factory() -> OpContext:
-        return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings)
+        return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings, jobs=state["jobs"])
 
     shadow = FastAPI(title=app.title, version=app.version)
     for op in spec.operations:
@@ -266,6 +274,7 @@ def make_engine_app(
             "database": db,
             "bus": bus,
             "operations": len(spec.operations),
+            **({"jobs": state["jobs"].view()} if state["jobs"] is not None else {}),
         }
 
     @app.get("/operations", tags=["service"])

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.core.errors import Conflict, InvalidInput
+from backend.core.errors import Conflict, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,8 @@ class AlgoRunner:
                 await asyncio.sleep(self.tick_s)
         except asyncio.CancelledError:
             raise
+        except Unavailable:  # the core halted to rebuild: it restarts this parent from the database
+            log.info("algorithm %s paused by a trading halt", s.id)
         except Exception as e:  # noqa: BLE001 - an algo fails alone, visibly
             log.exception("algorithm %s failed", s.id)
             s.status, s.last_error = "failed", f"{type(e).__name__}: {e}"

@@ -3,8 +3,8 @@
 Rows are written in the same transaction as the state they describe. The relay takes a batch
 under ``FOR UPDATE SKIP LOCKED``, XADDs it (one pipeline), deletes it and commits. If Redis is
 down the transaction rolls back and the rows wait: nothing is lost. Delivery is at-least-once
-(a crash between XADD and commit re-sends); each event carries ``event_id`` (the outbox id) so
-consumers de-duplicate.
+(a crash between XADD and commit re-sends); each event carries ``event_id`` (a UUIDv7 made when the
+event was, unique across database resets) so consumers de-duplicate.
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ class OutboxRelay:
             # event_id), so it need not wait for the WAL flush: one fsync per order batch, not two.
             await conn.execute("SET LOCAL synchronous_commit TO OFF")
             rows = await conn.fetch(
-                "SELECT id, stream, topic, type, payload FROM trading_outbox ORDER BY id LIMIT $1 "
+                "SELECT id, event_id, stream, topic, type, payload FROM trading_outbox ORDER BY id LIMIT $1 "
                 "FOR UPDATE SKIP LOCKED", self.batch)
             if not rows:
                 return 0
             pipe = self.bus.redis.pipeline(transaction=False)
             for r in rows:
                 payload = orjson.loads(r["payload"])
-                payload["event_id"] = r["id"]
+                payload["event_id"] = str(r["event_id"])
                 pipe.xadd(self.bus.key(r["stream"]), {FIELD: encode(r["topic"], r["type"], payload)},
                           maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
             await asyncio.wait_for(pipe.execute(), 5.0)

@@ -4,21 +4,28 @@
 next engine call can mutate the objects); ``Writer`` commits batches in arrival order, several
 per transaction (group commit), each batch's orders, fills, positions, cash and outbox events
 atomically. A caller awaits ``Writer.commit`` before it acknowledges anything. Transient
-database failures are retried with back-off for ``retry_s``; then the batch fails loudly.
+database failures are retried with back-off for ``retry_s``.
+
+When a batch finally fails, memory is ahead of the database: that batch, and every batch queued
+after it (each was built on the memory the failed one changed), fail with ``TradingRecovering``; the
+writer then refuses every new batch until ``resume()``, and calls ``on_halt`` so the service can
+rebuild its memory from the database (the restart path) before it resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from uuid6 import uuid7
 
-from backend.core.errors import BackendUnavailable
+from backend.core.errors import TradingRecovering
 from backend.trading.domain import Denial, Fill, Instrument, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Account, Effects
 from backend.trading.positions import Position
@@ -58,7 +65,8 @@ UPSERT_POSITION = (
 UPDATE_CASH = "UPDATE trading_accounts SET cash = $2, updated_at = now() WHERE id = $1"
 INSERT_DECISION = ("INSERT INTO trading_router_decisions (order_id, account_id, symbol, side, decision, ts_ns)"
                    " VALUES ($1,$2,$3,$4,$5::jsonb,$6)")
-INSERT_OUTBOX = "INSERT INTO trading_outbox (stream, topic, type, payload) VALUES ($1,$2,$3,$4::jsonb)"
+INSERT_OUTBOX = ("INSERT INTO trading_outbox (event_id, stream, topic, type, payload) "
+                 "VALUES ($1,$2,$3,$4,$5::jsonb)")
 
 
 def dumps(obj: Any) -> str:
@@ -129,7 +137,9 @@ class Batch:
             self.decisions.append((d["order_id"], d["account_id"], d["symbol"], d["side"], dumps(d), ts_ns))
 
     def event(self, topic: str, type_: str, payload: dict[str, Any]) -> None:
-        self.outbox.append((EVENTS_STREAM, topic, type_, dumps(payload)))
+        # UUIDv7: unique across database resets (a new database restarts sequences; the stream keeps old
+        # events) and ordered by creation time
+        self.outbox.append((uuid7(), EVENTS_STREAM, topic, type_, dumps(payload)))
 
     def merge(self, other: Batch) -> None:
         self.statements += other.statements
@@ -157,17 +167,27 @@ class Batch:
             await conn.executemany(INSERT_OUTBOX, self.outbox)
 
 
-class Writer:
-    """Single ordered writer with group commit (see module docstring)."""
+#: A queued barrier: settled once every batch queued before it is settled.
+_BARRIER = None
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batches: int = 256, retry_s: float = 10.0) -> None:
+
+class Writer:
+    """Single ordered writer with group commit and halt-on-failure (see module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batches: int = 256, retry_s: float = 10.0,
+                 on_halt: Callable[[str], None] | None = None) -> None:
         self.pool = pool
         self.max_batches = max_batches
         self.retry_s = retry_s
-        self.queue: asyncio.Queue[tuple[Batch, asyncio.Future]] = asyncio.Queue()
+        self.on_halt = on_halt
+        self.queue: asyncio.Queue[tuple[Batch | None, asyncio.Future]] = asyncio.Queue()
         self.committed = asyncio.Event()  # set after every commit (wakes the outbox relay)
+        #: why the last failure halted the writer; None while writes succeed
         self.failed: str | None = None
+        self.halted = False
         self.commits = 0
+        self.halts = 0
+        self._busy = False
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -191,50 +211,98 @@ class Writer:
         await asyncio.sleep(0)
 
     async def commit(self, batch: Batch) -> None:
-        """Enqueue now (order is fixed at this call) and wait until it is durable."""
+        """Enqueue now (order is fixed at this call) and wait until it is durable.
+        Raises TradingRecovering if it (or a batch before it) could not be made durable."""
+        if self.halted:
+            raise TradingRecovering(f"order intake halted while state is rebuilt from the database: {self.failed}")
         fut = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((batch, fut))
         await fut
 
+    async def barrier(self) -> None:
+        """Wait until everything queued before this call is durable (no transaction of its own)."""
+        if self.halted:
+            raise TradingRecovering(f"trading state is being rebuilt from the database: {self.failed}")
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((_BARRIER, fut))
+        await fut
+
+    def resume(self) -> None:
+        """Accept batches again (the caller has rebuilt memory from the database)."""
+        self.halted = False
+        self.failed = None
+
+    async def idle(self) -> None:
+        """Wait until nothing is queued or being written (while halted, the queue only drains)."""
+        while self._busy or not self.queue.empty():
+            await asyncio.sleep(0.005)
+
     async def _run(self) -> None:
         while True:
             items = [await self.queue.get()]
-            while len(items) < self.max_batches and not self.queue.empty():
-                items.append(self.queue.get_nowait())
+            self._busy = True
             try:
-                await self._write_group(items)
-            except Exception as e:  # noqa: BLE001 - isolate a bad batch from the good ones
-                if len(items) > 1 and not isinstance(e, TRANSIENT):
-                    for item in items:
-                        try:
-                            await self._write_group([item])
-                        except Exception as e1:  # noqa: BLE001
-                            self._fail([item], e1)
-                else:
-                    self._fail(items, e)
+                await self._process(items)
+            finally:
+                self._busy = False
 
-    async def _write_group(self, items: list[tuple[Batch, asyncio.Future]]) -> None:
-        merged = Batch()
-        for b, _ in items:
-            merged.merge(b)
-        async for attempt in AsyncRetrying(stop=stop_after_delay(self.retry_s), reraise=True,
-                                           wait=wait_exponential(multiplier=0.05, max=1.0),
-                                           retry=retry_if_exception_type(TRANSIENT)):
-            with attempt:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await merged.write(conn)
-        self.commits += 1
+    async def _process(self, items: list[tuple[Batch | None, asyncio.Future]]) -> None:
+        while len(items) < self.max_batches and not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        if self.halted:
+            self._reject(items)
+            return
+        try:
+            await self._write_group(items)
+        except Exception as e:  # noqa: BLE001 - find the batch that fails; those before it are fine
+            if len(items) > 1 and not isinstance(e, TRANSIENT):
+                for k, item in enumerate(items):
+                    try:
+                        await self._write_group([item])
+                    except Exception as e1:  # noqa: BLE001
+                        self._halt(items[k:], e1)
+                        break
+            else:
+                self._halt(items, e)
+
+    async def _write_group(self, items: list[tuple[Batch | None, asyncio.Future]]) -> None:
+        batches = [b for b, _ in items if b is not None]
+        if batches:
+            merged = Batch()
+            for b in batches:
+                merged.merge(b)
+            async for attempt in AsyncRetrying(stop=stop_after_delay(self.retry_s), reraise=True,
+                                               wait=wait_exponential(multiplier=0.05, max=1.0),
+                                               retry=retry_if_exception_type(TRANSIENT)):
+                with attempt:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await merged.write(conn)
+            self.commits += 1
         for _, fut in items:
             if not fut.done():
                 fut.set_result(None)
-        self.committed.set()
+        if batches:
+            self.committed.set()
 
-    def _fail(self, items: list[tuple[Batch, asyncio.Future]], e: BaseException) -> None:
+    def _halt(self, items: list[tuple[Batch | None, asyncio.Future]], e: BaseException) -> None:
         self.failed = f"{type(e).__name__}: {e}"
-        log.error("trading writer failed to commit %d batches: %s", len(items), self.failed)
+        self.halted = True
+        self.halts += 1
+        log.error("trading writer halted: %d batches not durable: %s", len(items), self.failed)
+        self._reject(items)
+        # everything queued behind the failed batch was built on the memory it changed
+        while not self.queue.empty():
+            self._reject([self.queue.get_nowait()])
+        if self.on_halt is not None:
+            self.on_halt(self.failed)
+
+    def _reject(self, items: list[tuple[Batch | None, asyncio.Future]]) -> None:
+        err = TradingRecovering(f"not stored: order intake halted while state is rebuilt from the database "
+                            f"({self.failed})")
         for _, fut in items:
             if not fut.done():
-                fut.set_exception(BackendUnavailable(f"order store unavailable: {self.failed}"))
+                fut.set_exception(err)
+                fut.exception()  # retrieved here too: a caller that went away must not log a warning
 
 
 # ---- reading back ------------------------------------------------------------
@@ -270,12 +338,6 @@ async def load_positions(conn: asyncpg.Connection) -> list[Position]:
 
 async def fetch_order(pool: asyncpg.Pool, order_id: str) -> Order | None:
     r = await pool.fetchrow("SELECT * FROM trading_orders WHERE id = $1", order_id)
-    return order_from_row(r) if r else None
-
-
-async def fetch_order_by_client(pool: asyncpg.Pool, account_id: str, client_order_id: str) -> Order | None:
-    r = await pool.fetchrow("SELECT * FROM trading_orders WHERE account_id = $1 AND client_order_id = $2",
-                            account_id, client_order_id)
     return order_from_row(r) if r else None
 
 

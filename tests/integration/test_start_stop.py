@@ -4,7 +4,6 @@ Redis to find: the embedded servers must serve, and stop must leave nothing behi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -104,7 +103,8 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
         assert sorted(p.name for p in run_dir.glob("*.sock")) == ["ml.sock", "risk.sock", "strategy.sock"]
         assert (run_dir / "logs" / "gateway.log").stat().st_size > 0
         logs = list((run_dir / "logs").glob("*.log"))
-        assert logs and all(p.stat().st_mode & 0o077 == 0 for p in logs), [(p.name, oct(p.stat().st_mode)) for p in logs]
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in logs}
+        assert logs and all(m == "0o600" for m in modes.values()), modes
         assert not any(key in p.read_text(errors="replace") for p in logs)  # the admin key is in no log
         assert (run_dir / "internal.token").stat().st_mode & 0o077 == 0
     finally:

@@ -16,6 +16,7 @@ from backend.bus import Bus
 from backend.bus.redis_bus import instance_prefix
 from backend.service.app import install_problem_handlers
 from backend.trading.config import TradingConfig
+from backend.trading.routes import build_router
 from backend.trading.service import TradingService
 from tests.support.access import ADMIN_HEADERS, ADMIN_KEY, TEST_INSTANCE, instance_settings
 
@@ -34,7 +35,7 @@ async def running(db_pool, redis_url, database_url, **cfg):  # noqa: ANN001, ANN
                          TradingConfig(relay_poll_s=0.05, algo_tick_s=0.02, **cfg))
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(svc.router)
+    app.include_router(build_router(svc))
     await svc.start(db_pool, bus)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
@@ -52,7 +53,7 @@ async def setup_market(svc: TradingService, client: httpx.AsyncClient, db_pool, 
     r = await client.post("/api/v1/trading/accounts", json={"id": acct, "name": "t", "starting_cash": 1_000_000,
                                                             "limits": {"duplicate_window_s": 0, **limits}})
     assert r.status_code == 201, r.text
-    await svc._on_quote_payload({"symbol": sym, "bid": 100.0, "ask": 100.02, "bid_size": 1000, "ask_size": 1000,
+    await svc.market.on_quote({"symbol": sym, "bid": 100.0, "ask": 100.02, "bid_size": 1000, "ask_size": 1000,
                                  "ts_ns": 1})
     return sym, acct
 
@@ -289,14 +290,14 @@ async def test_pov_then_child_sizes_track_market_volume(db_pool, redis_url, data
         a = (await client.post("/api/v1/trading/algorithms", json={
             "kind": "pov", "account_id": acct, "symbol": sym, "side": "buy", "qty": 50, "participation": 0.1,
             "duration_s": 30})).json()
-        await svc._on_trade_payload({"symbol": sym, "price": 100.01, "size": 200, "ts_ns": 1})
+        await svc.market.on_trade({"symbol": sym, "price": 100.01, "size": 200, "ts_ns": 1})
         for _ in range(100):
             cur = (await client.get(f"/api/v1/trading/algorithms/{a['id']}")).json()
             if cur["filled_qty"] >= 20:
                 break
             await asyncio.sleep(0.05)
         assert cur["filled_qty"] == 20  # 10% of 200
-        await svc._on_trade_payload({"symbol": sym, "price": 100.01, "size": 1000, "ts_ns": 2})
+        await svc.market.on_trade({"symbol": sym, "price": 100.01, "size": 1000, "ts_ns": 2})
         for _ in range(100):
             cur = (await client.get(f"/api/v1/trading/algorithms/{a['id']}")).json()
             if cur["status"] == "completed":

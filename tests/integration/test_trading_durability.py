@@ -34,7 +34,7 @@ def service(database_url: str, redis_url: str, **cfg) -> TradingService:  # noqa
 async def market(svc: TradingService, db_pool, sym: str) -> None:  # noqa: ANN001
     await db_pool.execute("INSERT INTO instruments (symbol, tick_size, lot_size) VALUES ($1, 0.01, 1) "
                           "ON CONFLICT DO NOTHING", sym)
-    await svc._on_quote_payload({"symbol": sym, "bid": 100.0, "ask": 100.02, "bid_size": 1000, "ask_size": 1000})
+    await svc.market.on_quote({"symbol": sym, "bid": 100.0, "ask": 100.02, "bid_size": 1000, "ask_size": 1000})
 
 
 async def test_restart_then_open_orders_books_positions_and_algos_restored(db_pool, redis_url, database_url) -> None:
@@ -43,17 +43,18 @@ async def test_restart_then_open_orders_books_positions_and_algos_restored(db_po
     svc = service(database_url, redis_url)
     await svc.start(db_pool, bus)
     await market(svc, db_pool, sym)
-    await svc.create_account(CreateAccount(id=acct, name="r", starting_cash=1e6, limits={"duplicate_window_s": 0}))
-    filled = await svc.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.MARKET, qty=50))
-    resting = [await svc.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.LIMIT,
+    await svc.accounts.create(CreateAccount(id=acct, name="r", starting_cash=1e6, limits={"duplicate_window_s": 0}))
+    filled = await svc.intake.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.MARKET,
+                                                 qty=50))
+    resting = [await svc.intake.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.LIMIT,
                                             qty=5 + i, limit_price=99.5, venue="BOREAL", client_order_id=f"r{i}"))
                for i in range(3)]
-    stop = await svc.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.SELL, type=OrderType.STOP, qty=10,
+    stop = await svc.intake.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.SELL, type=OrderType.STOP, qty=10,
                                         stop_price=99.0))
-    algo = await svc.create_algo(CreateAlgo(kind="twap", account_id=acct, symbol=sym, side=Side.BUY, qty=40,
+    algo = await svc.algos.create(CreateAlgo(kind="twap", account_id=acct, symbol=sym, side=Side.BUY, qty=40,
                                             duration_s=1.2, slices=4))
     await asyncio.sleep(0.1)  # first slice goes out
-    await svc.control_algo(algo["id"], "pause")
+    await svc.algos.control(algo["id"], "pause")
     before = svc.engine.ledger.positions[(acct, "default", sym)].qty
     await svc.stop()  # the process goes away
 
@@ -65,22 +66,22 @@ async def test_restart_then_open_orders_books_positions_and_algos_restored(db_po
         assert stop["id"] in svc2.engine.stops[sym]
         assert svc2.engine.ledger.positions[(acct, "default", sym)].qty == before
         assert svc2.engine.accounts[acct].risk.open_count == 4
-        r2 = svc2.algos[algo["id"]]
+        r2 = svc2.algos.runners[algo["id"]]
         assert r2.s.status == "paused" and r2.s.filled_qty == 10 and r2.s.next_slice == 1
         # same client order id after restart: the original, not a second order
-        again = await svc2.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.LIMIT,
+        again = await svc2.intake.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.LIMIT,
                                               qty=5, limit_price=99.5, venue="BOREAL", client_order_id="r0"))
         assert again["id"] == resting[0]["id"]
         # the restored resting order still trades
-        await svc2._on_trade_payload({"symbol": sym, "price": 99.4, "size": 10})
-        assert (await svc2.get_order(resting[0]["id"]))["status"] == "filled"
+        await svc2.market.on_trade({"symbol": sym, "price": 99.4, "size": 10})
+        assert (await svc2.intake.get_order(resting[0]["id"]))["status"] == "filled"
         await market(svc2, db_pool, sym)  # a fresh process has no simulated liquidity until the next quote
-        await svc2.control_algo(algo["id"], "resume")
+        await svc2.algos.control(algo["id"], "resume")
         for _ in range(200):
-            if svc2.algos[algo["id"]].s.status == "completed":
+            if svc2.algos.runners[algo["id"]].s.status == "completed":
                 break
             await asyncio.sleep(0.05)
-        assert svc2.algos[algo["id"]].s.filled_qty == 40
+        assert svc2.algos.runners[algo["id"]].s.filled_qty == 40
         n_children = await db_pool.fetchval("SELECT count(*) FROM trading_orders WHERE algo_id = $1", algo["id"])
         assert n_children == 4  # no slice doubled across the restart
         rec = await svc2.reconcile()
@@ -112,10 +113,10 @@ async def test_outbox_when_redis_down_then_events_wait_and_arrive_after_restart(
     sym, acct = uid("OS"), uid("OA")
     try:
         await market(svc, db_pool, sym)
-        await svc.create_account(CreateAccount(id=acct, name="o", starting_cash=1e7, limits={"duplicate_window_s": 0}))
+        await svc.accounts.create(CreateAccount(id=acct, name="o", starting_cash=1e7, limits={"duplicate_window_s": 0}))
         async def burst(k0: int, k1: int) -> None:
             for k in range(k0, k1):
-                await svc.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.MARKET,
+                await svc.intake.submit(SubmitOrder(account_id=acct, symbol=sym, side=Side.BUY, type=OrderType.MARKET,
                                              qty=1 + k % 3, client_order_id=f"o{k}"))
         await burst(0, n_orders // 3)
         infra.stop_pid(pid)  # Redis goes away

@@ -59,7 +59,7 @@ async def test_assigned_set_then_its_position_notional_and_gross_limits_override
         await limit_store.update_limit_set(UpdateLimitSetRequest(id=set_id, limits=[
             LimitSpec(limit_type="order_notional", threshold=50_000),
             LimitSpec(limit_type="gross_exposure", threshold=80_000)]), OpContext(engine="risk", db=db_pool))
-        assert await svc.refresh_limit_sets() == 1
+        assert await svc.accounts.refresh_limit_sets() == 1
         r = await client.post(ORDERS, json=buy(acct, sym, 600))  # 600 * ~100 = ~60,000 > 50,000
         assert r.status_code == 422 and r.json()["denial_code"] == "NOTIONAL_EXCEEDS_MAX_PER_ORDER", r.text
         assert r.json()["values"]["max_order_notional"] == 50_000
