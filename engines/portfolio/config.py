@@ -1,9 +1,9 @@
 """Portfolio engine settings (env ``NAUTILUS_PORTFOLIO_*``).
 
-Submitting a rebalance goes through the trading core's REST API like any client, with this engine's
-own API key: create one with the ``trade`` scope (limited to the accounts it may rebalance) and give
-it as ``NAUTILUS_PORTFOLIO_TRADE_API_KEY``. Without it, executing a rebalance answers 503 and plans
-(dry runs) still work. The caller of ``execute_rebalance`` needs the ``trade`` scope as well.
+Submitting a rebalance goes through the trading core's REST API like any client. By default the engine
+uses the instance's internal token (which the launcher gives the platform's own processes); to give it
+less, create a key with the ``trade`` scope limited to the accounts it may rebalance and set it as
+``NAUTILUS_PORTFOLIO_TRADE_API_KEY``. The caller of ``execute_rebalance`` needs the ``trade`` scope too.
 """
 
 from __future__ import annotations

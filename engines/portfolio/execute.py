@@ -1,6 +1,10 @@
 """Execute a rebalance: plan it (pure), then, unless it is a dry run, submit its orders to the trading
-core's REST API (``/api/v1/trading/orders``, or ``/algorithms`` for TWAP/VWAP) with the engine's
-trade-scoped key (``engines.portfolio.config``).
+core's REST API (``/api/v1/trading/orders``, or ``/algorithms`` for TWAP/VWAP) like any client.
+
+Credentials: the engine's own trade-scoped key when one is configured (``engines.portfolio.config``,
+least privilege: it may be limited to some accounts), else the instance's internal token that the
+launcher gives the platform's processes. Either way the caller of this operation already had to hold
+the ``trade`` scope for the account it names (checked by the gateway or this engine before the call).
 
 Orders carry client order ids ``rb-<tag>-<symbol>``, so submitting the same tag again returns the
 orders already placed instead of placing new ones. Algorithms have no client id: an algorithm of the
@@ -15,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from backend.auth.guard import INTERNAL_HEADER
+from backend.auth.keys import HEADER
 from backend.contract.operation import OpContext
 from backend.core.errors import BackendUnavailable, Unavailable
 from engines.portfolio.compute.rebalance import plan
@@ -33,6 +39,16 @@ def _base_url(ctx: OpContext, cfg: PortfolioConfig) -> str:
     return f"http://{s.host}:{s.gateway_port}"
 
 
+def _credentials(ctx: OpContext, cfg: PortfolioConfig) -> dict[str, str]:
+    if cfg.trade_api_key is not None:
+        return {HEADER: cfg.trade_api_key.get_secret_value()}
+    token = getattr(ctx.settings, "internal_token", None)
+    if token:
+        return {INTERNAL_HEADER: token}
+    raise Unavailable("submitting orders needs NAUTILUS_PORTFOLIO_TRADE_API_KEY (a key with the trade scope) or "
+                      "the instance's internal token; dry runs work without either", field="dry_run")
+
+
 def _order_body(req: ExecuteRebalanceRequest, o: Any, cid: str) -> dict[str, Any]:
     body = {"account_id": req.account.account_id, "symbol": o.symbol, "side": o.side, "qty": o.qty,  # type: ignore[union-attr]
             "client_order_id": cid, "strategy": req.strategy}
@@ -49,11 +65,8 @@ async def execute_rebalance(req: ExecuteRebalanceRequest, ctx: OpContext) -> Exe
     if req.dry_run or not p.triggered or not p.orders:
         return ExecuteRebalanceResponse(dry_run=req.dry_run, plan=p)
     cfg = PortfolioConfig()
-    if cfg.trade_api_key is None:
-        raise Unavailable("submitting orders needs NAUTILUS_PORTFOLIO_TRADE_API_KEY (a key with the trade scope) "
-                          "on the portfolio engine; dry runs work without it", field="dry_run")
     base = _base_url(ctx, cfg)
-    headers = {"X-API-Key": cfg.trade_api_key.get_secret_value(), "content-type": "application/json"}
+    headers = {"content-type": "application/json", **_credentials(ctx, cfg)}
     timeout = aiohttp.ClientTimeout(total=cfg.submit_timeout_s)
     out: list[SubmittedOrder] = []
     unreachable = 0

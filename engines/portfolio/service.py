@@ -61,6 +61,7 @@ async def inline_optimize(req: R, ctx: OpContext) -> R:
 
 
 async def inline_rebalance(req: RebalanceRequest, ctx: OpContext) -> RebalanceRequest:
+    """Holdings, cash, marks and lots of the account; the account stays named (execution submits for it)."""
     if req.account is None:
         return req
     h = await data.holdings(req.account.account_id, req.account.strategy, ctx)
@@ -71,7 +72,7 @@ async def inline_rebalance(req: RebalanceRequest, ctx: OpContext) -> RebalanceRe
     lots = await data.lot_sizes(symbols, ctx)
     lots |= dict(req.lot_sizes or {})
     return req.model_copy(update={
-        "account": None, "account_id": h.account_id, "cash": h.cash,
+        "cash": h.cash,
         "holdings": [Holding(symbol=s, qty=q) for s, q in sorted(h.quantities.items())],
         "prices": {s: px[s] for s in symbols}, "lot_sizes": {s: lots.get(s, 1.0) for s in symbols}})
 
