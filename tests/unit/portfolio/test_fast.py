@@ -58,3 +58,15 @@ def test_max_sharpe_when_no_positive_excess_return_then_invalid():
     with pytest.raises(InvalidInput) as e:
         fast.max_sharpe(np.eye(2) * 1e-4, np.array([-1e-3, -2e-3]), np.zeros(2), np.ones(2))
     assert e.value.field == "objective"
+
+
+@pytest.mark.parametrize("lb,ub", BOUNDS)
+def test_box_qp_when_started_cold_then_same_answer_as_warm_start(sp500, lb, ub):
+    cov = np.cov(sp500.to_numpy(), rowvar=False)
+    n = cov.shape[0]
+    L, U = np.full(n, lb), np.full(n, ub)
+    x0 = fast.feasible_start(L, U)
+    at = np.where(x0 <= L, -1, np.where(x0 >= U, 1, 0)).astype(np.int8)
+    cold, iterations = fast.box_qp(cov, L, U, x0, at)
+    assert iterations > 3  # the cold start walks the active set
+    assert np.abs(cold - fast.min_variance(cov, L, U).weights).max() < 1e-10
