@@ -23,9 +23,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.contract import problem
-from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
+from backend.contract.operation import EngineSpec, OpContext, Operation, compute, load_engine
 from backend.core import logging as nlogging
 from backend.core.errors import NautilusError
+from backend.core.memory import trim
 from backend.core.settings import Settings, get_settings
 from native_engines.device import DeviceInfo, select_device
 from native_engines.ipc.server import NativeServer
@@ -66,7 +67,11 @@ def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Calla
     def handle(body: Any) -> bytes:
         req = op.request.model_validate(body)
         ctx = OpContext(engine=op.engine, device=device.device, settings=settings)
-        return fn(req, ctx).model_dump_json().encode()
+        try:
+            return compute(fn, req, ctx).model_dump_json().encode()
+        finally:
+            del req
+            trim()  # rate-limited; hands freed pages of a large request back to the OS
 
     return handle
 

@@ -6,10 +6,11 @@ Use these in every model so that limits are declared once:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from backend.core.errors import InvalidInput
 
@@ -21,9 +22,38 @@ MAX_MATRIX_ELEMENTS = 20_000_000
 MAX_ASSETS = 5_000
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+#: Dates and times the platform accepts (anything outside cannot be market data, and the ends of
+#: Python's calendar overflow when converted between time zones).
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def _instant_in_range(v: dt.datetime) -> dt.datetime:
+    try:
+        utc = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}") from None
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return v
+
+
+def _day_in_range(v: dt.date) -> dt.date:
+    if not EARLIEST.date() <= v <= LATEST.date():
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return v
+
+
+#: A date-time in the supported range (naive means UTC).
+Instant = Annotated[dt.datetime, AfterValidator(_instant_in_range)]
+#: A calendar date in the supported range.
+Day = Annotated[dt.date, AfterValidator(_day_in_range)]
 Probability = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 FloatSeries = Annotated[list[FiniteFloat], Field(min_length=2, max_length=MAX_SERIES_LEN)]
-Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/^=-]+$")]
+#: What a symbol may be, everywhere it enters (requests, and ingested files' symbol columns).
+SYMBOL_PATTERN = r"^[A-Za-z0-9._:/^=-]{1,64}$"
+Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=SYMBOL_PATTERN)]
 
 
 def as_vector(values: list[float], field: str) -> np.ndarray:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from backend.core.errors import BackendUnavailable
+from backend.core.errors import BackendUnavailable, NonFiniteResult
 from backend.core.scopes import Scope
 
 #: Default request body limit of an operation: a JSON body becomes several times its size in
@@ -28,9 +28,10 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class Model(BaseModel):
-    """Base of every request/response model: immutable, unknown fields refused."""
+    """Base of every request/response model: immutable, unknown fields refused, and no NaN or
+    infinity in any float (a result that is not finite is an error, never a JSON ``null``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 @dataclass
@@ -124,6 +125,22 @@ class Operation:
             "request_schema": self.request.model_json_schema(),
             "response_schema": self.response.model_json_schema(),
         }
+
+
+def compute(fn: Callable[..., Any], request: BaseModel, ctx: OpContext) -> Any:
+    """Call an operation's function; a response that cannot hold its result because a number is not
+    finite (``Model`` refuses NaN and infinity) becomes ``NonFiniteResult`` (422), the same on every
+    transport. Any other invalid response is a bug and propagates."""
+    try:
+        return fn(request, ctx)
+    except ValidationError as e:
+        bad = [err for err in e.errors(include_url=False) if err["type"] == "finite_number"]
+        if not bad or e.title == type(request).__name__:
+            raise
+        where = ".".join(str(p) for p in bad[0]["loc"])
+        raise NonFiniteResult(f"these inputs give a result that is not a finite number ({e.title}.{where}); "
+                              "check for degenerate values such as zero volatility or time, or extreme magnitudes",
+                              field=f"result.{where}") from e
 
 
 @dataclass(frozen=True)

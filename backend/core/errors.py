@@ -8,6 +8,7 @@
     │   ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
     │   ├── Unauthorized             401 UNAUTHORIZED         (no or unknown credentials)
     │   ├── Forbidden                403 FORBIDDEN            (credentials lack the scope)
+    │   ├── NonFiniteResult          422 NON_FINITE_RESULT    (valid inputs whose result is not a finite number)
     │   ├── UnsupportedMediaType     415 UNSUPPORTED_MEDIA_TYPE (a body that is not JSON)
     │   ├── RateLimited              429 RATE_LIMITED         (this key's rate for the scope is spent)
     │   └── Denied                   422 DENIED               (a pre-trade risk check refused an order)
@@ -81,6 +82,14 @@ class Forbidden(ContractError):
     code = "FORBIDDEN"
     status = 403
     title = "Forbidden"
+
+
+class NonFiniteResult(InvalidInput):
+    """The inputs pass validation but the result overflows or is undefined (e.g. zero volatility and
+    zero time together): a 422 naming the result field, never a ``null`` where a number is promised."""
+
+    code = "NON_FINITE_RESULT"
+    title = "Result not finite for these inputs"
 
 
 class UnsupportedMediaType(ContractError):

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     #: Server-side files the market data engine may import live under this folder.
     import_dir: Path = REPO_ROOT / "data" / "imports"
     db_connect_timeout_s: float = 3.0
+    #: Requests with bodies of 1 MiB or more handled at once per process (the rest wait; bounds memory).
+    max_large_requests: int = Field(default=2, ge=1, le=64)
+    #: Simulated feeds: most running at once, most symbols across them, most messages a second each.
+    feed_max_active: int = Field(default=4, ge=1, le=64)
+    feed_max_symbols: int = Field(default=1000, ge=1, le=100_000)
+    feed_max_messages_per_s: float = Field(default=250_000.0, gt=0, le=10_000_000)
     #: Worker processes per engine for persisted jobs (backtests, sweeps, training).
     job_workers: int = Field(default=2, ge=1, le=64)
 

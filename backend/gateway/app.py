@@ -25,6 +25,7 @@ from backend.auth import keys
 from backend.auth.guard import INTERNAL_HEADER
 from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
 from backend.core import metrics
+from backend.core.memory import LargeBodies
 from backend.core.scopes import Scope
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway import access
@@ -151,10 +152,11 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     shadow = FastAPI(title=app.title, version=app.version)
+    large = LargeBodies(settings.max_large_requests)
     for spec in catalog.values():
         for op in spec.operations:
             desc = f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else "") + "."
-            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc, auth=auth)
+            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc, auth=auth, large=large)
     merge_openapi(app, shadow)
     app.include_router(access.build_router(auth, lambda: state["db"]))
     if trading is not None:

@@ -26,9 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth.guard import Authenticator, Guard, client_allowed
 from backend.contract import problem
-from backend.contract.operation import EngineSpec, OpContext, Operation
+from backend.contract.operation import EngineSpec, OpContext, Operation, compute
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, Forbidden, NautilusError, PayloadTooLarge, RateLimited
+from backend.core.memory import LargeBodies
 from backend.core.settings import Settings, get_settings
 from backend.core.workers import Workers
 from backend.service.routes import add_operation_route, merge_openapi
@@ -179,7 +180,7 @@ class OperationRunner:
             if self.prepare is not None:
                 req = await asyncio.wait_for(self.prepare(req, ctx), self.op.timeout_s)
             work = self.fn(req, ctx) if self.is_async else _workers().submit(
-                asyncio.get_running_loop(), self.fn, req, ctx)
+                asyncio.get_running_loop(), compute, self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
         except TimeoutError as e:
             status = "timeout"
@@ -238,6 +239,7 @@ def make_engine_app(
     install_guard(app, settings, origins=[])  # no browser calls an engine directly
     auth = make_authenticator(settings, lambda: state["db"])
     app.state.auth = auth
+    large = LargeBodies(settings.max_large_requests)
 
     def ctx_factory() -> OpContext:
         return OpContext(engine=spec.name, db=state["db"], bus=state["bus"], settings=settings, jobs=state["jobs"])
@@ -250,7 +252,7 @@ def make_engine_app(
             result = await runner(model)
             return Response(result.model_dump_json(), media_type="application/json")
 
-        add_operation_route(app, shadow, op, handle, description=op.summary, auth=auth)
+        add_operation_route(app, shadow, op, handle, description=op.summary, auth=auth, large=large)
     merge_openapi(app, shadow)
 
     @app.get("/health", tags=["service"])

@@ -23,6 +23,7 @@ from backend.auth.guard import Authenticator, check_accounts
 from backend.auth.keys import HEADER
 from backend.contract.operation import Operation
 from backend.core.errors import InvalidInput, PayloadTooLarge
+from backend.core.memory import LargeBodies
 
 #: handler(request, validated model, raw body) -> Response
 Handler = Callable[[Request, Any, bytes], Awaitable[Response]]
@@ -90,19 +91,20 @@ def _nul_path(value: Any, path: str) -> str | None:
 
 
 def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: Handler, description: str,
-                        auth: Authenticator) -> None:
+                        auth: Authenticator, large: LargeBodies) -> None:
     async def served(request: Request) -> Response:
         principal = await auth.require(request.headers, op.scope)  # before reading a byte of the body
         body = await read_body(request, op.max_body_bytes)
         refuse_nul(body)
-        try:
-            model = op.request.model_validate_json(body or b"null")
-        except ValidationError as e:
-            raise RequestValidationError(
-                [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-            ) from e
-        check_accounts(principal, op.account_ids(model))
-        return await handler(request, model, body)
+        async with large.turn(len(body)):  # a few large bodies in Python objects at once, then trimmed
+            try:
+                model = op.request.model_validate_json(body or b"null")
+            except ValidationError as e:
+                raise RequestValidationError(
+                    [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+                ) from e
+            check_accounts(principal, op.account_ids(model))
+            return await handler(request, model, body)
 
     served.__name__ = f"{op.engine}_{op.name}"
     app.state.body_limits[op.route] = op.max_body_bytes
@@ -137,10 +139,35 @@ def merge_openapi(app: FastAPI, shadow: FastAPI) -> None:
         schema["components"].setdefault("securitySchemes", {})["ApiKey"] = {
             "type": "apiKey", "in": "header", "name": HEADER,
             "description": "An API key with the route's scope (see the README's security section)"}
+        document_problems(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: Routes anyone may call (everything else needs a key): the documentation and the probes.
+OPEN_PATHS = frozenset({"/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
+
+
+def document_problems(schema: dict[str, Any]) -> None:
+    """Every error response is problem-JSON, and every route that needs a key says so: FastAPI's own
+    routes document a JSON 422 by default; this states what the platform actually sends."""
+    for path, methods in schema.get("paths", {}).items():
+        for op in methods.values():
+            responses = op.setdefault("responses", {})
+            if path == "/metrics":
+                responses["200"] = {"description": "Prometheus text exposition",
+                                    "content": {"text/plain": {"schema": {"type": "string"}}}}
+                responses.setdefault("403", RESPONSES[403])
+                continue
+            if path not in OPEN_PATHS:
+                op.setdefault("security", SECURITY)
+                for code in (401, 403, 415, 422, 429, 503):
+                    responses.setdefault(str(code), RESPONSES[code])
+            for code, resp in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    resp["content"] = _PROBLEM
 
 
 #: RFC 9457 problem details as this platform sends them (``backend.contract.problem``).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -87,7 +87,7 @@ class CreateAlgo(Model):
     slices: Annotated[int, Field(ge=1, le=10_000)] | None = None
     participation: Annotated[FiniteFloat, Field(gt=0, le=1)] | None = None
     limit_price: Price | None = None
-    bars_timeframe: Annotated[str, Field(pattern=r"^[0-9]+[smhd]$")] = "1m"
+    bars_timeframe: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}[smhd]$")] = "1m"
     lookback_days: Annotated[int, Field(ge=1, le=365)] = 20
 
     @model_validator(mode="after")
@@ -97,8 +97,3 @@ class CreateAlgo(Model):
         if self.kind == "pov" and self.participation is None:
             raise ValueError("pov needs participation (0 < p <= 1)")
         return self
-
-
-class Page(Model):
-    items: list[dict[str, Any]]
-    count: int

@@ -91,8 +91,9 @@ def performance(req: PerformanceRequest, ctx: OpContext | None = None) -> Perfor
             raise InvalidInput("dates must be strictly increasing", field="dates")
 
     rf_p = (1.0 + req.risk_free_rate) ** (1.0 / P) - 1.0
-    total = float(np.prod(1.0 + r) - 1.0)
-    cagr = float((1.0 + total) ** (P / n) - 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as NON_FINITE_RESULT
+        total = float(np.prod(1.0 + r) - 1.0)
+        cagr = float(np.power(1.0 + total, P / n) - 1.0)
     excess = r - rf_p
     sd = float(np.std(r, ddof=1))
     sd_excess = float(np.std(excess, ddof=1))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_SERIES_LEN, FiniteFloat, FloatSeries
+from backend.contract.arrays import MAX_SERIES_LEN, Day, FiniteFloat, FloatSeries
 from backend.contract.operation import Model
 
 
@@ -18,7 +17,7 @@ class PerformanceRequest(Model):
         default=None, description="Simple per-period returns, e.g. 0.01 for +1%. Each must be > -1."
     )
     equity: FloatSeries | None = Field(default=None, description="Equity curve (all values > 0).")
-    dates: Annotated[list[dt.date], Field(max_length=MAX_SERIES_LEN + 1)] | None = Field(
+    dates: Annotated[list[Day], Field(max_length=MAX_SERIES_LEN + 1)] | None = Field(
         default=None,
         description="One date per return (or per equity point); used to date drawdowns and best/worst periods.",
     )
@@ -41,16 +40,16 @@ class Drawdown(Model):
     peak_index: int
     trough_index: int
     recovery_index: int | None = Field(description="First index back at the peak level; null if not recovered.")
-    peak_date: dt.date | None = None
-    trough_date: dt.date | None = None
-    recovery_date: dt.date | None = None
+    peak_date: Day | None = None
+    trough_date: Day | None = None
+    recovery_date: Day | None = None
     duration_periods: int = Field(description="Peak to recovery (or to the end if not recovered).")
 
 
 class PeriodValue(Model):
     index: int
     value: float
-    date: dt.date | None = None
+    date: Day | None = None
 
 
 class BenchmarkStats(Model):

@@ -14,6 +14,7 @@ node to a [dates, symbols] array; infinities become NaN.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -214,6 +215,8 @@ class Parser:
         return tree
 
     def expr(self, d: int) -> object:
+        if d > MAX_DEPTH:  # checked on the way down: deep nesting must not exhaust the Python stack
+            raise self.fail(f"nested deeper than {MAX_DEPTH}", self.peek()[2])
         left = self.term(d + 1)
         while self.peek()[1] in ("+", "-") and self.peek()[0] == "op":
             op = self.take()[1]
@@ -240,7 +243,10 @@ class Parser:
     def atom(self, d: int) -> object:
         kind, v, pos = self.take()
         if kind == "num":
-            return self.node(Num(float(v)), d)
+            value = float(v)
+            if not math.isfinite(value):
+                raise self.fail(f"number {v!r} is out of range", pos)
+            return self.node(Num(value), d)
         if kind == "op" and v == "(":
             inner = self.expr(d + 1)
             self.expect(")")

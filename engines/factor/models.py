@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_ASSETS, FiniteFloat, Symbol
+from backend.contract.arrays import MAX_ASSETS, FiniteFloat, Instant, Symbol
 from backend.contract.operation import Model
+
+#: symbol -> sector (at most one entry per asset)
+Sectors = Annotated[dict[Symbol, Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_ASSETS)]
 
 #: Most dates x symbols in one panel.
 MAX_PANEL_VALUES = 5_000_000
+MAX_OFFSET = 10_000_000
 MAX_FACTORS = 32
 MAX_HORIZONS = 12
 
@@ -50,7 +53,7 @@ class Processing(Model):
 class ProcessCrossSectionRequest(Model):
     values: Matrix = Field(description="[dates][symbols], null = missing.")
     symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_ASSETS)]
-    sectors: dict[Symbol, Annotated[str, Field(min_length=1, max_length=64)]] | None = None
+    sectors: Sectors | None = None
     processing: Processing
 
 
@@ -109,13 +112,13 @@ class ComputeFactorsRequest(Model):
     symbols: Annotated[list[Symbol], Field(min_length=2, max_length=MAX_ASSETS)]
     factors: Annotated[list[FactorSpec], Field(min_length=1, max_length=MAX_FACTORS)]
     timeframe: Timeframe = "1d"
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     benchmark_symbol: Symbol | None = Field(
         default=None, description="Market for beta/idio_vol; default: the universe's equal-weighted return."
     )
     processing: Processing = Processing()
-    sectors: dict[Symbol, Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+    sectors: Sectors | None = Field(
         default=None, description="For 'neutralize'; default: the instruments table."
     )
     last_n: int | None = Field(default=None, ge=1, le=100_000, description="Return only the last N dates.")
@@ -127,7 +130,7 @@ class FactorPanel(Model):
 
 
 class ComputeFactorsResponse(Model):
-    dates: list[dt.datetime]
+    dates: list[Instant]
     symbols: list[str]
     factors: list[FactorPanel]
 
@@ -149,8 +152,8 @@ class FactorRecord(Model):
     expression: str
     higher_is: str
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class FactorNameRequest(Model):
@@ -159,7 +162,7 @@ class FactorNameRequest(Model):
 
 class ListFactorsRequest(Model):
     limit: int = Field(default=100, ge=1, le=1_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class LibraryFactor(Model):

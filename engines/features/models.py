@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_SERIES_LEN, FiniteFloat, FloatSeries, Symbol
+from backend.contract.arrays import MAX_SERIES_LEN, FiniteFloat, FloatSeries, Instant, Symbol
 from backend.contract.operation import Model
 
 #: Most symbols in one batch request.
@@ -59,7 +58,7 @@ class Column(Model):
 
 class SymbolColumns(Model):
     symbol: str
-    ts: list[dt.datetime] | None = None
+    ts: list[Instant] | None = None
     values: dict[str, list[float | None]] = Field(description="Column -> values aligned with the bars; null = warm-up.")
 
 
@@ -79,8 +78,8 @@ class ComputeStoredIndicatorsRequest(Model):
 
     symbols: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_SYMBOLS)]
     timeframe: Timeframe = "1d"
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     indicators: IndicatorList | None = None
     feature_set: SetName | None = None
     benchmark_symbol: Symbol | None = Field(default=None, description="Stored symbol whose close feeds 'beta'.")
@@ -131,7 +130,7 @@ class ListIndicatorsResponse(Model):
 
 
 class LiveBar(Model):
-    ts: dt.datetime
+    ts: Instant
     open: FiniteFloat = Field(gt=0)
     high: FiniteFloat = Field(gt=0)
     low: FiniteFloat = Field(gt=0)
@@ -165,9 +164,9 @@ class UpdateIndicatorsResponse(Model):
     symbol: str
     stream_key: str
     bars_seen: int
-    last_ts: dt.datetime
+    last_ts: Instant
     columns: list[Column]
-    ts: list[dt.datetime]
+    ts: list[Instant]
     values: dict[str, list[float | None]]
 
 
@@ -200,8 +199,8 @@ class FeatureSetRecord(Model):
     description: str
     indicators: list[IndicatorSpec]
     version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class FeatureSetName(Model):
@@ -210,7 +209,7 @@ class FeatureSetName(Model):
 
 class ListFeatureSetsRequest(Model):
     limit: int = Field(default=100, ge=1, le=1_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
 
 
 class FeatureSetList(Model):

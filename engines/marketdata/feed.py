@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client import Counter
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.contract.operation import OpContext
 from backend.core.errors import Conflict, InvalidInput, NotFound
@@ -61,7 +63,8 @@ FEED_MESSAGES = Counter("nautilus_marketdata_feed_messages_total", "Messages pub
 PROBE_GROUP = "marketdata-latency-probe"
 #: Messages per publish round trip when running as fast as possible.
 TARGET_BATCH_MESSAGES = 5000
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 3.0  # a stop answers within this, whatever the feed was doing
+MAX_OUTAGE_S = 300.0
 MAX_SLEEP_S = 0.05  # pacing sleeps are short so a stop is seen promptly
 REPLAY_FETCH_ROWS = 5000
 
@@ -103,6 +106,7 @@ class Feed:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     t0: float = field(default_factory=time.monotonic)
     t_end: float | None = None
+    max_rate: float = 250_000.0  # messages per second (the instance's cap)
 
     def fire(self, trigger: str) -> None:
         nxt = TRANSITIONS.get((self.state, trigger))
@@ -200,16 +204,33 @@ def _cap_columns(batches: dict[str, tuple[str, Columns]], left: int) -> dict[str
 
 
 async def _publish(feed: Feed, publisher: StreamPublisher, batches: dict[str, Any], columnar: bool) -> None:
-    """Publish per-message or columnar batches (capped at the feed's max_messages) and count them."""
+    """Publish per-message or columnar batches (capped at the feed's max_messages) and count them.
+
+    While Redis is away the feed keeps its state and retries with back-off (``error`` says so) for up
+    to ``MAX_OUTAGE_S``; then it fails. The instance's rate cap paces it (``feed_max_messages_per_s``)."""
     left = None if feed.req.max_messages is None else feed.req.max_messages - feed.total
-    if columnar:
-        if left is not None:
-            batches = _cap_columns(batches, left)
-        feed.count(await publisher.publish_columns(batches))
-    else:
-        if left is not None:
-            batches = _cap(batches, left)
-        feed.count(await publisher.publish(batches))
+    if left is not None:
+        batches = _cap_columns(batches, left) if columnar else _cap(batches, left)
+    backoff, outage_t0 = 0.1, None
+    while True:
+        try:
+            sent = await (publisher.publish_columns(batches) if columnar else publisher.publish(batches))
+            break
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            now = time.monotonic()
+            outage_t0 = outage_t0 or now
+            if feed.stop_event.is_set() or now - outage_t0 > MAX_OUTAGE_S:
+                raise
+            feed.error = f"Redis unavailable for {now - outage_t0:.1f}s, retrying: {type(e).__name__}"
+            await _sleep_or_stop(feed, backoff)
+            backoff = min(backoff * 2, 2.0)
+    if outage_t0 is not None:
+        feed.error = None
+    feed.count(sent)
+    ahead = feed.total / feed.max_rate - (time.monotonic() - feed.t0)  # seconds early against the rate cap
+    while ahead > 0 and not feed.stop_event.is_set():
+        await _sleep_or_stop(feed, ahead)
+        ahead = feed.total / feed.max_rate - (time.monotonic() - feed.t0)
 
 
 async def _sleep_or_stop(feed: Feed, seconds: float) -> None:
@@ -226,7 +247,8 @@ async def run_model(feed: Feed, publisher: StreamPublisher) -> None:
     tf = parse_timeframe(req.timeframe)
     agg = BarAggregator(len(symbols), tf.ns)
     msgs_per_step = len(symbols) * (1 + p.trade_probability)
-    batch_steps = max(1, int(TARGET_BATCH_MESSAGES / msgs_per_step))
+    # a batch is at most 1/20 s of the rate cap, so the cap holds over short windows too
+    batch_steps = max(1, int(min(TARGET_BATCH_MESSAGES, feed.max_rate / 20) / msgs_per_step))
     steps_per_wall_s = None if req.speed is None else req.speed * 1000.0 / p.step_ms
     wall0 = time.monotonic()
     done = 0
@@ -297,7 +319,7 @@ async def run_replay(feed: Feed, publisher: StreamPublisher, pool: Any) -> None:
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         cursor = await conn.cursor(REPLAY_SQL, list(req.symbols), req.timeframe, start, end)
         while not feed.stop_event.is_set():
-            rows = await cursor.fetch(REPLAY_FETCH_ROWS)
+            rows = await cursor.fetch(max(1, int(min(REPLAY_FETCH_ROWS, feed.max_rate / 20))))
             if not rows:
                 return
             i = 0
@@ -383,6 +405,15 @@ async def start_feed(req: StartFeedRequest, ctx: OpContext) -> FeedStatus:
     existing = FEEDS.get(req.feed_id)
     if existing is not None and existing.state in ACTIVE:
         raise Conflict(f"feed {req.feed_id!r} is {existing.state.value}; stop it first", field="feed_id")
+    limits = ctx.settings
+    active = [f for f in FEEDS.values() if f.state in ACTIVE]
+    if limits is not None and len(active) >= limits.feed_max_active:
+        raise Conflict(f"{len(active)} feeds are running, the most this instance allows "
+                       f"(NAUTILUS_FEED_MAX_ACTIVE={limits.feed_max_active}); stop one first", field="feed_id")
+    held = sum(len(f.req.symbols) for f in active)
+    if limits is not None and held + len(req.symbols) > limits.feed_max_symbols:
+        raise InvalidInput(f"running feeds cover {held} symbols; {len(req.symbols)} more exceeds this instance's "
+                           f"{limits.feed_max_symbols} (NAUTILUS_FEED_MAX_SYMBOLS)", field="symbols")
     parse_timeframe(req.timeframe)
     if req.mode == "replay":
         ctx.require_db()
@@ -394,6 +425,8 @@ async def start_feed(req: StartFeedRequest, ctx: OpContext) -> FeedStatus:
         if unknown:
             raise NotFound(f"unknown symbols {unknown[:10]}", field="symbols")
     feed = Feed(req)
+    if limits is not None:
+        feed.max_rate = limits.feed_max_messages_per_s
     FEEDS[req.feed_id] = feed
     if req.measure_latency:
         consumer = MarketDataConsumer(ctx.bus, f"{PROBE_GROUP}.{req.feed_id}", "probe", start_id="$",
@@ -413,14 +446,12 @@ async def stop_feed(req: FeedRef, ctx: OpContext) -> FeedStatus:
     if feed.state in (FeedState.STARTING, FeedState.RUNNING):
         feed.fire("stop")
     feed.stop_event.set()
-    for task in (feed.task, feed.probe):
-        if task is not None and not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+    tasks = [t for t in (feed.task, feed.probe) if t is not None and not t.done()]
+    if tasks:  # one bound for both: the probe's drain is a courtesy to the latency figures
+        _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
     return feed.status()
 
 

@@ -149,6 +149,8 @@ async def load_batch(
         load_id = await store.insert_load(pool, report)
         return report.model_copy(update={"load_id": load_id})
     ok = checked.accepted
+    accepted_symbols = set(batch.symbols[ok].tolist())
+    missing = [s for s in missing if s in accepted_symbols]  # never an instrument for a rejected row's symbol
     async with pool.acquire() as conn, conn.transaction():
         created = []
         if create_instruments and missing:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import zoneinfo
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from backend.contract.arrays import FiniteFloat, Symbol
+from backend.contract.arrays import FiniteFloat, Instant, Symbol
 from backend.contract.operation import Model
 from engines.marketdata.timeframes import TIMEFRAME_PATTERN
 
@@ -52,9 +51,15 @@ class Instrument(Model):
     tradable: bool = True
 
 
+#: A symbol as stored: rows written before today's symbol rule may not follow it; they must still
+#: be listed and deletable.
+StoredSymbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
 class InstrumentOut(Instrument):
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    symbol: StoredSymbol  # type: ignore[assignment]
+    created_at: Instant
+    updated_at: Instant
 
 
 class SymbolRequest(Model):
@@ -62,7 +67,7 @@ class SymbolRequest(Model):
 
 
 class DeleteInstrumentRequest(Model):
-    symbol: Symbol
+    symbol: StoredSymbol
     purge_data: bool = Field(default=False, description="Also delete the symbol's bars, trades and quotes.")
 
 
@@ -79,7 +84,7 @@ class ListInstrumentsRequest(Model):
     sector: str | None = Field(default=None, max_length=64)
     venue: Venue | None = None
     limit: int = Field(default=1000, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
 
 
 class InstrumentList(Model):
@@ -117,8 +122,9 @@ class IngestRequest(Model):
     symbol: Symbol | None = Field(default=None, description="All rows' symbol; else the file's symbol column.")
     venue: Venue | None = Field(default=None, description="Ticks: all rows' venue; else the venue column or ''.")
     timeframe: Timeframe | None = Field(default=None, description="Required for bars.")
-    columns: dict[str, ColumnName] = Field(
-        default_factory=dict, description="Canonical field -> file column, e.g. {'ts': 'Date', 'close': 'Adj Close'}."
+    columns: dict[Annotated[str, Field(max_length=32)], ColumnName] = Field(
+        default_factory=dict, max_length=16,
+        description="Canonical field -> file column, e.g. {'ts': 'Date', 'close': 'Adj Close'}."
     )
     tz: TimeZone = Field(default="UTC", description="Time zone of naive timestamps.")
     ts_format: str | None = Field(default=None, max_length=64, description="strftime format; ISO 8601 if omitted.")
@@ -153,8 +159,8 @@ class RejectExample(Model):
 
 class GapExample(Model):
     symbol: str
-    after: dt.datetime
-    before: dt.datetime
+    after: Instant
+    before: Instant
     missing_bars: int
 
 
@@ -168,8 +174,8 @@ class QualityReport(Model):
     missing_bars: int = 0
     gap_examples: list[GapExample] = Field(default_factory=list)
     rows_by_symbol: dict[str, int] = Field(default_factory=dict, description="Accepted rows per symbol.")
-    first_ts: dt.datetime | None = None
-    last_ts: dt.datetime | None = None
+    first_ts: Instant | None = None
+    last_ts: Instant | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -188,7 +194,7 @@ class LoadReport(Model):
 
 
 class LoadReportRequest(Model):
-    load_id: int = Field(ge=1)
+    load_id: int = Field(ge=1, le=2**63 - 1)
 
 
 class ListLoadsRequest(Model):
@@ -216,8 +222,8 @@ class LoadSamplesResponse(Model):
 class QueryBarsRequest(Model):
     symbol: Symbol
     timeframe: Timeframe = "1d"
-    start: dt.datetime | None = Field(default=None, description="Inclusive; naive = UTC.")
-    end: dt.datetime | None = Field(default=None, description="Exclusive; naive = UTC.")
+    start: Instant | None = Field(default=None, description="Inclusive; naive = UTC.")
+    end: Instant | None = Field(default=None, description="Exclusive; naive = UTC.")
     resample_to: Timeframe | None = Field(default=None, description="A larger multiple: 1m -> 5m -> 1h -> 1d.")
     tz: TimeZone = Field(default="UTC", description="Day boundaries when resampling to 1d.")
     limit: int = Field(default=10_000, ge=1, le=MAX_QUERY_ROWS, description="Most bars returned (the latest).")
@@ -226,7 +232,7 @@ class QueryBarsRequest(Model):
 class Bars(Model):
     symbol: str
     timeframe: str
-    ts: list[dt.datetime]
+    ts: list[Instant]
     open: list[float]
     high: list[float]
     low: list[float]
@@ -240,15 +246,15 @@ class QueryTicksRequest(Model):
     symbol: Symbol
     kind: Literal["trades", "quotes"] = "trades"
     venue: Venue | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     limit: int = Field(default=10_000, ge=1, le=MAX_QUERY_ROWS)
 
 
 class Ticks(Model):
     symbol: str
     kind: str
-    ts: list[dt.datetime]
+    ts: list[Instant]
     venue: list[str]
     seq: list[int]
     columns: dict[str, list[float | str | None]]
@@ -261,7 +267,7 @@ class ResampleRequest(Model):
     timeframe: Timeframe
     resample_to: Timeframe
     tz: TimeZone = "UTC"
-    ts: Annotated[list[dt.datetime], Field(min_length=1, max_length=1_000_000)]
+    ts: Annotated[list[Instant], Field(min_length=1, max_length=1_000_000)]
     open: Annotated[list[FiniteFloat], Field(max_length=1_000_000)]
     high: Annotated[list[FiniteFloat], Field(max_length=1_000_000)]
     low: Annotated[list[FiniteFloat], Field(max_length=1_000_000)]
@@ -303,11 +309,11 @@ class StartFeedRequest(Model):
     venue: Venue = "SIM"
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     model: ModelParams = ModelParams()
-    start: dt.datetime | None = Field(
+    start: Instant | None = Field(
         default=None,
         description="Model: the New York trading date whose 09:30 open starts the clock; replay: history start.",
     )
-    end: dt.datetime | None = Field(default=None, description="Replay: history end (exclusive).")
+    end: Instant | None = Field(default=None, description="Replay: history end (exclusive).")
     timeframe: Timeframe = Field(default="1m", description="Model: bar length emitted; replay: stored bars replayed.")
     speed: FiniteFloat | None = Field(
         default=1.0, gt=0, le=1e9, description="Simulated seconds per wall second; null = as fast as possible."
@@ -349,9 +355,9 @@ class FeedStatus(Model):
     symbols: list[str]
     published: dict[str, int] = Field(description="Messages per stream.")
     messages_per_second: float
-    sim_time: dt.datetime | None
-    started_at: dt.datetime
-    stopped_at: dt.datetime | None
+    sim_time: Instant | None
+    started_at: Instant
+    stopped_at: Instant | None
     error: str | None
     latency: LatencySummary
 

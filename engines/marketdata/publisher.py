@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import hiredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from backend.bus import Bus
@@ -171,12 +172,21 @@ class StreamPublisher:
 
 
 async def send_commands(redis: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send commands packed by hiredis on one pooled connection; returns their replies in order."""
+    """Send commands packed by hiredis on one pooled connection; returns their replies in order.
+
+    A pooled connection that died while idle (Redis restarted) fails on send, before the server saw
+    anything: that send is retried once on a fresh connection. A failure while reading replies is
+    not retried (some commands may have run)."""
     packed = b"".join(hiredis.pack_command(c) for c in commands)
     pool = redis.connection_pool
     conn = await pool.get_connection()
     try:
-        await conn.send_packed_command(packed, check_health=False)
+        try:
+            await conn.send_packed_command(packed, check_health=False)
+        except (RedisConnectionError, OSError):
+            await conn.disconnect()
+            await conn.connect()
+            await conn.send_packed_command(packed, check_health=False)
         return [await conn.read_response() for _ in commands]
     except BaseException:
         await conn.disconnect()  # replies may be left unread: never reuse this connection

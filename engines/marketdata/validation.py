@@ -7,6 +7,7 @@ report counts rejections per reason and lists the first examples of each.
 Checks (per symbol, in file order; a file entirely in descending time order is
 reversed first, with a warning):
   bad_timestamp        unparsable, or nonexistent/ambiguous in the given time zone
+  bad_symbol           a symbol the API would refuse (1-64 of A-Z a-z 0-9 . _ : / ^ = -)
   missing_value        a required value is missing or not a number
   non_positive_price   a price <= 0
   negative_volume      volume / size / quote size < 0 (a trade's size must be > 0)
@@ -33,10 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from backend.contract.arrays import SYMBOL_PATTERN
 from engines.marketdata.timeframes import NS_PER_S, Timeframe
 
 REASONS: tuple[str, ...] = (
-    "bad_timestamp", "missing_value", "non_positive_price", "negative_volume", "ohlc_inconsistent",
+    "bad_timestamp", "bad_symbol", "missing_value", "non_positive_price", "negative_volume", "ohlc_inconsistent",
     "crossed_quote", "unknown_symbol", "out_of_session", "out_of_order", "duplicate", "spike",
 )
 CODE = {name: i + 1 for i, name in enumerate(REASONS)}
@@ -164,6 +166,9 @@ def check(
     seq = np.zeros(n, dtype=np.int32)
     checked = Checked(codes, seq)
     _reject(codes, ts_ns == NAT, "bad_timestamp")
+    if symbols is not None:  # a file's symbol column is input like any other: the API's symbol rule applies
+        _reject(codes, ~pd.Series(symbols, dtype="string").str.fullmatch(SYMBOL_PATTERN[1:-1]).fillna(False)
+                .to_numpy(dtype=bool), "bad_symbol")
     prices = [values[c] for c in PRICE_COLUMNS[kind]]
     sizes = [values[c] for c in SIZE_COLUMNS[kind]]
     missing = np.zeros(n, dtype=bool)

@@ -202,6 +202,7 @@ class NativeClient:
             conn = msg["_conn"]  # the engine tracks result regions per connection
             if conn.alive and conn.writer is not None:
                 conn.writer.write(self.pack({"t": "release", "regions": msg["_regions"]}))
+            self.attached.sweep()  # the engine's earlier oversize result segments, if it has unlinked them
         return out
 
     async def ping(self, timeout_s: float = 1.0) -> None:

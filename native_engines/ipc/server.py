@@ -24,6 +24,9 @@ from backend.core.workers import Workers
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
 from native_engines.ipc.shm import Attached, ShmPool
 
+#: How often segments unlinked by a client are unmapped here.
+SWEEP_EVERY_S = 2.0
+
 log = logging.getLogger(__name__)
 
 #: handler(body_tree) -> bytes (a JSON response) or a result tree (may hold arrays)
@@ -44,12 +47,19 @@ class NativeServer:
         self.error_mapper = error_mapper
         self.info = info
         self.workers = Workers(workers, f"native-{engine}")
-        self.results = ShmPool(instance, "result", segment_bytes=64 * 1024 * 1024)
+        self.results = ShmPool(instance, "result")
         self.attached = Attached()
         self.inflight: set[asyncio.Future] = set()
         self.calls = 0
         self.started = time.time()
         self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task | None = None
+
+    async def _sweep(self) -> None:
+        """Unmap clients' segments they have unlinked, so their pages go back to the OS."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            self.attached.sweep()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,10 +71,13 @@ class NativeServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"native-{self.engine}-shm-sweep")
 
     async def drain_and_close(self, timeout_s: float = 10.0) -> None:
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.inflight:
             await asyncio.wait(self.inflight, timeout=timeout_s)
         self.workers.shutdown()

@@ -1,14 +1,18 @@
 """Shared memory for arrays: an owner's reusable pool, and a peer's attach-only cache.
 
-``ShmPool`` is owned by exactly one process, which alone creates and unlinks its
-segments. Segments are named ``nautilus-<instance>-<role>-<pid>-<n>``: the instance id
-lets the stop script remove them, the pid lets the next start tell a dead owner's
-(stale) segment from a live one. Blocks are allocated first-fit with 64-byte alignment
-and freed when the call that used them completes, so one pool serves every request.
+``ShmPool`` is owned by exactly one process, which alone creates and unlinks its segments.
+It keeps at most one idle segment of the default size; a segment made for one oversize array,
+or any further idle one, is unlinked as soon as it is free again, so a single large call does
+not leave hundreds of MB of /dev/shm behind. Segments are named
+``nautilus-<instance>-<role>-<pid>-<n>``: the instance id lets the stop script remove them, the
+pid lets the next start tell a dead owner's (stale) segment from a live one. Blocks are
+allocated first-fit with 64-byte alignment and freed when the call that used them completes,
+so one pool serves every request.
 
 ``Attached`` maps a peer's segments without taking ownership: before Python 3.13 merely
 attaching registers the segment with the resource tracker, which would unlink it when
-the attaching process exits, so it is unregistered at once (as vLLM does).
+the attaching process exits, so it is unregistered at once (as vLLM does). ``sweep`` unmaps
+segments their owner has unlinked.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ALIGN = 64
-DEFAULT_SEGMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 #: Ceiling on one pool's total shared memory; arrays beyond it travel inline.
 DEFAULT_POOL_LIMIT_BYTES = 4 * 1024 * 1024 * 1024
 NAME_RE = re.compile(r"^nautilus-[A-Za-z0-9_.]+-[a-z]+-(\d+)-\d+$")
@@ -101,8 +105,25 @@ class ShmPool:
 
     def free(self, segment: str, offset: int) -> None:
         n = self.allocated.pop((segment, offset), None)
-        if n is not None and segment in self.segments:
-            self.segments[segment].release(offset, n)
+        seg = self.segments.get(segment)
+        if n is None or seg is None:
+            return
+        seg.release(offset, n)
+        if seg.free == [(0, seg.size)]:
+            idle = [s for s in self.segments.values() if s.free == [(0, s.size)]]
+            if seg.size > self.segment_bytes or len(idle) > 1:
+                self._unlink(seg)
+
+    def _unlink(self, seg: _Segment) -> None:
+        del self.segments[seg.name]
+        try:
+            seg.shm.close()
+        except BufferError:
+            pass  # a view is still alive; the name goes now, the pages when the view does
+        try:
+            seg.shm.unlink()
+        except FileNotFoundError:
+            pass
 
     def close(self) -> None:
         """Unlink every segment (the owner's duty; idempotent)."""
@@ -131,12 +152,27 @@ class Attached:
             raise ValueError(f"segment name {segment!r} not accepted")
         shm = self.maps.get(segment)
         if shm is None:
+            self.sweep()
             shm = _attach(segment)
             self.maps[segment] = shm
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if offset < 0 or offset + nbytes > shm.size:
             raise ValueError(f"array [{offset}, {offset + nbytes}) outside segment {segment} of {shm.size} bytes")
         return np.ndarray(shape, dtype=dtype, buffer=shm.buf, offset=offset)
+
+    def sweep(self, shm_dir: Path = Path("/dev/shm")) -> int:
+        """Unmap segments their owner has unlinked (their pages are freed once nobody maps them).
+        Returns how many were dropped; one still viewed by a live array is kept for a later sweep."""
+        dropped = 0
+        for name, shm in list(self.maps.items()):
+            if shm_dir.is_dir() and not (shm_dir / name).exists():
+                try:
+                    shm.close()
+                except BufferError:
+                    continue
+                del self.maps[name]
+                dropped += 1
+        return dropped
 
     def close(self) -> None:
         for shm in self.maps.values():

@@ -183,3 +183,74 @@ def test_metrics_when_latency_recorded_then_histogram_exposed_in_default_registr
     assert fam and fam[0].type == "histogram"
     counts = [s.value for s in fam[0].samples if s.name.endswith("_count")]
     assert counts and max(counts) > 0
+
+
+# ---- caps and outages (issue 9): a feed cannot take the machine, and survives Redis restarting ----
+async def test_feeds_when_over_the_instance_caps_then_409_or_422_and_rate_paced(bus, db_pool):
+    from tests.support.access import instance_settings
+
+    settings = instance_settings(feed_max_active=2, feed_max_symbols=5, feed_max_messages_per_s=4000)
+    ctx = OpContext(engine="marketdata", bus=bus, db=db_pool, settings=settings)
+    ids = ["cap" + uuid.uuid4().hex[:6] for _ in range(3)]
+    try:
+        for fid in ids[:2]:
+            await feed_ops.start_feed(StartFeedRequest(feed_id=fid, symbols=[fid.upper()], speed=None,
+                                                       measure_latency=False), ctx)
+        with pytest.raises(Conflict) as too_many:
+            await feed_ops.start_feed(StartFeedRequest(feed_id=ids[2], symbols=["X"], measure_latency=False), ctx)
+        assert "NAUTILUS_FEED_MAX_ACTIVE" in too_many.value.detail
+        await feed_ops.stop_feed(FeedRef(feed_id=ids[1]), ctx)
+        from backend.core.errors import InvalidInput
+
+        with pytest.raises(InvalidInput) as too_wide:
+            await feed_ops.start_feed(StartFeedRequest(feed_id=ids[2], symbols=[f"W{i}" for i in range(5)],
+                                                       measure_latency=False), ctx)
+        assert too_wide.value.field == "symbols"
+        await asyncio.sleep(1.0)
+        st = await feed_ops.feed_status(FeedRef(feed_id=ids[0]), ctx)
+        assert 0 < st.messages_per_second <= 4000 * 1.1  # as fast as possible, yet paced by the cap
+    finally:
+        for fid in ids:
+            if fid in feed_ops.FEEDS:
+                await feed_ops.stop_feed(FeedRef(feed_id=fid), ctx)
+
+
+@pytest.mark.slow
+async def test_feed_when_redis_restarts_then_keeps_running_and_new_feeds_start(tmp_path):
+    import socket
+
+    from backend.bus import Bus
+    from backend.launcher import infra
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url, pid = infra.start_embedded_redis(tmp_path / "a", port=port)
+    bus = Bus.from_url(url, prefix="outage:")
+    ctx = OpContext(engine="marketdata", bus=bus)
+    fid = "out" + uuid.uuid4().hex[:6]
+    try:
+        await feed_ops.start_feed(StartFeedRequest(feed_id=fid, symbols=["OUTA"], speed=50.0,
+                                                   measure_latency=False), ctx)
+        await asyncio.sleep(0.3)
+        infra.stop_pid(pid)  # Redis goes away under a running feed
+        await asyncio.sleep(1.0)
+        during = await feed_ops.feed_status(FeedRef(feed_id=fid), ctx)
+        assert during.state == "running" and "Redis unavailable" in (during.error or "")
+        url, pid = infra.start_embedded_redis(tmp_path / "b", port=port)
+        before = during.published["md.quotes"]
+        for _ in range(100):
+            st = await feed_ops.feed_status(FeedRef(feed_id=fid), ctx)
+            if st.error is None and st.published["md.quotes"] > before:
+                break
+            await asyncio.sleep(0.05)
+        assert st.state == "running" and st.error is None and st.published["md.quotes"] > before
+        second = await feed_ops.start_feed(StartFeedRequest(feed_id=fid + "b", symbols=["OUTB"], speed=50.0,
+                                                            measure_latency=False), ctx)
+        assert second.state in ("starting", "running")
+    finally:
+        for f in (fid, fid + "b"):
+            if f in feed_ops.FEEDS:
+                await feed_ops.stop_feed(FeedRef(feed_id=f), ctx)
+        await bus.close()
+        infra.stop_pid(pid)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.contract.arrays import MAX_SERIES_LEN, FloatSeries, Probability
+from backend.contract.arrays import MAX_SERIES_LEN, Day, FloatSeries, Probability
 from backend.contract.operation import Model
 
 
@@ -15,13 +14,13 @@ class BacktestVarRequest(Model):
     var: FloatSeries = Field(description="VaR forecast per period as a positive loss (currency or return units).")
     pnl: FloatSeries = Field(description="Realised P&L (or return) per period, same units and length as var.")
     confidence: Probability = 0.99
-    dates: Annotated[list[dt.date], Field(max_length=MAX_SERIES_LEN)] | None = None
+    dates: Annotated[list[Day], Field(max_length=MAX_SERIES_LEN)] | None = None
     significance: Probability = Field(default=0.05, description="Test size for the reject flags.")
 
 
 class VarException(Model):
     index: int
-    date: dt.date | None
+    date: Day | None
     loss: float
     var: float
     excess: float = Field(description="loss - var (> 0).")

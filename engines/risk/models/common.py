@@ -8,12 +8,11 @@ Conventions used by every operation:
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_ASSETS, FiniteFloat, Probability, Symbol
+from backend.contract.arrays import MAX_ASSETS, Day, FiniteFloat, Probability, Symbol
 from backend.contract.operation import Model
 
 #: Most rows (periods) accepted in an inline returns/prices matrix.
@@ -78,7 +77,7 @@ class MarketData(Model):
     symbols: list[Symbol] | None = Field(default=None, min_length=1, max_length=MAX_ASSETS)
     returns: Matrix | None = None
     prices: Matrix | None = None
-    dates: Annotated[list[dt.date], Field(max_length=MAX_HISTORY_ROWS)] | None = Field(
+    dates: Annotated[list[Day], Field(max_length=MAX_HISTORY_ROWS)] | None = Field(
         default=None, description="One date per row of returns (or of prices)."
     )
     covariance: Matrix | None = None
@@ -89,8 +88,8 @@ class MarketData(Model):
         "instead of refusing it.",
     )
     lookback_days: int | None = Field(default=None, ge=2, le=MAX_LOOKBACK_DAYS)
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: Day | None = None
+    end: Day | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> MarketData:

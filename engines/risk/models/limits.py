@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.contract.arrays import FiniteFloat, FloatSeries, Probability, Symbol
+from backend.contract.arrays import FiniteFloat, FloatSeries, Instant, Probability, Symbol
 from backend.contract.operation import Model
 from engines.risk.models.common import MarketData
 
@@ -60,8 +59,8 @@ class LimitSet(Model):
     name: str
     description: str
     limits: list[Limit]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class LimitSetRef(Model):
@@ -85,7 +84,7 @@ class LimitSetSummary(Model):
     name: str
     description: str
     n_limits: int
-    updated_at: dt.datetime
+    updated_at: Instant
 
 
 class ListLimitSetsResponse(Model):
@@ -143,7 +142,7 @@ class LimitStatus(Model):
 class CheckLimitsResponse(Model):
     set_id: int
     set_name: str
-    checked_at: dt.datetime
+    checked_at: Instant
     results: list[LimitStatus]
     n_warnings: int
     n_breaches: int
@@ -152,7 +151,7 @@ class CheckLimitsResponse(Model):
 
 class ListBreachesRequest(Model):
     set_id: SetId | None = None
-    since: dt.datetime | None = None
+    since: Instant | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
 
 
@@ -168,7 +167,7 @@ class Breach(Model):
     threshold: float
     utilisation: float
     detail: str
-    ts: dt.datetime
+    ts: Instant
 
 
 class ListBreachesResponse(Model):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import FiniteFloat, Probability, Symbol
+from backend.contract.arrays import Day, FiniteFloat, Probability, Symbol
 from backend.contract.operation import Model
 from engines.risk.models.common import MarketData, PositionsSource
 
@@ -18,8 +17,8 @@ Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 class NamedWindow(Model):
     name: Name
-    start: dt.date
-    end: dt.date
+    start: Day
+    end: Day
 
     @model_validator(mode="after")
     def _ordered(self) -> NamedWindow:
@@ -46,8 +45,8 @@ class StressResult(Model):
     name: str
     start_index: int | None = None
     end_index: int | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     pnl_total: float
     pnl_pct: float | None = Field(description="P&L / gross exposure.")
     positions: list[PositionPnl]
