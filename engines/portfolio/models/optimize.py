@@ -90,8 +90,10 @@ class Constraints(Model):
         default=None, description="Current weights (turnover and costs); an account's positions fill them in.")
     max_turnover: float | None = Field(default=None, gt=0, le=20,
                                         description="Max total turnover sum |w - w_prev| (needs previous weights).")
-    transaction_costs_bps: Annotated[float, Field(ge=0, le=10_000)] | dict[Symbol, Annotated[
-        float, Field(ge=0, le=10_000)]] = Field(default=0.0, description="Proportional cost of trading, bps.")
+    transaction_costs_bps: Annotated[float, Field(ge=0, le=10_000)] | Annotated[dict[Symbol, Annotated[
+        float, Field(ge=0, le=10_000)]], Field(max_length=MAX_ASSETS)] = Field(
+        default=0.0, description="Proportional cost per unit traded, bps, one value or per symbol; skfolio deducts "
+        "it from the per-period expected return (spread a one-off cost over the expected holding periods).")
     cardinality: int | None = Field(default=None, ge=1, le=MAX_ASSETS, description="At most this many holdings.")
     cardinality_method: Literal["auto", "mip", "heuristic"] = Field(
         default="auto", description="mip: exact with a mixed-integer solver (SCIP); heuristic: solve, keep the k "
