@@ -12,6 +12,7 @@ from skfolio.optimization import (
     HierarchicalEqualRiskContribution,
     HierarchicalRiskParity,
     MeanRisk,
+    NestedClustersOptimization,
     ObjectiveFunction,
     RiskBudgeting,
 )
@@ -42,6 +43,8 @@ CASES = [
     ({"method": "risk_budgeting"}, lambda: RiskBudgeting(solver_params=CLARABEL_PARAMS)),
     ({"method": "risk_budgeting", "risk_measure": "cvar"},
      lambda: RiskBudgeting(risk_measure=RiskMeasure.CVAR, solver_params=CLARABEL_PARAMS)),
+    ({"method": "nco"}, lambda: NestedClustersOptimization(inner_estimator=MeanRisk(solver_params=CLARABEL_PARAMS),
+                                                           outer_estimator=MeanRisk(solver_params=CLARABEL_PARAMS))),
     ({"risk_measure": "cvar"}, lambda: MeanRisk(risk_measure=RiskMeasure.CVAR, solver_params=CLARABEL_PARAMS)),
     ({"risk_measure": "cdar"}, lambda: MeanRisk(risk_measure=RiskMeasure.CDAR, solver_params=CLARABEL_PARAMS)),
     ({"engine": "skfolio", "prior": {"covariance": "ledoit_wolf"}},
