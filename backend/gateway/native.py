@@ -54,7 +54,7 @@ class NativeBackend:
         self.name = f"native:{engine}@{path.name}"
         self.breaker = CircuitBreaker(self.name, failure_threshold)
         self.client = NativeClient(path, name="gateway", connections=2,
-                                   pool=ShmPool(instance, "gateway", segment_bytes=64 * 1024 * 1024),
+                                   pool=ShmPool(instance, "gateway"),
                                    connect_timeout_s=connect_timeout_s)
 
     def serves(self, op: Operation) -> bool:

@@ -20,13 +20,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from backend.bus.streams import EVENTS_JOBS
 from backend.contract.operation import OpContext
 from backend.jobs import store
 from backend.jobs.kinds import JobKind
 from backend.jobs.worker import JobCancelled, init, run_job
 
 log = logging.getLogger(__name__)
-EVENTS_STREAM = "events.jobs"
 EVENTS_MAXLEN = 10_000
 MAX_ERROR_CHARS = 2000
 
@@ -236,6 +236,6 @@ class JobRunner:
         try:
             await bus.broadcast(t, t, type_, payload)
             if durable:
-                await bus.append(EVENTS_STREAM, t, type_, payload, maxlen=EVENTS_MAXLEN)
+                await bus.append(EVENTS_JOBS, t, type_, payload, maxlen=EVENTS_MAXLEN)
         except Exception:  # noqa: BLE001 - the jobs table is the truth; the bus is a courtesy
             log.debug("job event %s not published", type_, exc_info=True)

@@ -121,14 +121,6 @@ class Effects:
         self.decisions += other.decisions
 
 
-class OrderDenied(Exception):
-    """Carries the denied order out of ``submit`` (the service maps it to problem-JSON)."""
-
-    def __init__(self, order: Order) -> None:
-        super().__init__(order.denial.reason if order.denial else "denied")
-        self.order = order
-
-
 def next_session_close_ns(now_ns: int, close_utc: str = "21:00") -> int:
     """The next daily session close (UTC ``HH:MM``) strictly after ``now_ns``."""
     hh, mm = (int(x) for x in close_utc.split(":"))
@@ -616,4 +608,4 @@ def _validate_shape(type_: OrderType, tif: TimeInForce, limit: float | None, sto
         raise InvalidInput("a market order's time in force must be ioc or fok", field="tif")
 
 
-__all__ = ["Account", "AmendDenied", "Effects", "OrderDenied", "TradingEngine", "is_multiple"]
+__all__ = ["Account", "AmendDenied", "Effects", "TradingEngine", "is_multiple"]

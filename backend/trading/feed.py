@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backend.bus import Bus
+from backend.bus.streams import MD_QUOTES, MD_TRADES
 
 log = logging.getLogger(__name__)
 
-QUOTES_STREAM = "md.quotes"
-TRADES_STREAM = "md.trades"
 
 
 class MarketFeed:
@@ -26,7 +25,7 @@ class MarketFeed:
                  on_quote: Callable[[dict[str, Any]], Awaitable[None]],
                  on_trade: Callable[[dict[str, Any]], Awaitable[None]], *, block_ms: int = 200) -> None:
         self.bus, self.group, self.consumer = bus, group, consumer
-        self.handlers = {QUOTES_STREAM: on_quote, TRADES_STREAM: on_trade}
+        self.handlers = {MD_QUOTES: on_quote, MD_TRADES: on_trade}
         self.block_ms = block_ms
         self.received = 0
         self.malformed = 0

@@ -43,15 +43,17 @@ class AmendOrder(Model):
 
 
 class Limits(Model):
-    max_order_qty: Annotated[FiniteFloat, Field(ge=0, le=1e12)] = 100_000.0
-    max_order_notional: Annotated[FiniteFloat, Field(ge=0, le=1e15)] = 5_000_000.0
-    price_collar_pct: Annotated[FiniteFloat, Field(ge=0, le=1000)] = 10.0
-    max_position_qty: Annotated[FiniteFloat, Field(ge=0, le=1e12)] = 1_000_000.0
-    max_gross_exposure: Annotated[FiniteFloat, Field(ge=0, le=1e15)] = 50_000_000.0
-    max_open_orders: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] = 1_000
-    max_orders_per_window: Annotated[int, Strict(), Field(ge=0, le=10_000_000)] = 1_000
+    """Pre-trade limits; ``null`` turns one off, 0 is a limit of zero (it blocks)."""
+
+    max_order_qty: Annotated[FiniteFloat, Field(ge=0, le=1e12)] | None = 100_000.0
+    max_order_notional: Annotated[FiniteFloat, Field(ge=0, le=1e15)] | None = 5_000_000.0
+    price_collar_pct: Annotated[FiniteFloat, Field(ge=0, le=1000)] | None = 10.0
+    max_position_qty: Annotated[FiniteFloat, Field(ge=0, le=1e12)] | None = 1_000_000.0
+    max_gross_exposure: Annotated[FiniteFloat, Field(ge=0, le=1e15)] | None = 50_000_000.0
+    max_open_orders: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] | None = 1_000
+    max_orders_per_window: Annotated[int, Strict(), Field(ge=0, le=10_000_000)] | None = 1_000
     rate_window_s: Annotated[FiniteFloat, Field(gt=0, le=3600)] = 1.0
-    duplicate_window_s: Annotated[FiniteFloat, Field(ge=0, le=3600)] = 1.0
+    duplicate_window_s: Annotated[FiniteFloat, Field(ge=0, le=3600)] | None = 1.0
     margin_rate: Annotated[FiniteFloat, Field(gt=0, le=1)] = 0.5
 
 

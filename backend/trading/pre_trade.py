@@ -26,15 +26,17 @@ _BUY, _SELL = Side.BUY, Side.SELL  # bound once: an enum member read costs ~70 n
 
 @dataclass(slots=True)
 class RiskLimits:
-    max_order_qty: float = 100_000.0
-    max_order_notional: float = 5_000_000.0
-    price_collar_pct: float = 10.0  # limit/stop price within this % of the last price
-    max_position_qty: float = 1_000_000.0  # per instrument, absolute, net across strategies
-    max_gross_exposure: float = 50_000_000.0  # sum |position| * mark, plus this order
-    max_open_orders: int = 1_000
-    max_orders_per_window: int = 1_000
+    """An account's own pre-trade limits. ``None`` turns a limit off; 0 is a limit of zero (blocks)."""
+
+    max_order_qty: float | None = 100_000.0
+    max_order_notional: float | None = 5_000_000.0
+    price_collar_pct: float | None = 10.0  # limit/stop price within this % of the last price
+    max_position_qty: float | None = 1_000_000.0  # per instrument, absolute, net across strategies
+    max_gross_exposure: float | None = 50_000_000.0  # sum |position| * mark, plus this order
+    max_open_orders: int | None = 1_000
+    max_orders_per_window: int | None = 1_000
     rate_window_s: float = 1.0
-    duplicate_window_s: float = 1.0  # same order shape under another client id within this window; 0 = off
+    duplicate_window_s: float | None = 1.0  # same order shape under another client id within this window
     margin_rate: float = 0.5  # fraction of gross exposure held as margin
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,7 +101,7 @@ class AccountRisk:
     shapes: dict[tuple, tuple[int, str]] = field(default_factory=dict)  # order shape -> (ns, client id)
     limit_set: LimitSet | None = None  # the risk engine's set assigned to the account, if any
 
-    def limit(self, name: str, symbol: str) -> tuple[float, str]:
+    def limit(self, name: str, symbol: str) -> tuple[float | None, str]:
         """(threshold, source) of a limit the risk engine's sets may set: symbol-scoped set limit,
         else the set's unscoped one, else the account's own."""
         ls = self.limit_set
@@ -181,7 +183,7 @@ def _tick_denial(name: str, p: float, tick: float) -> Denial:
 
 def check_max_quantity(o: Order, c: CheckContext) -> Denial | None:
     mx = c.risk.limits.max_order_qty
-    if mx and o.qty > mx + EPS:
+    if mx is not None and o.qty > mx + EPS:
         return _deny("QUANTITY_EXCEEDS_MAXIMUM", "max_quantity", f"quantity {o.qty} exceeds {mx}", qty=o.qty,
                      max_order_qty=mx)
     return None
@@ -197,7 +199,7 @@ def check_reference_price(o: Order, c: CheckContext) -> Denial | None:
 def check_max_notional(o: Order, c: CheckContext) -> Denial | None:
     mx, src = c.risk.limit("max_order_notional", o.symbol)
     notional = o.qty * o.reference_price(c.mark)
-    if mx and notional > mx + EPS:
+    if mx is not None and notional > mx + EPS:
         return _deny("NOTIONAL_EXCEEDS_MAX_PER_ORDER", "max_notional", f"notional {notional:.2f} exceeds {mx}",
                      notional=notional, max_order_notional=mx, limit_source=src)
     return None
@@ -206,7 +208,7 @@ def check_max_notional(o: Order, c: CheckContext) -> Denial | None:
 def check_price_collar(o: Order, c: CheckContext) -> Denial | None:
     pct = c.risk.limits.price_collar_pct
     mark = c.mark
-    if not pct or mark is None:
+    if pct is None or mark is None:
         return None
     band = mark * pct / 100 + EPS
     p = o.limit_price  # limit first, then stop (no per-order tuple of the two)
@@ -240,7 +242,7 @@ def check_sell_covered(o: Order, c: CheckContext) -> Denial | None:
 
 def check_position_limit(o: Order, c: CheckContext) -> Denial | None:
     mx, src = c.risk.limit("max_position_qty", o.symbol)
-    if not mx:
+    if mx is None:
         return None
     buy_leaves, sell_leaves = _leaves(c, o.symbol)
     if o.side is _BUY:
@@ -261,7 +263,7 @@ def _increases_exposure(o: Order, c: CheckContext) -> bool:
 
 def check_gross_exposure(o: Order, c: CheckContext) -> Denial | None:
     mx, src = c.risk.limit("max_gross_exposure", o.symbol)
-    if not mx or not _increases_exposure(o, c):
+    if mx is None or not _increases_exposure(o, c):
         return None
     projected = c.gross_exposure + o.qty * o.reference_price(c.mark)
     if projected > mx + EPS:
@@ -272,7 +274,7 @@ def check_gross_exposure(o: Order, c: CheckContext) -> Denial | None:
 
 def check_open_orders(o: Order, c: CheckContext) -> Denial | None:
     mx = c.risk.limits.max_open_orders
-    if mx and c.risk.open_count >= mx:
+    if mx is not None and c.risk.open_count >= mx:
         return _deny("OPEN_ORDERS_EXCEEDED", "open_orders", f"{c.risk.open_count} open orders, limit {mx}",
                      open_orders=c.risk.open_count, max_open_orders=mx)
     return None
@@ -280,7 +282,7 @@ def check_open_orders(o: Order, c: CheckContext) -> Denial | None:
 
 def check_order_rate(o: Order, c: CheckContext) -> Denial | None:
     lim = c.risk.limits
-    if not lim.max_orders_per_window:
+    if lim.max_orders_per_window is None:
         return None
     window_ns = int(lim.rate_window_s * 1e9)
     recent = c.risk.recent
@@ -312,7 +314,7 @@ def order_shape(o: Order) -> tuple:
 
 def check_duplicate(o: Order, c: CheckContext) -> Denial | None:
     window = c.risk.limits.duplicate_window_s
-    if not window or c.from_algo:
+    if window is None or c.from_algo:
         return None
     seen = c.risk.shapes.get(order_shape(o))
     if seen is not None and c.now_ns - seen[0] < window * 1e9 and seen[1] != o.client_order_id:

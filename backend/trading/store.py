@@ -25,6 +25,7 @@ import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 from uuid6 import uuid7
 
+from backend.bus.streams import EVENTS_TRADING
 from backend.core.errors import TradingRecovering
 from backend.trading.domain import Denial, Fill, Instrument, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Account, Effects
@@ -35,7 +36,6 @@ from backend.trading.state import OrderStatus
 
 log = logging.getLogger(__name__)
 
-EVENTS_STREAM = "events.trading"
 OPEN_STATUSES = ("submitted", "accepted", "triggered", "partially_filled")
 TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
              asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
@@ -139,7 +139,7 @@ class Batch:
     def event(self, topic: str, type_: str, payload: dict[str, Any]) -> None:
         # UUIDv7: unique across database resets (a new database restarts sequences; the stream keeps old
         # events) and ordered by creation time
-        self.outbox.append((uuid7(), EVENTS_STREAM, topic, type_, dumps(payload)))
+        self.outbox.append((uuid7(), EVENTS_TRADING, topic, type_, dumps(payload)))
 
     def merge(self, other: Batch) -> None:
         self.statements += other.statements

@@ -36,9 +36,10 @@ from redis.exceptions import NoScriptError
 from backend.bus import Bus
 from backend.bus.envelope import encode
 from backend.bus.redis_bus import DEFAULT_STREAM_MAXLEN, FIELD
+from backend.bus.streams import MD_BARS, MD_QUOTES, MD_TRADES
 
 #: The market data streams, their message types and topic prefixes (the shared contract).
-QUOTES, TRADES, BARS = "md.quotes", "md.trades", "md.bars"
+QUOTES, TRADES, BARS = MD_QUOTES, MD_TRADES, MD_BARS
 STREAMS = (QUOTES, TRADES, BARS)
 MESSAGE_TYPE = {QUOTES: "quote", TRADES: "trade", BARS: "bar"}
 #: Envelope types of columnar entries, and the per-tick type each expands to.

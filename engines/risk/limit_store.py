@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from backend.bus.streams import EVENTS_RISK
 from backend.contract.operation import OpContext
 from backend.storage.definitions import Definitions
 from engines.risk import data
@@ -37,7 +38,7 @@ from engines.risk.models.limits import (
 
 LIMIT_SETS = Definitions("risk_limit_sets", "limit set", columns=("description",), key="id",
                          update_op="update_limit_set")
-STREAM = "events.risk"
+STREAM = EVENTS_RISK
 EVENT_TYPE = "limit_breach"
 
 

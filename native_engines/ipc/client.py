@@ -19,10 +19,7 @@ from typing import Any
 import numpy as np
 
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
-from native_engines.ipc.shm import Attached, ShmPool
-
-#: Arrays at least this large travel through shared memory (when the client has a pool).
-SHM_THRESHOLD_BYTES = 64 * 1024
+from native_engines.ipc.shm import SHM_THRESHOLD_BYTES, Attached, ShmPool
 
 
 class NativeUnavailable(ConnectionError):

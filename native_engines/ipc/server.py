@@ -22,7 +22,7 @@ import numpy as np
 
 from backend.core.workers import Workers
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
-from native_engines.ipc.shm import Attached, ShmPool
+from native_engines.ipc.shm import SHM_THRESHOLD_BYTES, Attached, ShmPool
 
 #: How often segments unlinked by a client are unmapped here.
 SWEEP_EVERY_S = 2.0
@@ -34,8 +34,6 @@ Handler = Callable[[Any], Any]
 #: error_mapper(exception, op) -> problem dict
 ErrorMapper = Callable[[BaseException, str], dict]
 
-#: Result arrays at least this large go back through shared memory.
-SHM_THRESHOLD_BYTES = 64 * 1024
 
 
 class NativeServer:

@@ -28,6 +28,8 @@ import numpy as np
 
 ALIGN = 64
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+#: Arrays at least this large travel through shared memory, both ways (smaller ones inline).
+SHM_THRESHOLD_BYTES = 64 * 1024
 #: Ceiling on one pool's total shared memory; arrays beyond it travel inline.
 DEFAULT_POOL_LIMIT_BYTES = 4 * 1024 * 1024 * 1024
 NAME_RE = re.compile(r"^nautilus-[A-Za-z0-9_.]+-[a-z]+-(\d+)-\d+$")

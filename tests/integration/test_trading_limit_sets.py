@@ -138,3 +138,18 @@ async def test_restart_then_assignment_restored_from_the_database(db_pool, redis
     async with running(db_pool, redis_url, database_url) as (svc2, client2, _):
         ls = svc2.engine.accounts[acct].risk.limit_set
         assert ls is not None and ls.id == set_id and ls.limits == {"max_order_notional": 1_000}
+
+
+async def test_migration_when_stored_limits_hold_zero_then_they_become_off(db_pool) -> None:
+    """0305: a stored 0 meant "off" before; after the migration it is null (off), not a zero limit."""
+    from backend.storage.migrate import MIGRATIONS_DIR
+
+    acct = "MIG" + uuid.uuid4().hex[:6]
+    await db_pool.execute("INSERT INTO trading_accounts (id, name, starting_cash, cash, limits) VALUES "
+                          "($1, 'm', 1, 1, $2::jsonb)", acct,
+                          '{"max_order_qty": 0, "max_gross_exposure": 5, "rate_window_s": 1, "margin_rate": 0.5}')
+    await db_pool.execute((MIGRATIONS_DIR / "0305_limits_off_is_null.sql").read_text())
+    import json
+
+    limits = json.loads(await db_pool.fetchval("SELECT limits FROM trading_accounts WHERE id = $1", acct))
+    assert limits == {"max_order_qty": None, "max_gross_exposure": 5, "rate_window_s": 1, "margin_rate": 0.5}

@@ -88,8 +88,8 @@ def test_order_rate_when_window_full_then_denied_and_after_window_accepted() -> 
 
 
 def test_buying_power_when_margin_short_then_denied() -> None:
-    eng = make_engine(RiskLimits(margin_rate=0.5, duplicate_window_s=0, max_order_notional=0,
-                                 max_gross_exposure=0), cash=10_000.0)
+    eng = make_engine(RiskLimits(margin_rate=0.5, duplicate_window_s=None, max_order_notional=None,
+                                 max_gross_exposure=None), cash=10_000.0)
     eng.on_quote("AAA", 100.00, 100.02, 100_000, 100_000)
     assert go(eng, qty=200.0).status is OrderStatus.ACCEPTED  # 200 * 99 * 0.5 = 9,900 <= 10,000
     d = go(eng, qty=3.0, limit_price=98.0).denial  # 9,900 reserved; 3 * 98 * 0.5 = 147 > 100 left
@@ -153,3 +153,16 @@ def test_account_with_limit_set_when_checked_then_set_overrides_and_denial_names
     risk.limit_set = None  # back to the account's own limits
     o, _ = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=11, limit_price=99.0)
     assert o.denial is None
+
+
+@pytest.mark.parametrize(("field", "order"), [
+    ("max_order_qty", {"qty": 1.0}), ("max_order_notional", {"qty": 1.0}), ("max_position_qty", {"qty": 1.0}),
+    ("max_gross_exposure", {"qty": 1.0}), ("max_open_orders", {"qty": 1.0}), ("max_orders_per_window", {"qty": 1.0}),
+])
+def test_limit_when_zero_then_it_blocks_and_when_none_then_it_is_off(field, order) -> None:
+    blocked = make_engine(RiskLimits(**{field: 0}, duplicate_window_s=None))
+    blocked.on_quote("AAA", 100.00, 100.02, 100_000, 100_000)
+    assert go(blocked, **order).status is OrderStatus.DENIED
+    off = make_engine(RiskLimits(**{field: None}, duplicate_window_s=None))
+    off.on_quote("AAA", 100.00, 100.02, 100_000, 100_000)
+    assert go(off, **order).status is not OrderStatus.DENIED
