@@ -28,7 +28,7 @@ from backend.core import metrics
 from backend.core.memory import LargeBodies
 from backend.core.scopes import Scope
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
-from backend.gateway import access
+from backend.gateway import access, wsproxy
 from backend.gateway.backends import HttpBackend
 from backend.gateway.native import NativeBackend
 from backend.gateway.routing import EngineRoute, Prober
@@ -108,6 +108,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         )
         for backend in http_backends:
             backend.session = session
+        state["http"] = session
         if settings.database_url:
             try:
                 state["db"] = await create_pool(settings.database_url, max_size=max(settings.db_pool_max_size, 8),
@@ -159,6 +160,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc, auth=auth, large=large)
     merge_openapi(app, shadow)
     app.include_router(access.build_router(auth, lambda: state["db"]))
+    wsproxy.install(app, settings, auth, state)
     if trading is not None:
         from backend.trading.routes import build_router
 

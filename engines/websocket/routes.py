@@ -22,15 +22,12 @@ from typing import Any
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from prometheus_client import Counter, Gauge
 
+from backend.auth.websocket import authenticate
 from backend.bus.envelope import decode
-from backend.core.errors import NautilusError
-from backend.core.scopes import Scope
 
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE_MAX = 1000
-AUTH_TIMEOUT_S = 10.0
-CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
 MAX_PATTERNS = 64
 CLIENTS = Gauge("nautilus_ws_clients", "Connected websocket clients")
 SENT = Counter("nautilus_ws_messages_sent_total", "Messages pushed to websocket clients")
@@ -46,38 +43,11 @@ def _valid_patterns(msg: Any) -> list[str] | str:
     return topics
 
 
-async def _authenticate(socket: WebSocket) -> bool:
-    """Header first, else the first message; closes the socket (4401/4403) and returns False on failure."""
-    auth = socket.app.state.auth
-    principal = await auth.optional(socket.headers)
-    if principal is None:
-        try:
-            msg = json.loads(await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT_S))
-            key = msg.get("api_key") if isinstance(msg, dict) and msg.get("action") == "auth" else None
-            principal = await auth.principal({"X-API-Key": key}) if isinstance(key, str) else None
-        except (TimeoutError, json.JSONDecodeError, NautilusError, WebSocketDisconnect):
-            principal = None
-        if principal is None:
-            with contextlib.suppress(Exception):
-                await socket.send_json({"type": "error", "code": "UNAUTHORIZED",
-                                        "detail": 'send an API key: header X-API-Key or {"action": "auth", '
-                                                  '"api_key": "..."} as the first message'})
-                await socket.close(code=CLOSE_UNAUTHORIZED)
-            return False
-        await socket.send_json({"type": "authenticated", "key": principal.name})
-    if not principal.allows(Scope.READ):
-        with contextlib.suppress(Exception):
-            await socket.send_json({"type": "error", "code": "FORBIDDEN", "detail": "the key lacks the read scope"})
-            await socket.close(code=CLOSE_FORBIDDEN)
-        return False
-    return True
-
-
 def extend(app: FastAPI) -> None:
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         await socket.accept()
-        if not await _authenticate(socket):
+        if await authenticate(socket, socket.app.state.auth) is None:
             return
         bus = getattr(socket.app.state, "bus", None)
         if bus is None:

@@ -72,3 +72,48 @@ def test_ws_when_other_instance_publishes_then_nothing_arrives(client, redis_url
         r.close()
         msg = _publish_until_received(redis_url, "data.quotes.SIM.MSFT", {"bid": 1.0}, ws)
         assert msg["topic"] == "data.quotes.SIM.MSFT"
+
+
+def test_gateway_ws_when_key_given_then_relays_the_engine_stream(tmp_path, database_url, redis_url):
+    """The dashboard's route: ws://gateway/ws, authenticated at the gateway, relayed from the engine."""
+    import asyncio as aio
+
+    import aiohttp
+
+    from tests.support.access import ADMIN_KEY
+    from tests.support.procs import Proc, base_env, free_port
+
+    ws_port, gw_port = free_port(), free_port()
+    env = base_env(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis_url, NAUTILUS_PORT_WEBSOCKET=str(ws_port),
+                   NAUTILUS_PORT_GATEWAY=str(gw_port), NAUTILUS_NATIVE_ENABLED="false")
+    eng = Proc("websocket", "engines.websocket", env, ws_port, tmp_path / "ws.log").start()
+    gw = Proc("gateway", "backend.gateway", env, gw_port, tmp_path / "gw.log").start()
+
+    async def run() -> tuple[dict, dict, int]:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"http://127.0.0.1:{gw_port}/ws") as ws:  # no key: refused
+                refused = await ws.receive_json()
+                await ws.receive()
+                code = ws.close_code
+            async with s.ws_connect(f"http://127.0.0.1:{gw_port}/ws") as ws:
+                await ws.send_json({"action": "auth", "api_key": ADMIN_KEY})
+                assert (await ws.receive_json())["type"] == "authenticated"
+                await ws.send_json({"action": "subscribe", "topics": ["data.quotes.*"]})
+                assert (await ws.receive_json())["type"] == "subscribed"
+                r = redis.from_url(redis_url)
+                for _ in range(100):
+                    if r.publish(f"{TEST_INSTANCE}:data.quotes.GW.X", encode("data.quotes.GW.X", "quote",
+                                                                               {"bid": 2.0})) > 0:
+                        break
+                    await aio.sleep(0.02)
+                r.close()
+                got = await aio.wait_for(ws.receive_json(), 10)
+        return refused, got, code
+
+    try:
+        refused, got, code = aio.run(run())
+        assert refused["code"] == "UNAUTHORIZED" and code == 4401
+        assert got["topic"] == "data.quotes.GW.X" and got["payload"] == {"bid": 2.0}
+    finally:
+        gw.stop()
+        eng.stop()
