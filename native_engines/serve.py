@@ -61,14 +61,16 @@ def map_error(exc: BaseException, op: str) -> dict:
                            error_id=error_id)
 
 
-def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[[Any], bytes]:
+def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[..., Any]:
     fn = op.load()
 
-    def handle(body: Any) -> bytes:
+    def handle(body: Any, want: str = "json") -> Any:
+        """The response as JSON bytes, or with ``want="tree"`` as a tree whose arrays stay arrays."""
         req = op.request.model_validate(body)
         ctx = OpContext(engine=op.engine, device=device.device, settings=settings)
         try:
-            return compute(fn, req, ctx).model_dump_json().encode()
+            result = compute(fn, req, ctx)
+            return result.model_dump() if want == "tree" else result.model_dump_json().encode()
         finally:
             del req
             trim()  # rate-limited; hands freed pages of a large request back to the OS

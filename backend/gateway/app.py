@@ -58,7 +58,8 @@ def _trading_service(settings: Settings) -> Any | None:
 
 def _route_handler(op: Operation, route: EngineRoute):  # noqa: ANN202
     async def handle(request: Request, model: Any, body: bytes) -> Response:
-        reply = await route.call(op, body, model)
+        reply = await route.call(op, body, model, request.headers.get("content-type", "application/json"),
+                                 request.headers.get("accept"))
         return Response(
             reply.body, status_code=reply.status, media_type=reply.content_type,
             headers={"X-Backend": reply.backend, "X-Backend-Latency-Ms": f"{reply.latency_ms:.3f}",

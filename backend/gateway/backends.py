@@ -37,7 +37,8 @@ class Backend(Protocol):
 
     def serves(self, op: Operation) -> bool: ...
 
-    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply: ...
+    async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply: ...
 
     async def health(self, timeout_s: float) -> dict: ...
 
@@ -64,12 +65,16 @@ class HttpBackend:
     def serves(self, op: Operation) -> bool:
         return True
 
-    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply:
+    async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply:
+        """Forward the body as the client sent it (JSON or msgpack), asking for what the client accepts."""
         timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
+        headers = self._post_headers if content_type == "application/json" and not accept else {
+            **self._post_headers, "content-type": content_type, **({"accept": accept} if accept else {})}
         t0 = time.perf_counter()
         try:
             async with self.session.post(
-                self.base_url + op.route, data=body, headers=self._post_headers, timeout=timeout
+                self.base_url + op.route, data=body, headers=headers, timeout=timeout
             ) as resp:
                 payload = await resp.read()
                 return Reply(resp.status, payload, resp.headers.get("content-type", "application/json"),

@@ -173,9 +173,13 @@ class NativeClient:
         except (ConnectionError, OSError) as e:
             raise NativeUnavailable(str(e)) from e
 
-    async def call(self, op: str, body: Any, *, timeout_s: float = 30.0) -> Any:
-        """Call ``op``; returns JSON bytes (engine operations) or the result tree."""
-        msg = await self._send({"t": "call", "op": op, "body": body}, timeout_s)
+    async def call(self, op: str, body: Any, *, timeout_s: float = 30.0, want: str | None = None) -> Any:
+        """Call ``op``; returns JSON bytes (engine operations) or, with ``want="tree"``, the result tree
+        with its arrays (copied out of the engine's shared memory)."""
+        frame = {"t": "call", "op": op, "body": body}
+        if want is not None:
+            frame["want"] = want
+        msg = await self._send(frame, timeout_s)
         if msg["t"] == "err":
             raise NativeCallError(msg["problem"])
         if "json" in msg:

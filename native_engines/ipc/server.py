@@ -143,7 +143,9 @@ class NativeServer:
         if handler is None:
             writer.write(pack({"t": "err", "id": call_id, "problem": self.error_mapper(LookupError(op), str(op))}))
             return
-        fut = self.workers.submit(asyncio.get_running_loop(), handler, msg.get("body"))
+        want = msg.get("want")
+        args = (msg.get("body"),) if want is None else (msg.get("body"), want)
+        fut = self.workers.submit(asyncio.get_running_loop(), handler, *args)
         self.inflight.add(fut)
 
         def done(f: asyncio.Future) -> None:

@@ -141,3 +141,55 @@ def test_native_error_when_invalid_input_then_same_problem_as_http(engines, engi
     body = r.json()
     assert (problem["status"], problem["code"]) == (r.status_code, body["code"]) == (422, "VALIDATION_FAILED")
     assert [e["field"] for e in problem["errors"]] == [e["field"] for e in body["errors"]]
+
+
+def _arrays(tree):  # noqa: ANN001, ANN202 - long numeric lists of an example as float64 arrays
+    if isinstance(tree, dict):
+        return {k: _arrays(v) for k, v in tree.items()}
+    if isinstance(tree, list) and tree and all(isinstance(x, int | float) and not isinstance(x, bool) for x in tree):
+        return np.asarray(tree, dtype=np.float64)
+    if isinstance(tree, list) and tree and all(isinstance(r, list) for r in tree):
+        try:
+            return np.asarray(tree, dtype=np.float64)
+        except (TypeError, ValueError):
+            return [_arrays(x) for x in tree]
+    if isinstance(tree, list):
+        return [_arrays(x) for x in tree]
+    return tree
+
+
+def _plain(tree):  # noqa: ANN001, ANN202
+    if isinstance(tree, np.ndarray):
+        return tree.tolist()
+    if isinstance(tree, dict):
+        return {k: _plain(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_plain(v) for v in tree]
+    return tree
+
+
+@pytest.mark.parametrize(("engine", "op"), SERVED, ids=[f"{e}.{o.name}" for e, o in SERVED])
+def test_binary_encoding_when_same_input_then_native_tree_equals_http_msgpack(engines, engine, op):
+    """The msgpack encoding, arrays as typed binary arrays: the native engine's tree answer and the HTTP
+    engine's msgpack answer to the same request agree, and both agree with the JSON answer."""
+    from backend.contract import binary
+
+    variant = _arrays(op.example)
+
+    async def run() -> dict:
+        client = NativeClient(engines["dir"] / f"{engine}.sock")
+        try:
+            return await client.call(op.name, variant, timeout_s=120, want="tree")
+        finally:
+            await client.close()
+
+    native = _plain(asyncio.run(run()))
+    url = f"http://127.0.0.1:{engines['http'][engine].port}{op.route}"
+    r = httpx.post(url, content=binary.encode(variant), timeout=120,
+                   headers={**INTERNAL_HEADERS, "content-type": binary.MEDIA_TYPE, "accept": binary.MEDIA_TYPE})
+    assert r.status_code == 200 and r.headers["content-type"] == binary.MEDIA_TYPE, r.text
+    http = _plain(binary.decode(r.content))
+    as_json = httpx.post(url, json=op.example, timeout=120, headers=INTERNAL_HEADERS).json()
+    rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
+    _close(http, json.loads(json.dumps(native, default=str)), rtol)
+    _close(as_json, json.loads(json.dumps(http, default=str)), 1e-12)
