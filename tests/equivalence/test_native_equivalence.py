@@ -50,6 +50,18 @@ def _variants(op) -> list[dict]:
             "symbols": base["market"]["symbols"], "returns": (rng.normal(size=(300, 3)) * 0.01).tolist()}})
         fh.pop("dof")
         out.append(fh)
+        option = {"underlying": "AAA", "spot": 100.0, "kind": "call", "strike": 105.0, "expiry_years": 0.5,
+                  "implied_vol": 0.24, "quantity": -50.0}
+        for change in ({"method": "asset_level", "distribution": "gaussian", "options": [option], "components": True},
+                       {"method": "asset_level", "distribution": "student_t", "dof": None,
+                        "dof_per_asset": [4.0, 6.0, 30.0], "revaluation": "delta_gamma", "options": [option]},
+                       {"method": "asset_level", "distribution": "gaussian", "horizon_days": 5,
+                        "horizon_method": "paths", "n_scenarios": 20_000}):
+            v = copy.deepcopy(base)
+            v.update(change)
+            if v.get("dof") is None:
+                v.pop("dof")
+            out.append(v)
     if op.name == "revalue_options":
         v = copy.deepcopy(base)
         v["horizon_days"] = 1
