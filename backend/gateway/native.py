@@ -59,7 +59,7 @@ class NativeBackend:
                                    connect_timeout_s=connect_timeout_s)
 
     def serves(self, op: Operation) -> bool:
-        return op.gpu
+        return op.native_host == self.engine
 
     async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
                    accept: str | None = None) -> Reply:
@@ -69,7 +69,8 @@ class NativeBackend:
         want_tree = binary.wants_binary(accept)
         t0 = time.perf_counter()
         try:
-            payload = await self.client.call(op.name, tree, timeout_s=op.timeout_s, want="tree" if want_tree else None)
+            payload = await self.client.call(op.native_key, tree, timeout_s=op.timeout_s,
+                                             want="tree" if want_tree else None)
         except NativeCallError as e:
             problem = e.problem
             return Reply(problem.get("status", 500), orjson.dumps(problem), "application/problem+json",

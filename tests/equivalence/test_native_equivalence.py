@@ -25,7 +25,7 @@ from tests.support.procs import Proc, base_env, free_port
 
 pytestmark = pytest.mark.timeout(180)
 
-SERVED = [(e, op) for e in NATIVE_ENGINES for op in native_operations(load_engine(e))]
+SERVED = [(e, op) for e in NATIVE_ENGINES for op in native_operations(e)]
 
 
 def _variants(op) -> list[dict]:
@@ -95,7 +95,7 @@ def engines(tmp_path_factory, database_url, redis_url):
     for e in NATIVE_ENGINES:
         natives[e] = start_module(f"native_engines.{e}", env, tmp / f"native-{e}.log")
     http = {}
-    for e in NATIVE_ENGINES:
+    for e in sorted({op.engine for _, op in SERVED}):  # the HTTP engine of each served operation
         port = free_port()
         http[e] = Proc(e, f"engines.{e}", {**env, f"NAUTILUS_PORT_{e.upper()}": str(port)}, port,
                        tmp / f"{e}.log").start()
@@ -119,12 +119,12 @@ def test_native_result_when_same_input_then_equals_http_result(engines, engine, 
     async def run() -> list[bytes]:
         client = NativeClient(engines["dir"] / f"{engine}.sock")
         try:
-            return [await client.call(op.name, v, timeout_s=120) for v in _variants(op)]
+            return [await client.call(op.native_key, v, timeout_s=120) for v in _variants(op)]
         finally:
             await client.close()
 
     native = asyncio.run(run())
-    port = engines["http"][engine].port
+    port = engines["http"][op.engine].port
     # on one device with one seed the streams are identical: demand (near) bitwise agreement there;
     # across devices (NAUTILUS_TEST_DEVICE=cuda) the operation's declared tolerance applies
     rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
@@ -143,13 +143,13 @@ def test_native_error_when_invalid_input_then_same_problem_as_http(engines, engi
         client = NativeClient(engines["dir"] / f"{engine}.sock")
         try:
             with pytest.raises(NativeCallError) as e:
-                await client.call(op.name, bad)
+                await client.call(op.native_key, bad)
             return e.value.problem
         finally:
             await client.close()
 
     problem = asyncio.run(run())
-    r = httpx.post(f"http://127.0.0.1:{engines['http'][engine].port}{op.route}", json=bad, headers=INTERNAL_HEADERS)
+    r = httpx.post(f"http://127.0.0.1:{engines['http'][op.engine].port}{op.route}", json=bad, headers=INTERNAL_HEADERS)
     body = r.json()
     assert (problem["status"], problem["code"]) == (r.status_code, body["code"]) == (422, "VALIDATION_FAILED")
     assert [e["field"] for e in problem["errors"]] == [e["field"] for e in body["errors"]]
@@ -191,12 +191,12 @@ def test_binary_encoding_when_same_input_then_native_tree_equals_http_msgpack(en
     async def run() -> dict:
         client = NativeClient(engines["dir"] / f"{engine}.sock")
         try:
-            return await client.call(op.name, variant, timeout_s=120, want="tree")
+            return await client.call(op.native_key, variant, timeout_s=120, want="tree")
         finally:
             await client.close()
 
     native = _plain(asyncio.run(run()))
-    url = f"http://127.0.0.1:{engines['http'][engine].port}{op.route}"
+    url = f"http://127.0.0.1:{engines['http'][op.engine].port}{op.route}"
     r = httpx.post(url, content=binary.encode(variant), timeout=120,
                    headers={**INTERNAL_HEADERS, "content-type": binary.MEDIA_TYPE, "accept": binary.MEDIA_TYPE})
     assert r.status_code == 200 and r.headers["content-type"] == binary.MEDIA_TYPE, r.text
