@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 
-from backend.contract.operation import load_engine
 from native_engines.ipc.client import NativeCallError, NativeClient
 from native_engines.serve import NATIVE_ENGINES, native_operations
 from tests.support.access import INTERNAL_HEADERS
