@@ -45,10 +45,10 @@ VAR_WINDOW = 0.0005
 def t_marginal_table(dofs: np.ndarray) -> tuple[np.ndarray, float]:
     """(dofs, 2, points): values t_v^-1(Phi(z)) and slopes over an even grid of z in [-Z_MAX, Z_MAX]; the step."""
     z = np.linspace(-Z_MAX, Z_MAX, TABLE_POINTS)
-    u = special.ndtr(z)
+    tail = special.ndtr(-np.abs(z))  # the smaller tail probability: Phi(8.3) rounds to 1, Phi(-8.3) does not
     rows = []
     for v in dofs:
-        x = stats.t.ppf(u, df=v)
+        x = np.where(z > 0, stats.t.isf(tail, df=v), stats.t.ppf(tail, df=v))
         rows.append(np.stack([x, stats.norm.pdf(z) / stats.t.pdf(x, df=v)]))
     return np.stack(rows), float(z[1] - z[0])
 
@@ -143,6 +143,7 @@ class AssetSimulation:
             self.scale = torch.as_tensor(sd * np.sqrt((nu - 2.0) / nu), **f64)
         else:
             self.LT = torch.as_tensor(factor(p.cov).T.copy(), **f64)
+        self.LT_h = self.LT * math.sqrt(self.h)
         self.T_after = torch.clamp(book.expiry - self.h / TRADING_DAYS, min=0.0)
 
     def dims(self) -> dict[str, int]:
@@ -182,6 +183,8 @@ class AssetSimulation:
                 growth *= 1.0 + r
             return growth - 1.0
         if not self.paths:
+            if self.table is None and "chi2" not in draw:  # Gaussian: one fused h mu + z (sqrt(h) L')
+                return torch.addmm(self.h * self.mu, draw["z"], self.LT_h)
             return self.h * self.mu + math.sqrt(self.h) * self._shock(draw, 0)
         growth = torch.ones((k, self.p.w.size), dtype=torch.float64, device=self.device)
         for t in range(self.h):
@@ -189,18 +192,17 @@ class AssetSimulation:
         return growth - 1.0
 
     def pnl(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(linear P&L per asset (k, N), option P&L (k, M) or None)."""
-        lin = r * self.book.w
+        """(linear P&L per asset (k, N), option P&L (k, M) or None): per position, for components."""
+        return r * self.book.w, self.option_pnl(r) if self.book.n_options else None
+
+    def option_pnl(self, r: torch.Tensor) -> torch.Tensor:
+        """(k, M) P&L of each option."""
         b = self.book
-        if b.n_options == 0:
-            return lin, None
         dS = b.spot * r[:, b.col]
         if self.req.revaluation == "delta_gamma":
             delta, gamma, theta = b.greeks
-            opt = b.qm * (delta * dS + 0.5 * gamma * dS * dS + theta * (self.h / TRADING_DAYS))
-        else:
-            opt = b.qm * (bs_price(b.spot + dS, b.strike, self.T_after, b.iv, b.rate, b.div, b.is_call) - b.v0)
-        return lin, opt
+            return b.qm * (delta * dS + 0.5 * gamma * dS * dS + theta * (self.h / TRADING_DAYS))
+        return b.qm * (bs_price(b.spot + dS, b.strike, self.T_after, b.iv, b.rate, b.div, b.is_call) - b.v0)
 
 
 def simulate(sim: AssetSimulation, src, n: int) -> torch.Tensor:  # noqa: ANN001 - montecarlo.RandomSource
@@ -210,10 +212,10 @@ def simulate(sim: AssetSimulation, src, n: int) -> torch.Tensor:  # noqa: ANN001
     n_hist = 0 if sim.fhs is None else int(sim.fhs[0].shape[0])
     for lo in range(0, n, c):
         k = min(c, n - lo)
-        lin, opt = sim.pnl(sim.returns(src.block(k, sim.dof, n_hist), k))
-        total = lin.sum(dim=1)
-        if opt is not None:
-            total = total + opt.sum(dim=1)
+        r = sim.returns(src.block(k, sim.dof, n_hist), k)
+        total = torch.mv(r, sim.book.w)  # the linear positions, as one matrix-vector product
+        if sim.book.n_options:
+            total += sim.option_pnl(r).sum(dim=1)
         out[lo:lo + k] = total
     return out
 
