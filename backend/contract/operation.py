@@ -148,7 +148,7 @@ def compute(fn: Callable[..., Any], request: BaseModel, ctx: OpContext) -> Any:
     try:
         return fn(request, ctx)
     except ValidationError as e:
-        bad = [err for err in e.errors(include_url=False) if err["type"] == "finite_number"]
+        bad = [err for err in e.errors(include_url=False) if err["type"] in ("finite_number", "array_finite")]
         if not bad or e.title == type(request).__name__:
             raise
         where = ".".join(str(p) for p in bad[0]["loc"])

@@ -204,10 +204,6 @@ def batch(
     return results
 
 
-def to_json_values(x: np.ndarray) -> list[float | None]:
-    return [None if v != v else v for v in x.tolist()]
-
-
 def _prepare(series: Sequence[BarSeries], specs: Sequence[IndicatorSpec]) -> tuple[list[Resolved], list[dict]]:
     resolved = resolve(specs)
     arrays = []
@@ -225,7 +221,7 @@ def compute_indicators(req: ComputeIndicatorsRequest, ctx: OpContext | None = No
     return IndicatorsResponse(
         columns=[c for r in resolved for c in r.columns()],
         results=[
-            SymbolColumns(symbol=s.symbol, values={k: to_json_values(v) for k, v in c.items()})
+            SymbolColumns(symbol=s.symbol, values={k: v for k, v in c.items()})
             for s, c in zip(req.series, cols, strict=False)
         ],
         backend="talib",
@@ -261,7 +257,7 @@ def compute_indicators_gpu(req: GpuIndicatorsRequest, ctx: OpContext | None = No
     return IndicatorsResponse(
         columns=[c for r in resolved for c in r.columns()],
         results=[
-            SymbolColumns(symbol=s.symbol, values={k: to_json_values(v[j]) for k, v in out.items()})
+            SymbolColumns(symbol=s.symbol, values={k: v[j] for k, v in out.items()})
             for j, s in enumerate(req.series)
         ],
         backend=f"torch:{device}",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backend.core.errors import Conflict, InvalidInput
-from engines.features.compute import Resolved, to_json_values
+from engines.features.compute import Resolved
 from engines.features.models import LiveBar
 from engines.features.streaming import Stream, make_stream
 
@@ -96,4 +96,4 @@ def feed(state: LiveState, bars: Sequence[LiveBar]) -> tuple[list, dict[str, lis
                     cols[c.name].append(res[c.output])
         state.bars_seen += len(bars)
         state.last_ts = prev
-    return [b.ts for b in bars], {k: to_json_values(np.asarray(v, dtype=np.float64)) for k, v in cols.items()}
+    return [b.ts for b in bars], {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}

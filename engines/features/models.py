@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_SERIES_LEN, FiniteFloat, FloatSeries, Instant, Symbol
+from backend.contract.arrays import MAX_SERIES_LEN, FiniteFloat, FloatSeries, Instant, Symbol, float_vector
 from backend.contract.operation import Model
 
 #: Most symbols in one batch request.
@@ -17,6 +17,9 @@ MAX_INDICATORS = 64
 MAX_OUTPUT_VALUES = 20_000_000
 #: Most live bars in one incremental update.
 MAX_LIVE_BARS = 10_000
+#: An output column: float64 values aligned with the bars, NaN (JSON: null) in the warm-up. In the binary
+#: encoding it travels as one typed array.
+OutputColumn = float_vector(min_len=0, missing=True)
 
 IndicatorName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
 ParamName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -59,7 +62,7 @@ class Column(Model):
 class SymbolColumns(Model):
     symbol: str
     ts: list[Instant] | None = None
-    values: dict[str, list[float | None]] = Field(description="Column -> values aligned with the bars; null = warm-up.")
+    values: dict[str, OutputColumn] = Field(description="Column -> values aligned with the bars; null = warm-up.")
 
 
 class ComputeIndicatorsRequest(Model):
@@ -167,7 +170,7 @@ class UpdateIndicatorsResponse(Model):
     last_ts: Instant
     columns: list[Column]
     ts: list[Instant]
-    values: dict[str, list[float | None]]
+    values: dict[str, OutputColumn]
 
 
 class ResetStreamRequest(Model):

@@ -17,7 +17,7 @@ from backend.contract.operation import OpContext
 from backend.core.errors import InvalidInput, NotFound
 from backend.storage.definitions import Definitions
 from engines.features import live
-from engines.features.compute import Resolved, batch, check_fit, check_output_size, resolve, to_json_values
+from engines.features.compute import Resolved, batch, check_fit, check_output_size, resolve
 from engines.features.models import (
     ComputeStoredIndicatorsRequest,
     Deleted,
@@ -153,7 +153,7 @@ async def compute_stored_indicators(req: ComputeStoredIndicatorsRequest, ctx: Op
     for s, c in zip(req.symbols, cols, strict=False):
         ts = data[s]["ts"][-n:] if n else data[s]["ts"]
         results.append(
-            SymbolColumns(symbol=s, ts=ts, values={k: to_json_values(v[-n:] if n else v) for k, v in c.items()})
+            SymbolColumns(symbol=s, ts=ts, values={k: v[-n:] if n else v for k, v in c.items()})
         )
     return IndicatorsResponse(columns=[c for r in resolved for c in r.columns()], results=results, backend="talib")
 

@@ -76,10 +76,15 @@ def _close(a, b, rtol: float, path: str = "") -> None:
             if k == "device" and os.environ.get("NAUTILUS_TEST_DEVICE"):
                 continue  # names the device that served: differs by design across devices
             _close(a[k], b[k], rtol, f"{path}.{k}")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.shape == b.shape, path
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=1e-12, equal_nan=True, err_msg=path)
     elif isinstance(a, list):
         assert len(a) == len(b), path
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _close(x, y, rtol, f"{path}.{i}")
+    elif a is None or (isinstance(a, float) and a != a):  # a missing value: null in JSON, NaN in binary
+        assert b is None or (isinstance(b, float) and b != b), path
     elif isinstance(a, float) and isinstance(b, float | int):
         assert b == pytest.approx(a, rel=rtol, abs=1e-12), path
     else:
