@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from backend.auth import keys
 from backend.auth.keys import HEADER, INTERNAL, Principal
@@ -119,6 +119,7 @@ class Authenticator:
                  rate_limits: dict[str, str] | None = None) -> None:
         self._db = db
         self._internal = internal_token.encode() if internal_token else None
+        # the asyncio storage expires windows in a task; the threaded one starts a timer thread per burst
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._limits = {family: parse(spec) for family, spec in (rate_limits or {}).items() if spec}
 
@@ -144,8 +145,8 @@ class Authenticator:
         if not p.allows(scope):
             raise Forbidden(f"this key lacks the {str(scope)!r} scope", field=HEADER, needed_scope=str(scope))
         limit = self._limits.get(str(scope))
-        if limit is not None and p is not INTERNAL and not self._limiter.hit(limit, p.key_id, str(scope)):
-            reset = self._limiter.get_window_stats(limit, p.key_id, str(scope)).reset_time
+        if limit is not None and p is not INTERNAL and not await self._limiter.hit(limit, p.key_id, str(scope)):
+            reset = (await self._limiter.get_window_stats(limit, p.key_id, str(scope))).reset_time
             raise RateLimited(f"rate limit {limit} for {str(scope)!r} calls exceeded by this key",
                               field=HEADER, retry_after_s=max(1, int(reset - time.time()) + 1))
         return p
