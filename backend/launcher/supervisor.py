@@ -108,8 +108,19 @@ class Supervisor:
             log.warning("%s exited with %s; restart %d in %.1fs", child.spec.name, code, child.restarts,
                         child.backoff_s)
             child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            self._reclaim(child.proc.pid)
             child.proc = None
         self.write_status()
+
+    def _reclaim(self, pid: int) -> None:
+        """A dead child's shared-memory segments go with it (a native engine killed mid-call leaves its
+        result segments; nobody else would unlink them before the next start)."""
+        from native_engines.ipc.shm import reclaim
+
+        removed = reclaim(self.settings.instance_id, pid)
+        if removed:
+            log.warning("removed %d shared-memory segment(s) of exited pid %d: %s", len(removed), pid,
+                        ", ".join(removed))
 
     def write_status(self) -> None:
         now = time.monotonic()

@@ -17,6 +17,7 @@ segments their owner has unlinked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -209,3 +210,19 @@ def stale_segments(instance: str, shm_dir: Path = Path("/dev/shm")) -> list[Path
         except PermissionError:
             pass
     return out
+
+
+def reclaim(instance: str, pid: int, shm_dir: Path = Path("/dev/shm")) -> list[str]:
+    """Unlink the segments of this instance that process ``pid`` owned (it has exited: its supervisor
+    calls this). Peers still mapping one keep its pages until their next sweep unmaps it."""
+    removed = []
+    if not shm_dir.is_dir():
+        return removed
+    for path in shm_dir.glob(f"nautilus-{instance}-*-{pid}-*"):
+        m = NAME_RE.match(path.name)
+        if m is None or int(m.group(1)) != pid:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path.name)
+    return removed

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -94,3 +95,50 @@ def test_native_killed_under_load_then_no_request_lost_and_native_used_again(pla
         time.sleep(0.2)
     assert r.headers["x-backend"].startswith("native:"), "native risk not used again after restart"
     assert _native_pid(platform["dir"]) != killed_pid
+
+
+def test_native_killed_when_it_held_result_segments_then_supervisor_reclaims_them(platform):
+    """A native process killed while its shared-memory pool holds results: the supervisor unlinks its
+    segments when it reaps it (they would otherwise stay in /dev/shm until the next start), and the
+    restarted process serves the same call again through fresh segments."""
+    import numpy as np
+
+    from backend.contract import binary
+    from tests.support.access import TEST_INSTANCE
+
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 50_000)))
+    body = binary.encode({"series": [{"symbol": "X", "close": close}], "indicators": [{"name": "sma", "params": {"timeperiod": 20}}]})
+    headers = {**ADMIN_HEADERS, "content-type": binary.MEDIA_TYPE, "accept": binary.MEDIA_TYPE}
+
+    def call() -> np.ndarray:
+        r = httpx.post(platform["gw"] + "/api/v1/features/compute_indicators_gpu", content=body,
+                       headers=headers, timeout=60)
+        assert r.status_code == 200 and r.headers["x-backend"].startswith("native:ml"), r.text
+        return binary.decode(r.content)["results"][0]["values"]["sma_20"]
+
+    from backend.launcher.pidfile import read_path
+
+    first = call()
+    pid = read_path(platform["dir"] / "pids" / "native-ml.pid").pid
+    owned = lambda p: sorted(Path("/dev/shm").glob(f"nautilus-{TEST_INSTANCE}-*-{p}-*"))  # noqa: E731
+    assert owned(pid), "the native ML process placed its 400 KB result column in shared memory"
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while owned(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not owned(pid), f"segments of the killed pid {pid} still in /dev/shm: {owned(pid)}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rec = read_path(platform["dir"] / "pids" / "native-ml.pid")
+        if rec is not None and rec.pid != pid:
+            wait_socket(platform["dir"] / "ml.sock")
+            break
+        time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while True:  # the gateway's probe closes the circuit to the restarted process
+        r = httpx.post(platform["gw"] + "/api/v1/features/compute_indicators_gpu", content=body, headers=headers,
+                       timeout=60)
+        if r.headers.get("x-backend", "").startswith("native:ml") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    np.testing.assert_array_equal(call(), first)
