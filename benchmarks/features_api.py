@@ -41,23 +41,25 @@ from backend.contract.operation import OpContext  # noqa: E402
 from backend.core.settings import Settings  # noqa: E402
 from backend.launcher import infra  # noqa: E402
 from backend.storage.migrate import migrate_url  # noqa: E402
+from benchmarks.common import Report, results_dir  # noqa: E402
 from engines.features.ops import ENGINE  # noqa: E402
 from nautilus_client import Client  # noqa: E402
 from tests.support.access import ADMIN_KEY  # noqa: E402
 from tests.support.procs import Proc, base_env, free_port  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 SYMBOL = "^IXIC"
 INDICATORS = ["sma", "ema", "wma", "dema", "tema", "kama", "rsi", "macd", "stoch", "willr", "cci", "adx", "atr",
               "bbands"]
 
 
 def talib_all(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> list:
-    """The same 14 indicators at TA-Lib's defaults as the catalog's (checked against the API's output below)."""
-    return [talib.SMA(c, 30), talib.EMA(c, 30), talib.WMA(c, 30), talib.DEMA(c, 30), talib.TEMA(c, 30),
-            talib.KAMA(c, 30), talib.RSI(c, 14), talib.MACD(c, 12, 26, 9), talib.STOCH(h, lo, c),
-            talib.WILLR(h, lo, c, 14), talib.CCI(h, lo, c, 14), talib.ADX(h, lo, c, 14), talib.ATR(h, lo, c, 14),
-            talib.BBANDS(c, 20)]
+    """The same 21 output columns at the catalog's defaults (ADX's +DI and -DI are two more TA-Lib calls),
+    checked equal to the API's output before anything is timed."""
+    return [talib.SMA(c, 20), talib.EMA(c, 20), talib.WMA(c, 20), talib.DEMA(c, 20), talib.TEMA(c, 20),
+            talib.KAMA(c, 30), talib.RSI(c, 14), talib.MACD(c, 12, 26, 9), talib.STOCH(h, lo, c, 5, 3, 0, 3, 0),
+            talib.WILLR(h, lo, c, 14), talib.CCI(h, lo, c, 14), talib.ADX(h, lo, c, 14),
+            talib.PLUS_DI(h, lo, c, 14), talib.MINUS_DI(h, lo, c, 14), talib.ATR(h, lo, c, 14),
+            talib.BBANDS(c, 20, 2, 2)]
 
 
 def timed(fn, reps: int) -> dict:  # noqa: ANN001
@@ -74,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(RESULTS / "features_api"))
+    ap.add_argument("--out", default=None, help="results path without extension (default <results>/features_api)")
     args = ap.parse_args()
     reps = 3 if args.quick else args.repeat
 
@@ -91,6 +93,11 @@ def main() -> None:
     fn, req = op.load(), op.request.model_validate(inline)
     ctx = OpContext(engine="features")
     ref = fn(req, ctx)
+    peer = [a for out in talib_all(o, h, lo, c) for a in (out if isinstance(out, tuple) else (out,))]
+    ours = list(ref.results[0].values.values())
+    assert len(peer) == len(ours)
+    for name, a, b in zip(ref.results[0].values, ours, peer, strict=True):  # ours = TA-Lib before any timing
+        np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True, err_msg=name)
     rows = {"talib": timed(lambda: talib_all(o, h, lo, c), reps),
             "compute": timed(lambda: fn(req, ctx), reps)}
 
@@ -131,13 +138,18 @@ def main() -> None:
             "talib": talib.__version__, "bars": int(c.size), "indicators": INDICATORS, "repeat": reps,
             "command": "benchmarks/features_api.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    labels = {"talib": "TA-Lib in-process (14 calls)", "compute": "features engine function in-process",
+    out = Path(args.out) if args.out else results_dir() / "features_api"
+    labels = {"talib": "TA-Lib in-process (16 calls, 21 columns)", "compute": "features engine function in-process",
               "api_inline_binary": "API compute_indicators, binary", "api_inline_json": "API compute_indicators, JSON",
               "api_stored_binary": "API compute_stored_indicators (bars from PostgreSQL), binary",
               "api_stored_json": "API compute_stored_indicators (bars from PostgreSQL), JSON"}
+    report = Report("features_api")
+    work = f"14 indicators, {c.size:,} NASDAQ bars"
+    for key in ("compute", "api_inline_binary", "api_inline_json", "api_stored_binary", "api_stored_json"):
+        report.compare("indicators", work, labels[key], rows[key]["median_ms"] / 1e3, "TA-Lib called directly",
+                       floor / 1e3, True, "every column equal to TA-Lib's to rtol 1e-12 (checked before timing)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "report": report.as_dict()}, indent=2) + "\n")
     md = ["# 14 indicators on 5,031 real bars: the API against TA-Lib in-process", "",
           f"`{meta['command']}` on {meta['machine']}, {meta['cpu_count']} CPUs, TA-Lib {meta['talib']}, "
           f"{meta['date']}. NASDAQ Composite daily OHLCV 1999-2018 (arch.data.nasdaq); medians of {reps} warm "

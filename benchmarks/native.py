@@ -36,6 +36,7 @@ from backend.contract.operation import OpContext  # noqa: E402
 from backend.core.settings import Settings  # noqa: E402
 from backend.launcher import infra  # noqa: E402
 from backend.storage.migrate import migrate_url  # noqa: E402
+from benchmarks.common import Report, results_dir  # noqa: E402
 from engines.risk.ops import ENGINE  # noqa: E402
 from native_engines.device import select_device  # noqa: E402
 from nautilus_client import Client  # noqa: E402
@@ -44,7 +45,6 @@ from tests.support.native import start_module, stop, wait_socket  # noqa: E402
 from tests.support.procs import Proc, base_env, free_port  # noqa: E402
 
 OP = ENGINE.operation("simulate_monte_carlo_var")
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def request(n_assets: int, scenarios: int, distribution: str, method: str) -> dict:
@@ -64,7 +64,8 @@ def request(n_assets: int, scenarios: int, distribution: str, method: str) -> di
 
 def _stats(samples: list[float]) -> dict:
     a = np.array(samples) * 1e3
-    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)), "n": len(a)}
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)), "n": len(a),
+            "samples_ms": [float(x) for x in a]}
 
 
 def _sync(device_type: str) -> None:
@@ -156,9 +157,17 @@ def main() -> None:
             "command": "benchmarks/native.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     suffix = "" if device.type == "cpu" else f"-{device.type}"
-    out = Path(args.out) if args.out else RESULTS / f"native{suffix}"
+    out = Path(args.out) if args.out else results_dir() / f"native{suffix}"
+    report = Report("native")
+    for r in rows:
+        work = f"{r['method']} {r['distribution']}, {r['assets']} assets, {r['scenarios']:,} scenarios"
+        report.compare("gateway hop", work, "compute alone (in-process)", r["compute"]["p50_ms"] / 1e3,
+                       "wire to wire via gateway → native, binary", r["gateway_native_binary"]["p50_ms"] / 1e3,
+                       True, "the same VaR (checked before timing)")
+        for key in ("gateway_native_binary", "gateway_native_json", "gateway_http_binary", "gateway_http_json"):
+            report.samples(f"{work}: {key.replace('_', ' ')}", [x / 1e3 for x in r[key]["samples_ms"]])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "report": report.as_dict()}, indent=2) + "\n")
     md = [f"# Wire to wire: Monte Carlo VaR through the gateway ({device.type}: {device.name})", "",
           f"`{meta['command']}` on {meta['machine']}, {meta['cpu_count']} CPUs, torch {device.torch_version}, "
           f"{meta['date']}. Medians of {reps} warm calls (p99 in the JSON); 99% VaR; the covariance inline. "

@@ -33,10 +33,10 @@ from scipy import special
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.contract.operation import OpContext  # noqa: E402
+from benchmarks.common import Report, results_dir  # noqa: E402
 from engines.risk.compute.montecarlo import monte_carlo_var  # noqa: E402
 from engines.risk.models.var import MonteCarloVarRequest  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ALPHA = 0.99
 DOF = 5.0
 BLOCK_ELEMENTS = 1 << 22  # numpy works in blocks of the same size as ours (CHUNK_ELEMENTS)
@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--option-scenarios", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (the scripts stay runnable)")
-    ap.add_argument("--out", default=str(RESULTS / "risk"), help="results path without extension")
+    ap.add_argument("--out", default=None, help="results path without extension (default <results>/risk)")
     args = ap.parse_args()
     n, n_opt, reps = (20_000, 5_000, 1) if args.quick else (args.scenarios, args.option_scenarios, args.repeats)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -195,9 +195,15 @@ def main() -> None:
                          options_book(100, 1000)))
     meta = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": "benchmarks/risk.py " + " ".join(sys.argv[1:]), "repeats": reps, "confidence": ALPHA}
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir() / "risk"
+    report = Report("risk")
+    for r in rows:
+        opts = f", {r['options']:,} options" if r["options"] else ""
+        report.compare("Monte Carlo VaR", f"{r['case']}: {r['assets']} assets{opts}, {r['scenarios']:,} scenarios, "
+                       f"{r['distribution']}", f"engine ({r['device']})", r["ours_s"], "numpy, same algorithm",
+                       r["numpy_s"], r["agrees"], f"VaR within {r['agreement_z']:.2f} standard errors")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "report": report.as_dict()}, indent=2) + "\n")
     md = ["# Monte Carlo VaR: ours vs numpy running the same algorithm", "",
           f"`{meta['command']}` on {meta['machine']['cpu']} ({meta['machine']['logical_cpus']} CPUs), torch "
           f"{meta['machine']['torch']}, {meta['date']}. Median of {reps} warm runs each; 99% VaR. The option book "

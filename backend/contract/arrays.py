@@ -89,9 +89,8 @@ class FloatArray:
                                       {"lo": self.min_cols, "hi": self.max_cols or MAX_ASSETS})
         if arr.size > self.max_elements:
             raise PydanticCustomError("array_size", "more than {max} values", {"max": self.max_elements})
-        finite = np.isfinite(arr)
-        if not finite.all() and (not self.missing or np.isinf(arr).any()):
-            bad = np.argwhere(~finite)[0]
+        if np.isinf(arr).any() if self.missing else not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr) if not self.missing else np.isinf(arr))[0]
             raise PydanticCustomError("array_finite", "value at index {at} is not a finite number",
                                       {"at": ".".join(str(int(i)) for i in bad)})
         return arr

@@ -8,6 +8,7 @@ Moving-average types are fixed to simple (TA-Lib matype 0) where TA-Lib offers a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,16 @@ def _by_rows(
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _talib_lookback(fname: str, params: tuple[tuple[str, float], ...]) -> int:
+    """TA-Lib's lookback for a function and parameters (building an abstract Function costs ~40 us)."""
+    from talib import abstract
+
+    f = abstract.Function(fname)
+    f.set_parameters(dict(params))
+    return int(f.lookback)
+
+
 def _p(period: str = "timeperiod", default: int = 14, lo: int = 2) -> Param:
     return Param(period, default, lo, 100_000)
 
@@ -108,7 +119,9 @@ def _talib(
 ) -> IndicatorDef:
     """An indicator served by TA-Lib function ``name.upper()`` (or ``rename``)."""
     fname = (rename or {}).get(name, name.upper())
+    # the compiled function itself: talib wraps it to accept pandas/polars series (~5 us a call; numpy here)
     fn = getattr(talib, fname)
+    fn = getattr(fn, "__wrapped__", fn)
     extra = dict(fixed or {})
 
     def run(a: RowArrays, p: Params) -> Rows:
@@ -116,11 +129,8 @@ def _talib(
         return _row_lists(fn, [a[k] for k in inputs], outputs, **kw, **extra)
 
     def lookback(p: Params) -> int:
-        from talib import abstract
-
-        f = abstract.Function(fname)
-        f.set_parameters({q.name: (int(p[q.name]) if q.integer else float(p[q.name])) for q in params} | extra)
-        return int(f.lookback)
+        kw = {q.name: (int(p[q.name]) if q.integer else float(p[q.name])) for q in params} | extra
+        return _talib_lookback(fname, tuple(sorted(kw.items())))
 
     return _by_rows(name, title, inputs, params, outputs, "talib", run, lookback, memory)
 
