@@ -142,3 +142,29 @@ class Report:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class Servers:
+    """PostgreSQL and Redis for a benchmark's platform processes: the local ones, else embedded ones
+    started in ``run_dir`` (backend/launcher/infra.py); the database ``nautilus_bench`` migrated. Use as
+    ``with Servers(tmp) as s: env = base_env(tmp, DATABASE_URL=s.database_url, REDIS_URL=s.redis_url)``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def __enter__(self) -> Servers:
+        import asyncio
+
+        from backend.core.settings import Settings
+        from backend.launcher import infra
+        from backend.storage.migrate import migrate_url
+
+        found = infra.ensure(Settings(run_dir=self.run_dir, instance_id="bench"))
+        self.database_url, self.redis_url = found.database_url, found.redis_url
+        asyncio.run(migrate_url(self.database_url))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from backend.launcher import infra
+
+        infra.release(self.run_dir)

@@ -27,11 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import Report, results_dir  # noqa: E402
 from engines.features.compute import BLOCK_BYTES, Resolved, batch, resolve  # noqa: E402
 from engines.features.indicators import CATALOG  # noqa: E402
 from engines.features.models import IndicatorSpec  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def make_panel(symbols: int, bars: int, seed: int = 42) -> dict[str, np.ndarray]:
@@ -146,19 +145,50 @@ def torch_times(
     return out
 
 
+def check_agreement(panel: dict[str, np.ndarray], series: list[dict], resolved: list[Resolved]) -> dict[str, float]:
+    """Before timing: the batch path equals the per-symbol calls (every indicator, first 3 symbols, bit for
+    bit), and torch float64 equals them on the core indicators (largest relative difference reported)."""
+    import torch
+
+    from engines.features.gpu import GPU_INDICATORS, compute_core
+
+    n = min(3, len(series))
+    got = batch(series[:n], resolved)
+    for i in range(n):
+        for r in resolved:
+            want = r.defn.fn({k: panel[k][i : i + 1] for k in r.defn.inputs}, r.params)
+            for col in r.columns():
+                np.testing.assert_array_equal(got[i][col.name], want[col.output][0], err_msg=col.name)
+    worst = 0.0
+    t = {k: torch.as_tensor(v[:n], dtype=torch.float64) for k, v in panel.items()}
+    for r in resolved:
+        if r.defn.name in GPU_INDICATORS:
+            for out, v in compute_core(t, r.defn.name, r.params).items():
+                want = np.stack([got[i][c.name] for i in range(n) for c in r.columns() if c.output == out])
+                a = v.cpu().numpy()
+                ok = ~np.isnan(want)
+                np.testing.assert_allclose(a[ok], want[ok], rtol=1e-9, atol=1e-9, err_msg=r.defn.name)
+                worst = max(worst, float(np.max(np.abs(a[ok] - want[ok]) / np.maximum(np.abs(want[ok]), 1e-12))))
+    return {"batch_vs_loop": 0.0, "torch_float64_vs_loop": worst}
+
+
 def main() -> None:  # noqa: PLR0915
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--bars", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=None, help="results directory (default: benchmarks/results or $NAUTILUS_BENCH_OUT)")
+    ap.add_argument("--quick", action="store_true", help="20 symbols x 2,000 bars, one repeat")
     args = ap.parse_args()
+    if args.quick:
+        args.symbols, args.bars, args.repeat = 20, 2000, 1
 
     import torch
 
     panel = make_panel(args.symbols, args.bars)
     resolved = resolve([IndicatorSpec(name=n) for n in CATALOG])
     series = [{k: panel[k][i] for k in panel} for i in range(args.symbols)]
+    agreement = check_agreement(panel, series, resolved)
 
     loop = min((plain_loop(panel, resolved) for _ in range(args.repeat)), key=lambda d: sum(d.values()))
     bat = min((batch_per_indicator(series, resolved) for _ in range(args.repeat)), key=lambda d: sum(d.values()))
@@ -213,16 +243,27 @@ def main() -> None:  # noqa: PLR0915
             for n in loop
         },
     }
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir()
     out.mkdir(parents=True, exist_ok=True)
+    report = Report("features")
+    work = f"{{}} indicators x {args.symbols} symbols x {args.bars:,} bars"
+    s = result["seconds"]
+    report.compare("indicators", work.format(f"{len(talib_names)} TA-Lib"), "batch path", s["batch_talib_only"],
+                   "TA-Lib per-symbol loop", s["plain_loop_talib_only"], True, "bit for bit (checked before timing)")
+    for k in torch_res:
+        report.compare("indicators", work.format(f"{len(gpu_names)} core"), f"torch {k}", s[f"torch_{k}_core"],
+                       "per-symbol loop (TA-Lib and ours)", s["plain_loop_core"], True,
+                       f"float64 within rel {agreement['torch_float64_vs_loop']:.1e}; float32 within 1e-3 of scale"
+                       " (tests)")
+    result["agreement"] = agreement
+    result["report"] = report.as_dict()
     (out / "features.json").write_text(json.dumps(result, indent=2))
     s = result["seconds"]
     bars_total = args.symbols * args.bars
     lines = [
         f"# Features benchmark: {len(resolved)} indicators x {args.symbols} symbols x {args.bars} bars",
         "",
-        f"Command: `.venv/bin/python benchmarks/features.py --symbols {args.symbols} --bars {args.bars} "
-        f"--repeat {args.repeat}`; {result['machine']['cpu_count']} CPUs, torch {torch.__version__}, "
+        f"Command: `{report.command}` ({args.symbols} symbols, {args.bars} bars, repeat {args.repeat}); {result['machine']['cpu_count']} CPUs, torch {torch.__version__}, "
         f"CUDA device: {result['machine']['cuda_device'] or 'none (CPU only)'}. Best of {args.repeat}.",
         "",
         "| path | indicators | seconds | bars x indicators per second |",

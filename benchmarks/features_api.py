@@ -21,7 +21,6 @@ Results: benchmarks/results/features_api.{json,md}.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -38,10 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.contract.operation import OpContext  # noqa: E402
-from backend.core.settings import Settings  # noqa: E402
-from backend.launcher import infra  # noqa: E402
-from backend.storage.migrate import migrate_url  # noqa: E402
-from benchmarks.common import Report, results_dir  # noqa: E402
+from benchmarks.common import Report, Servers, results_dir  # noqa: E402
 from engines.features.ops import ENGINE  # noqa: E402
 from nautilus_client import Client  # noqa: E402
 from tests.support.access import ADMIN_KEY  # noqa: E402
@@ -102,8 +98,7 @@ def main() -> None:
             "compute": timed(lambda: fn(req, ctx), reps)}
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-features-"))
-    servers = infra.ensure(Settings(run_dir=tmp, instance_id="bench"))  # database nautilus_bench, reused
-    asyncio.run(migrate_url(servers.database_url))
+    servers = Servers(tmp).__enter__()  # local or embedded PostgreSQL and Redis; database nautilus_bench
     ports = {e: free_port() for e in ("features", "marketdata", "gateway")}
     env = base_env(tmp, DATABASE_URL=servers.database_url, REDIS_URL=servers.redis_url,
                    **{f"NAUTILUS_PORT_{e.upper()}": str(p) for e, p in ports.items()})
@@ -129,7 +124,7 @@ def main() -> None:
     finally:
         for p in reversed(procs):
             p.stop()
-        infra.release(tmp)
+        servers.__exit__()
 
     floor = rows["talib"]["median_ms"]
     for r in rows.values():

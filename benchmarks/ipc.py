@@ -216,13 +216,25 @@ def main() -> None:
             server.wait(10)
     meta = {"machine": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    outdir = ROOT / "benchmarks" / "results"
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "ipc.json").write_text(json.dumps({"meta": meta, "results": res}, indent=2))
+    from benchmarks.common import Report, results_dir
+
+    outdir = results_dir()
+    report = Report("ipc")
+    ro = res["real_op"]
+    report.compare("native IPC", f"{ro['op']} (SMA 20), {ro['mb_in']:.0f} MB in and out", "shared memory",
+                   ro["shared_memory_s"], "socket only", ro["socket_only_s"], True,
+                   "same result column checked on both paths")
+    report.compare("native IPC", f"{args.mb} MB array, bare handler", "shared memory",
+                   res["array_shared_memory"]["median_s"], "socket only", res["array_socket_only"]["median_s"],
+                   True, "size and first value checked on every call")
+    report.figure("native IPC", "ping round trip p50", res["ping_sequential"]["p50_us"], "µs")
+    report.figure("native IPC", "small calls pipelined", res["call_pipelined"]["calls_per_s"], "calls/s")
+    (outdir / "ipc.json").write_text(json.dumps({"meta": meta, "results": res, "report": report.as_dict()},
+                                                indent=2))
     r = res
     md = [
         "# Native IPC benchmark", "",
-        f"`.venv/bin/python benchmarks/ipc.py {' '.join(sys.argv[1:])}` on {meta['machine']}, {meta['cpu_count']} CPUs, {meta['date']}; "
+        f"`{report.command}` on {meta['machine']}, {meta['cpu_count']} CPUs, {meta['date']}; "
         "server in its own process, uvloop on both sides.", "",
         "| measure | value |", "|---|---|",
         f"| ping round trip p50 / p99 | {r['ping_sequential']['p50_us']:.1f} / {r['ping_sequential']['p99_us']:.1f} µs |",

@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 from engines.marketdata.parsing import normalise  # noqa: E402
 from engines.marketdata.validation import SessionRule, check  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 NY_SESSION = SessionRule(tz="America/New_York", start_s=4 * 3600, end_s=20 * 3600, weekdays_only=True)
+
+#: One bus prefix for the producer and the consumer processes of this run (children inherit it).
+BUS_PREFIX = os.environ.setdefault("BENCH_BUS_PREFIX", f"bench{os.getpid()}:")
 
 
 def tick_table(kind: str, n: int, seed: int = 0) -> pd.DataFrame:
@@ -87,7 +89,7 @@ def _consumer_proc(url: str, group: str, name: str, expected: int, paced: bool, 
     from engines.marketdata.consumer import MarketDataConsumer
 
     async def run() -> None:
-        bus = Bus.from_url(url)
+        bus = Bus.from_url(url, prefix=BUS_PREFIX)
         c = MarketDataConsumer(bus, group, name, count=5000, block_ms=200, record_latency=False)
         await c.start()
         ready.set()
@@ -138,7 +140,7 @@ async def _produce(url: str, messages: int, symbols: int, fanout: bool, rate_msg
     from engines.marketdata.publisher import BARS, QUOTES, TRADES, StreamPublisher
     from engines.marketdata.simulate import BarAggregator, GbmJumpSimulator
 
-    bus = Bus.from_url(url)
+    bus = Bus.from_url(url, prefix=BUS_PREFIX)
     pub = StreamPublisher(bus, fanout=fanout, maxlen=messages * 2)
     params = ModelParams(step_ms=STEP_MS)
     names = [f"S{i:03d}" for i in range(symbols)]
@@ -241,11 +243,22 @@ def bench_feed(url: str, messages: int, symbols: int, fanout: bool, rate: float 
 
 
 def write(results: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "marketdata.json").write_text(json.dumps(results, indent=2))
+    from benchmarks.common import Report, results_dir
+
+    out = results_dir()
+    report = Report("marketdata")
+    for v in results["validation"]:
+        report.figure("market data", f"{v['kind']} validated and normalised in-process", v["ticks_per_s_median"],
+                      "ticks/s")
+    for f in results["feed"]:
+        if not f["target_rate_msgs_s"]:
+            report.figure("market data", f"feed → Redis → {f['consumers']} consumer(s), {f['format']}, "
+                          f"{f['symbols']} symbols, end to end", f["end_to_end_msgs_per_s"], "ticks/s")
+    results["report"] = report.as_dict()
+    (out / "marketdata.json").write_text(json.dumps(results, indent=2))
     lines = [
         "# Market data benchmarks", "",
-        f"Run {results['when']} on {results['machine']} (`python benchmarks/marketdata.py`).", "",
+        f"Run {results['when']} on {results['machine']} (`{report.command}`).", "",
         "## Validation + normalisation in-process (target >= 1,000,000 ticks/s)", "",
         "| kind | ticks | best s | median s | ticks/s (best) | ticks/s (median) | rejected |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -288,14 +301,17 @@ def write(results: dict) -> None:
               "every flush interval, the ticks that fell due since the last one, so 'from due' includes waiting "
               "for the flush, building and encoding the batch, Redis, and the consumer's decoding; it is what "
               "batching costs a tick. In a columnar entry every tick carries the batch's publish stamp.", ""]
-    (RESULTS / "marketdata.md").write_text("\n".join(lines))
+    (out / "marketdata.md").write_text("\n".join(lines))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ticks", type=int, default=1_000_000)
     ap.add_argument("--feed-messages", type=int, default=600_000)
+    ap.add_argument("--quick", action="store_true", help="50,000 ticks, 20,000 feed messages")
     args = ap.parse_args()
+    if args.quick:
+        args.ticks, args.feed_messages = 50_000, 20_000
     url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cpu",
@@ -312,6 +328,8 @@ def main() -> None:
         (True, 1, 10, False, 100_000.0, 10.0), (True, 1, 10, False, 200_000.0, 1.0),
         (True, 1, 10, False, 200_000.0, 10.0), (True, 2, 10, False, 200_000.0, 10.0),
     ]
+    if args.quick:
+        runs = runs[:2]  # one flat-out run of each format
     for batched, consumers, symbols, fanout, rate, flush in runs:
         n = args.feed_messages if rate is None else int(rate * 5)
         f = bench_feed(url, n, symbols, fanout, rate, batched, flush, consumers)
@@ -322,7 +340,7 @@ def main() -> None:
               + (f", from due p50 {f['due_p50_ms']:.1f} p99 {f['due_p99_ms']:.1f} ms" if rate else "")
               + f" ({f['received']}/{f['published']})")
     write(results)
-    print(f"wrote {RESULTS / 'marketdata.json'} and .md")
+    print("wrote marketdata.json and .md")
 
 
 if __name__ == "__main__":

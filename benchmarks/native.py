@@ -18,7 +18,6 @@ The transport's share is end-to-end / compute. Results: benchmarks/results/nativ
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -33,10 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.contract.operation import OpContext  # noqa: E402
-from backend.core.settings import Settings  # noqa: E402
-from backend.launcher import infra  # noqa: E402
-from backend.storage.migrate import migrate_url  # noqa: E402
-from benchmarks.common import Report, results_dir  # noqa: E402
+from benchmarks.common import Report, Servers, results_dir  # noqa: E402
 from engines.risk.ops import ENGINE  # noqa: E402
 from native_engines.device import select_device  # noqa: E402
 from nautilus_client import Client  # noqa: E402
@@ -95,8 +91,7 @@ def main() -> None:
 
     fn = OP.load()
     tmp = Path(tempfile.mkdtemp(prefix="bench-native-"))
-    servers = infra.ensure(Settings(run_dir=tmp, instance_id="bench"))  # database nautilus_bench, reused
-    asyncio.run(migrate_url(servers.database_url))
+    servers = Servers(tmp).__enter__()  # local or embedded PostgreSQL and Redis; database nautilus_bench
     risk_port, gw_port, gw_http_port = free_port(), free_port(), free_port()
     env = base_env(tmp, NAUTILUS_PORT_RISK=str(risk_port), DATABASE_URL=servers.database_url,
                    REDIS_URL=servers.redis_url)
@@ -150,7 +145,7 @@ def main() -> None:
             p.stop()
         if native is not None:
             stop(native)
-        infra.release(tmp)
+        servers.__exit__()
 
     meta = {"device": device.as_dict(), "machine": platform.platform(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "repeat": reps,
