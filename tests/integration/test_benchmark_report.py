@@ -1,0 +1,31 @@
+"""The benchmarks cannot rot: the quick profile of benchmarks/run_all.py runs every benchmark (small sizes,
+no assertion on any time), each writes its report section, every comparison's answers agree, and the
+report (markdown, JSON, HTML with its plots) is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import run_all
+from tests.support.procs import REPO
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_run_all_when_quick_profile_then_every_benchmark_reports_and_every_answer_agrees(tmp_path):
+    r = subprocess.run([sys.executable, "benchmarks/run_all.py", "--profile", "quick", "--out", str(tmp_path)],
+                       cwd=REPO, capture_output=True, text=True, timeout=1150)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert {b["name"] for b in rep["benchmarks"]} == {b.name for b in run_all.BENCHMARKS}
+    assert all(b["ok"] for b in rep["benchmarks"]), rep["benchmarks"]
+    assert rep["comparisons"] and all(c["agree"] for c in rep["comparisons"])
+    assert {c["benchmark"] for c in rep["comparisons"]} >= {"features_api", "features", "risk", "portfolio", "gateway"}
+    assert rep["machine"]["cpu"] and rep["machine"]["libraries"]["numpy"]
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3  # speed-up, latency, throughput at least
+
