@@ -22,31 +22,27 @@ class MarketHandlers:
         self.svc = svc
         self.dropped_while_halted = 0
 
+    async def _ready(self, symbol: str) -> bool:
+        """Whether market data for ``symbol`` may be applied now: not while the core is halted (before and
+        after loading the instrument, which awaits the database); dropped updates are counted."""
+        if not self.svc.halted:
+            await self.svc.load_instrument(symbol)
+            if not self.svc.halted:
+                return True
+        self.dropped_while_halted += 1
+        return False
+
     async def on_quote(self, p: dict[str, Any]) -> None:
         sym = str(p["symbol"])
         bid, ask, bid_size, ask_size = float(p["bid"]), float(p["ask"]), float(p["bid_size"]), float(p["ask_size"])
-        if self.svc.halted:
-            self.dropped_while_halted += 1
-            return
-        await self.svc.load_instrument(sym)
-        if self.svc.halted:
-            self.dropped_while_halted += 1
-            return
-        eff = self.svc.engine.on_quote(sym, bid, ask, bid_size, ask_size, int(p.get("ts_ns") or 0))
-        await self.svc.commit(eff)
+        if await self._ready(sym):
+            await self.svc.commit(self.svc.engine.on_quote(sym, bid, ask, bid_size, ask_size, int(p.get("ts_ns") or 0)))
 
     async def on_trade(self, p: dict[str, Any]) -> None:
         sym = str(p["symbol"])
         price, size = float(p["price"]), float(p["size"])
-        if self.svc.halted:
-            self.dropped_while_halted += 1
-            return
-        await self.svc.load_instrument(sym)
-        if self.svc.halted:
-            self.dropped_while_halted += 1
-            return
-        eff = self.svc.engine.on_trade(sym, price, size, int(p.get("ts_ns") or 0))
-        await self.svc.commit(eff)
+        if await self._ready(sym):
+            await self.svc.commit(self.svc.engine.on_trade(sym, price, size, int(p.get("ts_ns") or 0)))
 
     async def expiry_loop(self) -> None:
         while True:
