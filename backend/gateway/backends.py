@@ -16,6 +16,7 @@ import aiohttp
 
 from backend.contract.operation import Operation
 from backend.core.errors import BackendTimeout, BackendUnavailable, TransportError
+from backend.core.logging import REQUEST_ID, REQUEST_ID_HEADER
 from backend.gateway.circuit import CircuitBreaker
 
 
@@ -66,10 +67,12 @@ class HttpBackend:
 
     async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply:
         timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
+        rid = REQUEST_ID.get()
+        headers = self._post_headers if rid is None else {**self._post_headers, REQUEST_ID_HEADER: rid}
         t0 = time.perf_counter()
         try:
             async with self.session.post(
-                self.base_url + op.route, data=body, headers=self._post_headers, timeout=timeout
+                self.base_url + op.route, data=body, headers=headers, timeout=timeout
             ) as resp:
                 payload = await resp.read()
                 return Reply(resp.status, payload, resp.headers.get("content-type", "application/json"),

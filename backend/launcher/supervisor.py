@@ -159,7 +159,7 @@ def read_status(run_dir: Path) -> dict | None:
 
 def main() -> None:
     settings = get_settings()
-    nlogging.configure("supervisor", settings.log_level)
+    nlogging.configure("supervisor", settings.log_level, settings.log_format)
     only = os.environ.get("NAUTILUS_SUPERVISE")  # e.g. "native": just the native engines (Docker hosts)
     specs = [s for s in platform_processes(settings) if not only or s.group == only]
     Supervisor(settings, specs).run()

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.core.logging import REQUEST_ID
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
 from native_engines.ipc.shm import SHM_THRESHOLD_BYTES, Attached, ShmPool
 
@@ -174,8 +175,13 @@ class NativeClient:
             raise NativeUnavailable(str(e)) from e
 
     async def call(self, op: str, body: Any, *, timeout_s: float = 30.0) -> Any:
-        """Call ``op``; returns JSON bytes (engine operations) or the result tree."""
-        msg = await self._send({"t": "call", "op": op, "body": body}, timeout_s)
+        """Call ``op``; returns JSON bytes (engine operations) or the result tree. The request id being
+        served (``REQUEST_ID``) travels with the call, so the engine's log lines for it carry it."""
+        frame = {"t": "call", "op": op, "body": body}
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            frame["rid"] = rid
+        msg = await self._send(frame, timeout_s)
         if msg["t"] == "err":
             raise NativeCallError(msg["problem"])
         if "json" in msg:
@@ -209,6 +215,10 @@ class NativeClient:
 
     async def health(self, timeout_s: float = 1.0) -> dict:
         return self._copy_out(await self._send({"t": "health"}, timeout_s))
+
+    async def metrics(self, timeout_s: float = 1.0) -> list:
+        """The engine's metric families (``native_engines.metrics.report``)."""
+        return self._copy_out(await self._send({"t": "metrics"}, timeout_s))
 
     async def close(self) -> None:
         for c in self.conns:
