@@ -38,6 +38,7 @@ from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_guard, install_problem_handlers, make_authenticator, metrics_guard
 from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
+from native_engines.ipc.client import NativeClient
 from native_engines.serve import NATIVE_ENGINES, socket_path
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,26 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         routes[name] = EngineRoute(name, backends, lambda name=name: OpContext(
             engine=name, db=state["db"], bus=state["bus"], settings=settings))
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
-    natives = [b for r in routes.values() for b in r.backends if isinstance(b, NativeBackend)]
-    scrape.install(settings, natives)
+    # every native process, whether or not the gateway routes calls to it, reports over its socket:
+    # the routed ones through their backend's client, the others through a small client of their own
+    routed = {b.engine: b.client for r in routes.values() for b in r.backends if isinstance(b, NativeBackend)}
+    own_clients = {e: NativeClient(socket_path(settings, e), name="gateway-metrics", connections=1,
+                                   connect_timeout_s=settings.connect_timeout_s)
+                   for e in NATIVE_ENGINES if settings.native_enabled and e not in routed}
+    native_clients = {**routed, **own_clients}
+    scrape.install(settings, native_clients)
     window = LatencyWindow({"operations": metrics.GATEWAY_LATENCY, "routes": metrics.HTTP_LATENCY})
     account_var = AccountVar()
 
     async def native_health() -> dict[str, dict]:
-        checks = await asyncio.gather(*(b.health(settings.health_timeout_s) for b in natives))
-        return {b.engine: c.get("detail") or {} for b, c in zip(natives, checks, strict=True) if c["reachable"]}
+        async def one(client: NativeClient) -> dict | None:
+            try:
+                return await client.health(settings.health_timeout_s)
+            except Exception:  # noqa: BLE001 - a native process that does not answer has no reading
+                return None
+
+        checks = await asyncio.gather(*(one(c) for c in native_clients.values()))
+        return {e: c for e, c in zip(native_clients, checks, strict=True) if c is not None}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -155,6 +168,8 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             for b in route.backends:
                 if isinstance(b, NativeBackend):
                     await b.close()
+        for client in own_clients.values():
+            await client.close()
         if state["db"] is not None:
             await state["db"].close()
         if state["bus"] is not None:

@@ -30,30 +30,31 @@ NATIVE_REPORT_TIMEOUT_S = 1.0
 class NativeReports:
     """Refreshed on every scrape; ``collect`` serves what the last refresh read."""
 
-    def __init__(self, backends: list[Any]) -> None:
-        self.backends = backends  # NativeBackend instances
+    def __init__(self, clients: dict[str, Any]) -> None:
+        #: engine -> NativeClient (the native backend's own client where the gateway routes calls to it)
+        self.clients = clients
         self.reports: dict[str, list | None] = {}
 
     async def refresh(self) -> None:
-        async def one(b: Any) -> list | None:
+        async def one(client: Any) -> list | None:
             try:
-                return await b.client.metrics(NATIVE_REPORT_TIMEOUT_S)
+                return await client.metrics(NATIVE_REPORT_TIMEOUT_S)
             except Exception:  # noqa: BLE001 - a native process that does not answer is reported as down
                 return None
 
-        results = await asyncio.gather(*(one(b) for b in self.backends))
-        self.reports = {b.engine: r for b, r in zip(self.backends, results, strict=True)}
+        results = await asyncio.gather(*(one(c) for c in self.clients.values()))
+        self.reports = dict(zip(self.clients, results, strict=True))
 
     def collect(self) -> Iterable[Metric]:
-        if not self.backends:
+        if not self.clients:
             return []
         fams = families_from_reports(self.reports)
         shm = metrics.NATIVE_SHM.metric()
-        for b in self.backends:
-            pool = b.client.pool
+        for engine, client in self.clients.items():
+            pool = client.pool
             if pool is not None:
-                metrics.NATIVE_SHM.add(shm, pool.total_bytes, b.engine, "gateway", "mapped")
-                metrics.NATIVE_SHM.add(shm, sum(pool.allocated.values()), b.engine, "gateway", "in_use")
+                metrics.NATIVE_SHM.add(shm, pool.total_bytes, engine, "gateway", "mapped")
+                metrics.NATIVE_SHM.add(shm, sum(pool.allocated.values()), engine, "gateway", "in_use")
         for fam in fams:  # one family per name: the gateway's pools join the native processes' samples
             if fam.name == shm.name:
                 fam.samples.extend(shm.samples)
@@ -95,8 +96,8 @@ def host_families(settings: Settings) -> list[Metric]:
     return list(out.values())
 
 
-def install(settings: Settings, native_backends: list[Any]) -> NativeReports:
-    native = NativeReports(native_backends)
+def install(settings: Settings, native_clients: dict[str, Any]) -> NativeReports:
+    native = NativeReports(native_clients)
     metrics.set_source("native", native.collect, native.refresh)
     metrics.set_source("processes", lambda: process_families(settings))
     metrics.set_source("host", lambda: host_families(settings))

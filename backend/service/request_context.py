@@ -4,12 +4,16 @@ The id comes from the caller's ``X-Request-Id`` when it is a short token, else a
 in ``REQUEST_ID`` for everything the request runs (log lines, calls to engines and native
 processes, which pass it on) and returned in the response's ``X-Request-Id``. The latency goes to
 ``nautilus_http_request_seconds`` labelled by route template (``/api/v1/trading/orders/{order_id}``,
-never the raw path: a bounded set), method and status code; a request no route matched is
-``unmatched``. ``/metrics`` itself is not timed.
+never the raw path: a bounded set, taken from the app's OpenAPI paths), method and status code; a
+path no documented route has is ``other``. ``/metrics`` itself is not timed. At DEBUG level each
+request is also logged (logger ``nautilus.access``), so ``NAUTILUS_LOG_LEVEL=DEBUG`` shows one
+request's line in every process it passed through.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,23 +21,45 @@ from typing import Any
 from backend.core import metrics
 from backend.core.logging import REQUEST_ID, REQUEST_ID_HEADER, accept_request_id
 
+access_log = logging.getLogger("nautilus.access")
 _HEADER = REQUEST_ID_HEADER.lower().encode()
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
-def route_label(scope: dict[str, Any]) -> str:
-    route = scope.get("route")
-    if route is not None and getattr(route, "path", None):
-        return route.path  # FastAPI routes: the template
-    if "endpoint" in scope:
-        return scope["path"]  # plain routes (engine operations) have no parameters
-    return "unmatched"
+class RouteTemplates:
+    """Raw path -> the template of the documented route it matches (a dict hit for paths without
+    parameters, a few regexes for those with them)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.static = {p: p for p in paths if "{" not in p}
+        self.patterns = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"), p)
+                         for p in paths if "{" in p]
+
+    def label(self, path: str) -> str:
+        hit = self.static.get(path)
+        if hit is not None:
+            return hit
+        for rx, template in self.patterns:
+            if rx.match(path):
+                return template
+        return "other"
 
 
 class RequestContext:
     def __init__(self, app: Any, process: str) -> None:
         self.app = app
         self.process = process
+        self.templates: RouteTemplates | None = None
+
+    def route_label(self, scope: dict[str, Any]) -> str:
+        if self.templates is None:
+            app = scope.get("app")
+            try:
+                paths = list(app.openapi().get("paths", {})) if app is not None else []
+            except Exception:  # noqa: BLE001 - no schema: every path is "other" rather than a raw label
+                paths = []
+            self.templates = RouteTemplates([*paths, "/health", "/metrics"])
+        return self.templates.label(scope["path"])
 
     async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
@@ -62,11 +88,14 @@ class RequestContext:
         try:
             await self.app(scope, receive, tagged_send)
         finally:
+            took = time.perf_counter() - t0
+            if access_log.isEnabledFor(logging.DEBUG):
+                access_log.debug("%s %s -> %d in %.2f ms", scope["method"], scope["path"], status, took * 1e3)
             REQUEST_ID.reset(token)
             if scope["path"] != "/metrics":
                 method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-                metrics.HTTP_LATENCY.labels(self.process, route_label(scope), method, str(status or 500)).observe(
-                    time.perf_counter() - t0)
+                metrics.HTTP_LATENCY.labels(self.process, self.route_label(scope), method, str(status or 500)).observe(
+                    took)
 
 
 def _find(scope: dict[str, Any]) -> bytes | None:

@@ -194,8 +194,12 @@ class NativeServer:
         try:
             return handler(body)
         finally:
+            took = time.perf_counter() - start
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("native call %s computed in %.2f ms after %.2f ms in the queue", op, took * 1e3,
+                          (start - queued_at) * 1e3)
             REQUEST_ID.reset(token)
-            metrics.NATIVE_COMPUTE.labels(self.engine, op).observe(time.perf_counter() - start)
+            metrics.NATIVE_COMPUTE.labels(self.engine, op).observe(took)
 
     def health(self) -> dict:
         return {**self.info(), "engine": self.engine, "pid": os.getpid(), "calls": self.calls,
