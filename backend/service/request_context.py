@@ -4,7 +4,7 @@ The id comes from the caller's ``X-Request-Id`` when it is a short token, else a
 in ``REQUEST_ID`` for everything the request runs (log lines, calls to engines and native
 processes, which pass it on) and returned in the response's ``X-Request-Id``. The latency goes to
 ``nautilus_http_request_seconds`` labelled by route template (``/api/v1/trading/orders/{order_id}``,
-never the raw path: a bounded set, taken from the app's OpenAPI paths), method and status code; a
+never the raw path: a bounded set, taken from the app's routes), method and status code; a
 path no documented route has is ``other``. ``/metrics`` itself is not timed. At DEBUG level each
 request is also logged (logger ``nautilus.access``), so ``NAUTILUS_LOG_LEVEL=DEBUG`` shows one
 request's line in every process it passed through.
@@ -54,12 +54,21 @@ class RequestContext:
     def route_label(self, scope: dict[str, Any]) -> str:
         if self.templates is None:
             app = scope.get("app")
-            try:
-                paths = list(app.openapi().get("paths", {})) if app is not None else []
-            except Exception:  # noqa: BLE001 - no schema: every path is "other" rather than a raw label
-                paths = []
-            self.templates = RouteTemplates([*paths, "/health", "/metrics"])
+            self.templates = RouteTemplates([*route_paths(app), "/health", "/metrics"] if app else [])
         return self.templates.label(scope["path"])
+
+
+def route_paths(app: Any) -> list[str]:
+    """Every route template the app serves: plain routes, and those of included routers with their
+    prefixes (FastAPI keeps included routers as objects that list their effective routes)."""
+    out = []
+    for route in getattr(app, "routes", []):
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            out += [c.path_format for c in contexts() if getattr(c, "path_format", None)]
+        elif getattr(route, "path_format", None) or getattr(route, "path", None):
+            out.append(getattr(route, "path_format", None) or route.path)
+    return sorted(set(out))
 
     async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
