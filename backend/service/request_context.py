@@ -45,19 +45,6 @@ class RouteTemplates:
         return "other"
 
 
-class RequestContext:
-    def __init__(self, app: Any, process: str) -> None:
-        self.app = app
-        self.process = process
-        self.templates: RouteTemplates | None = None
-
-    def route_label(self, scope: dict[str, Any]) -> str:
-        if self.templates is None:
-            app = scope.get("app")
-            self.templates = RouteTemplates([*route_paths(app), "/health", "/metrics"] if app else [])
-        return self.templates.label(scope["path"])
-
-
 def route_paths(app: Any) -> list[str]:
     """Every route template the app serves: plain routes, and those of included routers with their
     prefixes (FastAPI keeps included routers as objects that list their effective routes)."""
@@ -69,6 +56,19 @@ def route_paths(app: Any) -> list[str]:
         elif getattr(route, "path_format", None) or getattr(route, "path", None):
             out.append(getattr(route, "path_format", None) or route.path)
     return sorted(set(out))
+
+
+class RequestContext:
+    def __init__(self, app: Any, process: str) -> None:
+        self.app = app
+        self.process = process
+        self.templates: RouteTemplates | None = None
+
+    def route_label(self, scope: dict[str, Any]) -> str:
+        if self.templates is None:
+            app = scope.get("app")
+            self.templates = RouteTemplates([*route_paths(app), "/health", "/metrics"] if app else [])
+        return self.templates.label(scope["path"])
 
     async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
