@@ -1,13 +1,18 @@
-"""Monte Carlo VaR served natively versus by the HTTP risk engine, through the gateway.
+"""Wire -> compute -> wire: Monte Carlo VaR through the gateway, native and HTTP, JSON and binary.
 
-Run: ``.venv/bin/python benchmarks/native.py [--scenarios 1000000] [--assets 20 100 500]``
-(on a GPU machine from source: ``PYTHONPATH=. python benchmarks/native.py``).
-Starts a native risk process (device: CUDA, then MPS, then CPU; NAUTILUS_DEVICE overrides),
-the HTTP risk engine and the gateway, on free ports. For each size it reports:
-  compute      the operation's function alone, in-process, on the native device (median);
-  native ipc   a call straight to the native socket (no gateway);
-  gateway→native / gateway→http   end to end through the gateway (p50, p99).
-Results: benchmarks/results/native.{json,md}, with the device name.
+    .venv/bin/python benchmarks/native.py                 # the full run (several minutes on 2 cores)
+    .venv/bin/python benchmarks/native.py --quick         # small sizes, a few calls (keeps the script runnable)
+    PYTHONPATH=. python benchmarks/native.py              # from a source checkout (benchmarks/gpu_suite.sh)
+
+Starts, on free ports and with their own run directory, a native risk process (device: CUDA, then MPS, then
+CPU; NAUTILUS_DEVICE overrides), the HTTP risk engine and two gateways (one routes to the native process, one
+has native routing switched off), on the local PostgreSQL and Redis or embedded ones (backend/launcher/infra.py).
+Per request size it reports, as medians (p99 beside) of the same number of warm calls:
+  compute          the operation's function alone, in-process, on the native device, request already validated;
+  gateway→native   end to end through the gateway to the native process, JSON and binary (application/msgpack);
+  gateway→HTTP     end to end through the gateway to the HTTP risk engine, JSON and binary;
+each end to end call made by nautilus_client (the request encoded, the response decoded: wire to wire).
+The transport's share is end-to-end / compute. Results: benchmarks/results/native[-<device>].{json,md}.
 """
 
 from __future__ import annotations
@@ -28,22 +33,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.contract.operation import OpContext  # noqa: E402
+from backend.core.settings import Settings  # noqa: E402
+from backend.launcher import infra  # noqa: E402
+from backend.storage.migrate import migrate_url  # noqa: E402
 from engines.risk.ops import ENGINE  # noqa: E402
 from native_engines.device import select_device  # noqa: E402
-from native_engines.ipc.client import NativeClient  # noqa: E402
+from nautilus_client import Client  # noqa: E402
+from tests.support.access import ADMIN_KEY  # noqa: E402
 from tests.support.native import start_module, stop, wait_socket  # noqa: E402
 from tests.support.procs import Proc, base_env, free_port  # noqa: E402
 
 OP = ENGINE.operation("simulate_monte_carlo_var")
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def request(n_assets: int, scenarios: int, distribution: str) -> dict:
+def request(n_assets: int, scenarios: int, distribution: str, method: str) -> dict:
+    """A linear book on inline market data; the covariance a numpy array (JSON turns it into lists)."""
     rng = np.random.default_rng(n_assets)
     a = rng.normal(size=(n_assets, n_assets)) * 0.01
     cov = a @ a.T / n_assets + np.eye(n_assets) * 1e-4
     symbols = [f"S{i:03d}" for i in range(n_assets)]
-    body = {"positions": [{"symbol": s, "value": float(v)} for s, v in zip(symbols, rng.uniform(-1e6, 2e6, n_assets), strict=True)],
-            "market": {"symbols": symbols, "covariance": cov.tolist()},
+    body = {"positions": [{"symbol": s, "value": float(v)}
+                          for s, v in zip(symbols, rng.uniform(-1e6, 2e6, n_assets), strict=True)],
+            "market": {"symbols": symbols, "covariance": cov}, "method": method,
             "confidence_levels": [0.99], "n_scenarios": scenarios, "distribution": distribution, "seed": 1}
     if distribution == "student_t":
         body["dof"] = 5.0
@@ -55,23 +67,40 @@ def _stats(samples: list[float]) -> dict:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)), "n": len(a)}
 
 
+def _sync(device_type: str) -> None:
+    if device_type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scenarios", type=int, default=1_000_000)
-    ap.add_argument("--assets", type=int, nargs="+", default=[20, 100, 500])
-    ap.add_argument("--distributions", nargs="+", default=["gaussian", "student_t"])
-    ap.add_argument("--repeat", type=int, default=20)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", type=int, default=1_000_000, help="scenarios of the linear-shortcut cases")
+    ap.add_argument("--asset-scenarios", type=int, default=None,
+                    help="scenarios of the asset-level case (default 1,000,000 on a GPU, 200,000 on a CPU)")
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="20,000 scenarios, 3 calls each")
+    ap.add_argument("--out", default=None, help="results path without extension")
     args = ap.parse_args()
 
     device = select_device()
+    gpu = device.type != "cpu"
+    n_lin = 20_000 if args.quick else args.scenarios
+    n_asset = 20_000 if args.quick else (args.asset_scenarios or (1_000_000 if gpu else 200_000))
+    reps = 3 if args.quick else args.repeat
+    cases = [("linear_shortcut", "gaussian", n, n_lin) for n in (20, 100, 500)]
+    cases += [("linear_shortcut", "student_t", 500, n_lin), ("asset_level", "gaussian", 100, n_asset)]
+
     fn = OP.load()
     tmp = Path(tempfile.mkdtemp(prefix="bench-native-"))
+    servers = infra.ensure(Settings(run_dir=tmp, instance_id="bench"))  # database nautilus_bench, reused
+    asyncio.run(migrate_url(servers.database_url))
     risk_port, gw_port, gw_http_port = free_port(), free_port(), free_port()
-    env = base_env(tmp, NAUTILUS_PORT_RISK=str(risk_port), NAUTILUS_INSTANCE_ID=f"bench{os.getpid()}")
-    # the gateway hosts the trading core, which needs PostgreSQL: use the given or the local servers
-    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/nautilus")
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    procs: list = []
+    env = base_env(tmp, NAUTILUS_PORT_RISK=str(risk_port), DATABASE_URL=servers.database_url,
+                   REDIS_URL=servers.redis_url)
+    procs: list[Proc] = []
+    native = None
     rows = []
     try:
         native = start_module("native_engines.risk", env, tmp / "native-risk.log")
@@ -85,79 +114,65 @@ def main() -> None:
         for p in reversed(procs):
             p.start()
         wait_socket(tmp / "risk.sock", proc=native)
-        import httpx
-
-        client = httpx.Client(timeout=300)
-        for dist in args.distributions:
-            for n in args.assets:
-                body = request(n, args.scenarios, dist)
-                req = OP.request.model_validate(body)
-                ctx = OpContext(engine="risk", device=device.device)
-                fn(req, ctx)  # warm-up (kernels, allocator)
-                compute = []
-                for _ in range(args.repeat):
-                    if device.type == "cuda":
-                        import torch
-
-                        torch.cuda.synchronize()
+        clients = {(backend, enc): Client(f"http://127.0.0.1:{port}", ADMIN_KEY, binary=enc == "binary",
+                                          timeout_s=600)
+                   for backend, port in (("native", gw_port), ("http", gw_http_port)) for enc in ("json", "binary")}
+        for method, dist, n, scenarios in cases:
+            body = request(n, scenarios, dist, method)
+            req = OP.request.model_validate(body)
+            ctx = OpContext(engine="risk", device=device.device)
+            res = fn(req, ctx)  # warm: kernels, allocator
+            compute = []
+            for _ in range(reps):
+                _sync(device.type)
+                t0 = time.perf_counter()
+                fn(req, ctx)  # returns host floats: synchronised
+                compute.append(time.perf_counter() - t0)
+            row = {"method": method, "distribution": dist, "assets": n, "scenarios": scenarios,
+                   "var_99": res.levels[0].var, "compute": _stats(compute)}
+            for (backend, enc), client in clients.items():
+                out = client.call("risk", OP.name, body)  # warm, and checked
+                assert client.last_backend and client.last_backend.startswith(f"{backend}:"), client.last_backend
+                assert abs(out["levels"][0]["var"] - res.levels[0].var) <= 1e-9 * abs(res.levels[0].var) or gpu
+                times = []
+                for _ in range(reps):
                     t0 = time.perf_counter()
-                    res = fn(req, ctx)
-                    compute.append(time.perf_counter() - t0)  # the function returns host floats: synced
-
-                async def ipc_calls(body: dict = body) -> list[float]:
-                    c = NativeClient(tmp / "risk.sock", connections=1)
-                    await c.call(OP.name, body)
-                    out = []
-                    for _ in range(args.repeat):
-                        t0 = time.perf_counter()
-                        await c.call(OP.name, body, timeout_s=300)
-                        out.append(time.perf_counter() - t0)
-                    await c.close()
-                    return out
-
-                ipc = asyncio.run(ipc_calls())
-                e2e: dict[str, list[float]] = {}
-                for label, port in (("gateway_native", gw_port), ("gateway_http", gw_http_port)):
-                    url = f"http://127.0.0.1:{port}{OP.route}"
-                    r = client.post(url, json=body)
-                    assert r.status_code == 200, r.text
-                    served = r.headers["x-backend"]
-                    assert served.startswith("native:" if label == "gateway_native" else "http:"), served
-                    times = []
-                    for _ in range(args.repeat):
-                        t0 = time.perf_counter()
-                        r = client.post(url, json=body)
-                        times.append(time.perf_counter() - t0)
-                    e2e[label] = times
-                row = {"distribution": dist, "assets": n, "scenarios": args.scenarios,
-                       "var_99": res.levels[0].var, "compute": _stats(compute), "native_ipc": _stats(ipc),
-                       "gateway_native": _stats(e2e["gateway_native"]), "gateway_http": _stats(e2e["gateway_http"])}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                    client.call("risk", OP.name, body)
+                    times.append(time.perf_counter() - t0)
+                row[f"gateway_{backend}_{enc}"] = _stats(times)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        for c in clients.values():
+            c.close()
     finally:
         for p in procs:
             p.stop()
-        stop(native)
+        if native is not None:
+            stop(native)
+        infra.release(tmp)
 
     meta = {"device": device.as_dict(), "machine": platform.platform(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "repeat": args.repeat,
+            "python": platform.python_version(), "repeat": reps,
+            "command": "benchmarks/native.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
     suffix = "" if device.type == "cpu" else f"-{device.type}"
-    (out / f"native{suffix}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    md = [f"# Native vs HTTP: Monte Carlo VaR ({device.type}: {device.name})", "",
-          f"`python benchmarks/native.py` on {meta['machine']}, {meta['cpu_count']} CPUs, torch "
-          f"{device.torch_version}, {meta['date']}. {args.repeat} calls each; 99% VaR.", "",
-          "| distribution | assets | scenarios | compute p50 ms | native IPC p50 ms | gateway→native p50 / p99 ms "
-          "| gateway→HTTP p50 / p99 ms | speed-up (p50) |", "|---|---|---|---|---|---|---|---|"]
+    out = Path(args.out) if args.out else RESULTS / f"native{suffix}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    md = [f"# Wire to wire: Monte Carlo VaR through the gateway ({device.type}: {device.name})", "",
+          f"`{meta['command']}` on {meta['machine']}, {meta['cpu_count']} CPUs, torch {device.torch_version}, "
+          f"{meta['date']}. Medians of {reps} warm calls (p99 in the JSON); 99% VaR; the covariance inline. "
+          "End to end = nautilus_client encodes, the gateway validates and routes, the engine computes, the "
+          "response is decoded. The ratio column is gateway→native binary over compute alone.", "",
+          "| method | distribution | assets | scenarios | compute ms | →native binary ms | →native JSON ms | "
+          "→HTTP binary ms | →HTTP JSON ms | native binary / compute |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['distribution']} | {r['assets']} | {r['scenarios']:,} | {r['compute']['p50_ms']:.2f} | "
-                  f"{r['native_ipc']['p50_ms']:.2f} | {r['gateway_native']['p50_ms']:.2f} / "
-                  f"{r['gateway_native']['p99_ms']:.2f} | {r['gateway_http']['p50_ms']:.2f} / "
-                  f"{r['gateway_http']['p99_ms']:.2f} | "
-                  f"{r['gateway_http']['p50_ms'] / r['gateway_native']['p50_ms']:.2f}x |")
-    (out / f"native{suffix}.md").write_text("\n".join(md) + "\n")
+        c = r["compute"]["p50_ms"]
+        md.append(f"| {r['method']} | {r['distribution']} | {r['assets']} | {r['scenarios']:,} | {c:.2f} | "
+                  f"{r['gateway_native_binary']['p50_ms']:.2f} | {r['gateway_native_json']['p50_ms']:.2f} | "
+                  f"{r['gateway_http_binary']['p50_ms']:.2f} | {r['gateway_http_json']['p50_ms']:.2f} | "
+                  f"{r['gateway_native_binary']['p50_ms'] / c:.2f}x |")
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

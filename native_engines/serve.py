@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.contract import problem
-from backend.contract.operation import EngineSpec, OpContext, Operation, compute, load_engine
+from backend.contract.operation import OpContext, Operation, compute, load_engine
 from backend.core import logging as nlogging
 from backend.core.errors import NautilusError
 from backend.core.memory import trim
@@ -42,9 +42,13 @@ def socket_path(settings: Settings, engine: str) -> Path:
     return settings.run_dir / f"{engine}.sock"
 
 
-def native_operations(spec: EngineSpec) -> list[Operation]:
-    """The operations a native process serves: GPU-capable and synchronous."""
-    return [op for op in spec.operations if op.gpu and not op.is_async()]
+def native_operations(native: str) -> list[Operation]:
+    """The operations the native process ``native`` serves: every GPU-capable synchronous operation of any
+    engine whose native host it is (its own engine's, and e.g. the features engine's for "ml")."""
+    from backend.core.settings import ENGINE_PORTS
+
+    return [op for name in ENGINE_PORTS for op in load_engine(name).operations
+            if op.native_host == native and not op.is_async()]
 
 
 def map_error(exc: BaseException, op: str) -> dict:
@@ -62,14 +66,16 @@ def map_error(exc: BaseException, op: str) -> dict:
                            error_id=error_id)
 
 
-def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[[Any], bytes]:
+def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Callable[..., Any]:
     fn = op.load()
 
-    def handle(body: Any) -> bytes:
+    def handle(body: Any, want: str = "json") -> Any:
+        """The response as JSON bytes, or with ``want="tree"`` as a tree whose arrays stay arrays."""
         req = op.request.model_validate(body)
         ctx = OpContext(engine=op.engine, device=device.device, settings=settings)
         try:
-            return compute(fn, req, ctx).model_dump_json().encode()
+            result = compute(fn, req, ctx)
+            return result.model_dump() if want == "tree" else result.model_dump_json().encode()
         finally:
             del req
             trim()  # rate-limited; hands freed pages of a large request back to the OS
@@ -78,14 +84,13 @@ def make_handler(op: Operation, device: DeviceInfo, settings: Settings) -> Calla
 
 
 def build_server(engine: str, settings: Settings, device: DeviceInfo) -> NativeServer:
-    spec = load_engine(engine)
-    ops = native_operations(spec)
-    handlers = {op.name: make_handler(op, device, settings) for op in ops}
+    ops = native_operations(engine)
+    handlers = {op.native_key: make_handler(op, device, settings) for op in ops}
     for op in ops:
         if op.example is not None:
             t0 = time.perf_counter()
-            handlers[op.name](op.example)
-            log.info("warmed up %s in %.1f ms on %s", op.name, (time.perf_counter() - t0) * 1e3, device.device)
+            handlers[op.native_key](op.example)
+            log.info("warmed up %s in %.1f ms on %s", op.native_key, (time.perf_counter() - t0) * 1e3, device.device)
     server = NativeServer(
         engine, socket_path(settings, engine), handlers, instance=settings.instance_id, error_mapper=map_error,
         info=lambda: {"device": device.as_dict(), "protocol": 1},

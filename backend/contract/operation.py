@@ -72,6 +72,10 @@ class Operation:
     scope: Scope | None = None
     summary: str = ""
     gpu: bool = False
+    #: The native process that serves this GPU-capable operation: its own engine's (ml, risk, strategy)
+    #: by default; an engine without a native process names another (features -> "ml", which keeps
+    #: tensors resident). ``native_engines.serve.NATIVE_ENGINES`` lists them.
+    native: str | None = None
     idempotent: bool = True
     timeout_s: float = 30.0
     #: Largest request body accepted (bytes), enforced while the body is read, before parsing.
@@ -86,6 +90,16 @@ class Operation:
     #: ``fn`` stays pure and a native engine (which has no database) can run it. Whoever
     #: has the database runs it first: the HTTP engine, or the gateway before a native call.
     prepare_path: str | None = None
+
+    @property
+    def native_host(self) -> str | None:
+        """Which native process serves this operation (None: not GPU-capable)."""
+        return (self.native or self.engine) if self.gpu else None
+
+    @property
+    def native_key(self) -> str:
+        """The operation's name on its native socket ("<engine>.<name>" when hosted by another engine's)."""
+        return self.name if self.native is None else f"{self.engine}.{self.name}"
 
     @property
     def route(self) -> str:

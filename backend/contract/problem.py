@@ -52,7 +52,9 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Pydantic/FastAPI error list -> [{field, reason}], the field as a dotted path."""
     out = []
     for e in errors[:50]:
-        out.append({"field": _loc(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))})
+        field = _loc(tuple(e.get("loc", ())))
+        at = (e.get("ctx") or {}).get("at")  # an array's element (backend.contract.arrays.FloatArray)
+        out.append({"field": f"{field}.{at}" if at is not None else field, "reason": str(e.get("msg", "invalid"))})
     return out
 
 

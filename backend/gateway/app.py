@@ -63,7 +63,8 @@ def _trading_service(settings: Settings) -> Any | None:
 
 def _route_handler(op: Operation, route: EngineRoute, var: AccountVar):  # noqa: ANN202
     async def handle(request: Request, model: Any, body: bytes) -> Response:
-        reply = await route.call(op, body, model)
+        reply = await route.call(op, body, model, request.headers.get("content-type", "application/json"),
+                                 request.headers.get("accept"))
         if reply.status == 200:
             var.observe(op.engine, op.name, model, reply.body)
         return Response(
@@ -87,12 +88,13 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     if trading is not None:
         trading.auth = auth
     http_backends: list[HttpBackend] = []
+    natives = {n: NativeBackend(n, socket_path(settings, n), settings.instance_id,
+                                failure_threshold=settings.breaker_failure_threshold,
+                                connect_timeout_s=settings.connect_timeout_s)
+               for n in NATIVE_ENGINES} if settings.native_enabled else {}
     for name, spec in catalog.items():
-        backends: list[Any] = []
-        if name in NATIVE_ENGINES and settings.native_enabled and any(op.gpu for op in spec.operations):
-            backends.append(NativeBackend(name, socket_path(settings, name), settings.instance_id,
-                                          failure_threshold=settings.breaker_failure_threshold,
-                                          connect_timeout_s=settings.connect_timeout_s))
+        hosts = {op.native_host for op in spec.operations if op.native_host in natives}
+        backends: list[Any] = [natives[h] for h in sorted(hosts)]  # a native process shared by its engines
         replicas = [HttpBackend(name, url, connect_timeout_s=settings.connect_timeout_s,
                                 failure_threshold=settings.breaker_failure_threshold,
                                 headers={INTERNAL_HEADER: settings.internal_token} if settings.internal_token else None)
@@ -102,13 +104,8 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         routes[name] = EngineRoute(name, backends, lambda name=name: OpContext(
             engine=name, db=state["db"], bus=state["bus"], settings=settings))
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
-    # every native process, whether or not the gateway routes calls to it, reports over its socket:
-    # the routed ones through their backend's client, the others through a small client of their own
-    routed = {b.engine: b.client for r in routes.values() for b in r.backends if isinstance(b, NativeBackend)}
-    own_clients = {e: NativeClient(socket_path(settings, e), name="gateway-metrics", connections=1,
-                                   connect_timeout_s=settings.connect_timeout_s)
-                   for e in NATIVE_ENGINES if settings.native_enabled and e not in routed}
-    native_clients = {**routed, **own_clients}
+    # every native process reports its metrics over its socket, through its backend's client
+    native_clients = {name: b.client for name, b in natives.items()}
     scrape.install(settings, native_clients)
     window = LatencyWindow({"operations": metrics.GATEWAY_LATENCY, "routes": metrics.HTTP_LATENCY})
     account_var = AccountVar()
@@ -164,12 +161,8 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         if state.get("trading_started"):
             await trading.stop()
         await session.close()
-        for route in routes.values():
-            for b in route.backends:
-                if isinstance(b, NativeBackend):
-                    await b.close()
-        for client in own_clients.values():
-            await client.close()
+        for b in natives.values():
+            await b.close()
         if state["db"] is not None:
             await state["db"].close()
         if state["bus"] is not None:
@@ -247,12 +240,19 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         for b, c in zip(backends, checks, strict=True):
             detail = c.get("detail") or {}
             status = detail.get("status", "ok") if c["reachable"] else "down"
-            services.append({
+            entry = {
                 "name": b.engine, "kind": b.kind, "backend": b.name, "status": status,
                 "latency_ms": c.get("latency_ms"), "circuit": b.breaker.state.name.lower(),
                 "uptime_s": detail.get("uptime_s"), "operations": detail.get("operations"),
                 **({"error": c["error"]} if "error" in c else {}),
-            })
+            }
+            if b.kind == "native":  # what the native process says of itself: device, memory, load
+                device = detail.get("device") or {}
+                entry.update({"device": device.get("device"), "device_name": device.get("name"),
+                              "device_memory": device.get("memory"), "torch": device.get("torch"),
+                              "fallback_reason": device.get("fallback_reason"), "inflight": detail.get("inflight"),
+                              "calls": detail.get("calls"), "result_shm_bytes": detail.get("result_shm_bytes")})
+            services.append(entry)
         if trading is not None and state.get("trading_started"):
             services.append({"name": "trading", "kind": "in-process", **(await trading.health())})
         elif trading is not None:

@@ -38,7 +38,8 @@ class Backend(Protocol):
 
     def serves(self, op: Operation) -> bool: ...
 
-    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply: ...
+    async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply: ...
 
     async def health(self, timeout_s: float) -> dict: ...
 
@@ -65,10 +66,15 @@ class HttpBackend:
     def serves(self, op: Operation) -> bool:
         return True
 
-    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply:
+    async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply:
+        """Forward the body as the client sent it (JSON or msgpack), asking for what the client accepts."""
         timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
+        headers = self._post_headers if content_type == "application/json" and not accept else {
+            **self._post_headers, "content-type": content_type, **({"accept": accept} if accept else {})}
         rid = REQUEST_ID.get()
-        headers = self._post_headers if rid is None else {**self._post_headers, REQUEST_ID_HEADER: rid}
+        if rid is not None:
+            headers = {**headers, REQUEST_ID_HEADER: rid}
         t0 = time.perf_counter()
         try:
             async with self.session.post(

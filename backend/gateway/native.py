@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from backend.contract import binary
 from backend.contract.operation import Operation
 from backend.core.errors import BackendTimeout, BackendUnavailable
 from backend.gateway.backends import Reply
@@ -58,13 +59,18 @@ class NativeBackend:
                                    connect_timeout_s=connect_timeout_s)
 
     def serves(self, op: Operation) -> bool:
-        return op.gpu
+        return op.native_host == self.engine
 
-    async def call(self, op: Operation, body: bytes, model: Any = None) -> Reply:
-        tree = arrays_out_of_band(model.model_dump(mode="json")) if model is not None else None
+    async def call(self, op: Operation, body: bytes, model: Any = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply:
+        """The validated model goes as a tree whose arrays stay arrays (shared memory when large); a client
+        that accepts msgpack gets the result's arrays the same way back, others get the engine's JSON."""
+        tree = arrays_out_of_band(model.model_dump()) if model is not None else None
+        want_tree = binary.wants_binary(accept)
         t0 = time.perf_counter()
         try:
-            payload = await self.client.call(op.name, tree, timeout_s=op.timeout_s)
+            payload = await self.client.call(op.native_key, tree, timeout_s=op.timeout_s,
+                                             want="tree" if want_tree else None)
         except NativeCallError as e:
             problem = e.problem
             return Reply(problem.get("status", 500), orjson.dumps(problem), "application/problem+json",
@@ -74,6 +80,8 @@ class NativeBackend:
         except TimeoutError as e:
             raise BackendTimeout(f"native {self.engine} engine did not answer within {op.timeout_s}s",
                                  engine=self.engine) from e
+        if want_tree:
+            return Reply(200, binary.encode(payload), binary.MEDIA_TYPE, self.name, (time.perf_counter() - t0) * 1e3)
         return Reply(200, payload, "application/json", self.name, (time.perf_counter() - t0) * 1e3)
 
     async def health(self, timeout_s: float) -> dict:

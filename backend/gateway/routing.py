@@ -34,16 +34,17 @@ class EngineRoute:
         self.ctx_factory = ctx_factory
         self._prepares: dict[str, Callable[..., Any] | None] = {}
 
-    async def _prepared(self, op: Operation, model: Any) -> tuple[bytes, Any]:
-        """Run the operation's I/O step here (the gateway has the database) for a native call."""
+    async def _prepared(self, op: Operation, model: Any) -> Any:
+        """Run the operation's I/O step here (the gateway has the database) for a native call. The
+        original body is kept for an HTTP fallback, whose engine runs the step itself."""
         if op.name not in self._prepares:
             self._prepares[op.name] = op.load_prepare()
         prepare = self._prepares[op.name]
         ctx = self.ctx_factory() if self.ctx_factory else OpContext(engine=self.engine)
-        model = await asyncio.wait_for(prepare(model, ctx), op.timeout_s)  # type: ignore[misc]
-        return model.model_dump_json().encode(), model
+        return await asyncio.wait_for(prepare(model, ctx), op.timeout_s)  # type: ignore[misc]
 
-    async def call(self, op: Operation, body: bytes, model: object = None) -> Reply:
+    async def call(self, op: Operation, body: bytes, model: object = None, content_type: str = "application/json",
+                   accept: str | None = None) -> Reply:
         t0 = time.perf_counter()
         last: TransportError | None = None
         tried = 0
@@ -56,9 +57,10 @@ class EngineRoute:
                 metrics.GATEWAY_FALLBACKS.labels(self.engine).inc()
             tried += 1
             try:
+                target = model
                 if not backend.runs_prepare and op.prepare_path is not None and model is not None:
-                    body, model = await self._prepared(op, model)
-                reply = await backend.call(op, body, model)
+                    target = await self._prepared(op, model)
+                reply = await backend.call(op, body, target, content_type, accept)
             except TransportError as e:
                 backend.breaker.record_failure(e.detail, fatal=is_fatal(e))
                 log.warning("%s failed for %s: %s", backend.name, op.route, e.detail)

@@ -203,7 +203,7 @@ def _wait_healthy(settings: Settings, sup: subprocess.Popen, specs: list[Process
                 del pending[name]
             elif spec.socket is not None and socket_answers(spec.socket):
                 del pending[name]
-        if time.monotonic() - t0 > settings.start_timeout_s:
+        if pending and time.monotonic() - t0 > settings.start_timeout_s:
             raise StartFailed(f"not healthy within {settings.start_timeout_s:.0f}s: {', '.join(pending)}; "
                               f"see {settings.log_dir}")
         time.sleep(0.1)

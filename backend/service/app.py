@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth.guard import Authenticator, Guard, client_allowed
-from backend.contract import problem
+from backend.contract import binary, problem
 from backend.contract.operation import EngineSpec, OpContext, Operation, compute
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, Forbidden, NautilusError, PayloadTooLarge, RateLimited
@@ -153,7 +153,8 @@ def allowed_methods(request: Request) -> list[str]:
 
 def install_guard(app: FastAPI, settings: Settings, origins: list[str]) -> None:
     """Outermost middleware: Host, Origin, content type and NUL checks (``backend.auth.guard``)."""
-    app.add_middleware(Guard, allowed_hosts=settings.served_hosts(), allowed_origins=origins)
+    app.add_middleware(Guard, allowed_hosts=settings.served_hosts(), allowed_origins=origins,
+                       body_types=[binary.MEDIA_TYPE])
 
 
 def make_authenticator(settings: Settings, db: Callable[[], Any]) -> Authenticator:
@@ -282,6 +283,8 @@ def make_engine_app(
 
         async def handle(request: Request, model: Any, body: bytes, runner: OperationRunner = runner) -> Response:
             result = await runner(model)
+            if binary.wants_binary(request.headers.get("accept")):
+                return Response(binary.encode(result.model_dump()), media_type=binary.MEDIA_TYPE)
             return Response(result.model_dump_json(), media_type="application/json")
 
         add_operation_route(app, shadow, op, handle, description=op.summary, auth=auth, large=large)

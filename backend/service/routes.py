@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from backend.auth.guard import Authenticator, check_accounts
 from backend.auth.keys import HEADER
+from backend.contract import binary
 from backend.contract.operation import Operation
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.memory import LargeBodies
@@ -62,6 +63,29 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def refuse_nul_tree(tree: Any) -> None:
+    """``refuse_nul`` for a decoded (msgpack) body."""
+    path = _nul_path(tree, "")
+    if path is not None:
+        raise InvalidInput("NUL characters are not accepted", field=path or "body")
+
+
+def validate(op: Operation, body: bytes, content_type: str) -> Any:
+    """The operation's request model from a JSON or msgpack body (one validation, arrays as arrays)."""
+    try:
+        if content_type.split(";", 1)[0].strip().lower() == binary.MEDIA_TYPE:
+            tree = binary.decode(body)
+            refuse_nul_tree(tree)
+            return op.request.model_validate(tree)
+        refuse_nul(body)
+        # strict: a JSON false is not the integer 0, a 0 is not false, "1" is not a number
+        return op.request.model_validate_json(body or b"null", strict=True)
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        ) from e
+
+
 def refuse_nul(body: bytes) -> None:
     """422 naming the field when a JSON string (or key) holds a NUL character: PostgreSQL cannot store
     one and no identifier or text here needs one. The cheap byte scan rarely matches; only then parse."""
@@ -99,14 +123,8 @@ def add_operation_route(app: FastAPI, shadow: FastAPI, op: Operation, handler: H
     async def served(request: Request) -> Response:
         principal = await auth.require(request.headers, op.scope)  # before reading a byte of the body
         body = await read_body(request, op.max_body_bytes)
-        refuse_nul(body)
         async with large.turn(len(body)):  # a few large bodies in Python objects at once, then trimmed
-            try:  # strict: a JSON false is not the integer 0, a 0 is not false, "1" is not a number
-                model = op.request.model_validate_json(body or b"null", strict=True)
-            except ValidationError as e:
-                raise RequestValidationError(
-                    [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-                ) from e
+            model = validate(op, body, request.headers.get("content-type", ""))
             check_accounts(principal, op.account_ids(model))
             return await handler(request, model, body)
 
@@ -135,6 +153,12 @@ def merge_openapi(app: FastAPI, shadow: FastAPI) -> None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
         extra = shadow.openapi()
+        for methods in extra.get("paths", {}).values():  # every operation also speaks msgpack, both ways
+            post = methods.get("post", {})
+            for content in (post.get("requestBody", {}).get("content", {}),
+                            post.get("responses", {}).get("200", {}).get("content", {})):
+                if "application/json" in content:
+                    content[binary.MEDIA_TYPE] = content["application/json"]
         schema["paths"] = {**extra.get("paths", {}), **schema.get("paths", {})}
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, value in extra.get("components", {}).get("schemas", {}).items():

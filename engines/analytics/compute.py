@@ -40,10 +40,10 @@ def returns_from_equity(equity: np.ndarray, field: str) -> np.ndarray:
     return equity[1:] / equity[:-1] - 1.0
 
 
-def _returns(values: list[float] | None, equity: list[float] | None, name: str) -> np.ndarray:
+def _returns(values: np.ndarray | None, equity: np.ndarray | None, name: str) -> np.ndarray:
     if equity is not None:
         return returns_from_equity(as_vector(equity, f"{name}equity"), f"{name}equity")
-    r = as_vector(values or [], f"{name}returns")
+    r = as_vector(values if values is not None else [], f"{name}returns")
     if (r <= -1.0).any():
         i = int(np.argmax(r <= -1.0))
         raise InvalidInput("a return must be > -1 (a loss of more than 100%)", field=f"{name}returns.{i}")

@@ -5,6 +5,24 @@ from backend.core.scopes import Scope
 from engines.features import models as m
 
 _E = "features"
+
+
+def _example_series(n: int = 300) -> list[dict]:
+    """Two symbols of a deterministic random walk: the torch path's example (docs, warm-up, equivalence)."""
+    import math
+
+    out = []
+    for k, sym in enumerate(("AAA", "BBB")):
+        close = [100.0 * math.exp(0.01 * math.sin(0.37 * i + k) + 0.0005 * i * (1 - 2 * k)) for i in range(n)]
+        out.append({"symbol": sym, "open": [c * 0.999 for c in close], "high": [c * 1.004 for c in close],
+                    "low": [c * 0.995 for c in close], "close": close, "volume": [1e5 + 10 * i for i in range(n)]})
+    return out
+
+
+GPU_EXAMPLE = {"series": _example_series(), "indicators": [
+    {"name": "sma", "params": {"timeperiod": 20}}, {"name": "ema", "params": {"timeperiod": 12}},
+    {"name": "rsi", "params": {"timeperiod": 14}}, {"name": "bbands", "params": {"timeperiod": 20}},
+    {"name": "atr", "params": {"timeperiod": 14}}]}
 _C = "engines.features.compute"
 _S = "engines.features.store"
 
@@ -37,6 +55,8 @@ ENGINE = EngineSpec(
             response=m.IndicatorsResponse,
             fn_path=f"{_C}:compute_indicators_gpu",
             gpu=True,
+            native="ml",  # served on the device by the native ML process (the features engine has none)
+            example=GPU_EXAMPLE,
             timeout_s=120.0,
             rtol=1e-9,
             summary="Core indicators for many equal-length symbols at once on the torch device",

@@ -174,10 +174,13 @@ class NativeClient:
         except (ConnectionError, OSError) as e:
             raise NativeUnavailable(str(e)) from e
 
-    async def call(self, op: str, body: Any, *, timeout_s: float = 30.0) -> Any:
-        """Call ``op``; returns JSON bytes (engine operations) or the result tree. The request id being
-        served (``REQUEST_ID``) travels with the call, so the engine's log lines for it carry it."""
+    async def call(self, op: str, body: Any, *, timeout_s: float = 30.0, want: str | None = None) -> Any:
+        """Call ``op``; returns JSON bytes (engine operations) or, with ``want="tree"``, the result tree
+        with its arrays (copied out of the engine's shared memory). The request id being served
+        (``REQUEST_ID``) travels with the call, so the engine's log lines for it carry it."""
         frame = {"t": "call", "op": op, "body": body}
+        if want is not None:
+            frame["want"] = want
         rid = REQUEST_ID.get()
         if rid is not None:
             frame["rid"] = rid

@@ -3,7 +3,9 @@
 A frame is a 4-byte big-endian length followed by one msgpack map:
 
     {"t": "hello", "v": 1, ...}             handshake, both ways; version must match
-    {"t": "call", "id": n, "op": name, "body": tree, "rid": str}   rid: the request id (optional)
+    {"t": "call", "id": n, "op": name, "body": tree, "want"?: "tree", "rid"?: str}
+                                            want: the result as a tree (default: the response as JSON);
+                                            rid: the request id the call serves
     {"t": "ok", "id": n, "json": bytes}      the response model as JSON bytes
     {"t": "ok", "id": n, "body": tree}       raw result tree (transport-level calls)
     {"t": "err", "id": n, "problem": {...}}  the same problem-JSON an HTTP engine gives
@@ -18,6 +20,8 @@ carries dtype, shape and the raw bytes.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +64,10 @@ def make_packer(place: Callable[[np.ndarray], tuple[str, int] | None] | None = N
             return msgpack.ExtType(EXT_INLINE, msgpack.packb([dtype, list(arr.shape), raw]))
         if isinstance(obj, np.generic):
             return obj.item()
+        if isinstance(obj, dt.datetime | dt.date):  # model_dump() trees keep these as objects
+            return obj.isoformat()
+        if isinstance(obj, enum.Enum):
+            return obj.value
         raise TypeError(f"cannot send {type(obj).__name__} over the native protocol")
 
     packer = msgpack.Packer(default=default, use_bin_type=True)

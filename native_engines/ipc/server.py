@@ -158,8 +158,10 @@ class NativeServer:
             writer.write(pack({"t": "err", "id": call_id, "problem": self.error_mapper(LookupError(op), str(op))}))
             return
         rid = msg.get("rid")
+        want = msg.get("want")
+        args = (msg.get("body"),) if want is None else (msg.get("body"), want)
         fut = self.workers.submit(asyncio.get_running_loop(), self._measured, handler, op,
-                                  rid if isinstance(rid, str) else None, msg.get("body"), time.perf_counter())
+                                  rid if isinstance(rid, str) else None, time.perf_counter(), *args)
         self.inflight.add(fut)
         self._inflight_gauge.inc()
 
@@ -186,13 +188,13 @@ class NativeServer:
 
         fut.add_done_callback(done)
 
-    def _measured(self, handler: Handler, op: str, rid: str | None, body: Any, queued_at: float) -> Any:
+    def _measured(self, handler: Handler, op: str, rid: str | None, queued_at: float, *args: Any) -> Any:
         """Worker thread: the call under its request id, its queue wait and compute time measured."""
         start = time.perf_counter()
         self._queue_wait.observe(start - queued_at)
         token = REQUEST_ID.set(rid)
         try:
-            return handler(body)
+            return handler(*args)
         finally:
             took = time.perf_counter() - start
             if log.isEnabledFor(logging.DEBUG):

@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 
-from backend.contract.operation import load_engine
 from native_engines.ipc.client import NativeCallError, NativeClient
 from native_engines.serve import NATIVE_ENGINES, native_operations
 from tests.support.access import INTERNAL_HEADERS
@@ -25,7 +24,7 @@ from tests.support.procs import Proc, base_env, free_port
 
 pytestmark = pytest.mark.timeout(180)
 
-SERVED = [(e, op) for e in NATIVE_ENGINES for op in native_operations(load_engine(e))]
+SERVED = [(e, op) for e in NATIVE_ENGINES for op in native_operations(e)]
 
 
 def _variants(op) -> list[dict]:
@@ -50,6 +49,18 @@ def _variants(op) -> list[dict]:
             "symbols": base["market"]["symbols"], "returns": (rng.normal(size=(300, 3)) * 0.01).tolist()}})
         fh.pop("dof")
         out.append(fh)
+        option = {"underlying": "AAA", "spot": 100.0, "kind": "call", "strike": 105.0, "expiry_years": 0.5,
+                  "implied_vol": 0.24, "quantity": -50.0}
+        for change in ({"method": "asset_level", "distribution": "gaussian", "options": [option], "components": True},
+                       {"method": "asset_level", "distribution": "student_t", "dof": None,
+                        "dof_per_asset": [4.0, 6.0, 30.0], "revaluation": "delta_gamma", "options": [option]},
+                       {"method": "asset_level", "distribution": "gaussian", "horizon_days": 5,
+                        "horizon_method": "paths", "n_scenarios": 20_000}):
+            v = copy.deepcopy(base)
+            v.update(change)
+            if v.get("dof") is None:
+                v.pop("dof")
+            out.append(v)
     if op.name == "revalue_options":
         v = copy.deepcopy(base)
         v["horizon_days"] = 1
@@ -83,7 +94,7 @@ def engines(tmp_path_factory, database_url, redis_url):
     for e in NATIVE_ENGINES:
         natives[e] = start_module(f"native_engines.{e}", env, tmp / f"native-{e}.log")
     http = {}
-    for e in NATIVE_ENGINES:
+    for e in sorted({op.engine for _, op in SERVED}):  # the HTTP engine of each served operation
         port = free_port()
         http[e] = Proc(e, f"engines.{e}", {**env, f"NAUTILUS_PORT_{e.upper()}": str(port)}, port,
                        tmp / f"{e}.log").start()
@@ -107,12 +118,12 @@ def test_native_result_when_same_input_then_equals_http_result(engines, engine, 
     async def run() -> list[bytes]:
         client = NativeClient(engines["dir"] / f"{engine}.sock")
         try:
-            return [await client.call(op.name, v, timeout_s=120) for v in _variants(op)]
+            return [await client.call(op.native_key, v, timeout_s=120) for v in _variants(op)]
         finally:
             await client.close()
 
     native = asyncio.run(run())
-    port = engines["http"][engine].port
+    port = engines["http"][op.engine].port
     # on one device with one seed the streams are identical: demand (near) bitwise agreement there;
     # across devices (NAUTILUS_TEST_DEVICE=cuda) the operation's declared tolerance applies
     rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
@@ -131,13 +142,65 @@ def test_native_error_when_invalid_input_then_same_problem_as_http(engines, engi
         client = NativeClient(engines["dir"] / f"{engine}.sock")
         try:
             with pytest.raises(NativeCallError) as e:
-                await client.call(op.name, bad)
+                await client.call(op.native_key, bad)
             return e.value.problem
         finally:
             await client.close()
 
     problem = asyncio.run(run())
-    r = httpx.post(f"http://127.0.0.1:{engines['http'][engine].port}{op.route}", json=bad, headers=INTERNAL_HEADERS)
+    r = httpx.post(f"http://127.0.0.1:{engines['http'][op.engine].port}{op.route}", json=bad, headers=INTERNAL_HEADERS)
     body = r.json()
     assert (problem["status"], problem["code"]) == (r.status_code, body["code"]) == (422, "VALIDATION_FAILED")
     assert [e["field"] for e in problem["errors"]] == [e["field"] for e in body["errors"]]
+
+
+def _arrays(tree):  # noqa: ANN001, ANN202 - long numeric lists of an example as float64 arrays
+    if isinstance(tree, dict):
+        return {k: _arrays(v) for k, v in tree.items()}
+    if isinstance(tree, list) and tree and all(isinstance(x, int | float) and not isinstance(x, bool) for x in tree):
+        return np.asarray(tree, dtype=np.float64)
+    if isinstance(tree, list) and tree and all(isinstance(r, list) for r in tree):
+        try:
+            return np.asarray(tree, dtype=np.float64)
+        except (TypeError, ValueError):
+            return [_arrays(x) for x in tree]
+    if isinstance(tree, list):
+        return [_arrays(x) for x in tree]
+    return tree
+
+
+def _plain(tree):  # noqa: ANN001, ANN202
+    if isinstance(tree, np.ndarray):
+        return tree.tolist()
+    if isinstance(tree, dict):
+        return {k: _plain(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_plain(v) for v in tree]
+    return tree
+
+
+@pytest.mark.parametrize(("engine", "op"), SERVED, ids=[f"{e}.{o.name}" for e, o in SERVED])
+def test_binary_encoding_when_same_input_then_native_tree_equals_http_msgpack(engines, engine, op):
+    """The msgpack encoding, arrays as typed binary arrays: the native engine's tree answer and the HTTP
+    engine's msgpack answer to the same request agree, and both agree with the JSON answer."""
+    from backend.contract import binary
+
+    variant = _arrays(op.example)
+
+    async def run() -> dict:
+        client = NativeClient(engines["dir"] / f"{engine}.sock")
+        try:
+            return await client.call(op.native_key, variant, timeout_s=120, want="tree")
+        finally:
+            await client.close()
+
+    native = _plain(asyncio.run(run()))
+    url = f"http://127.0.0.1:{engines['http'][op.engine].port}{op.route}"
+    r = httpx.post(url, content=binary.encode(variant), timeout=120,
+                   headers={**INTERNAL_HEADERS, "content-type": binary.MEDIA_TYPE, "accept": binary.MEDIA_TYPE})
+    assert r.status_code == 200 and r.headers["content-type"] == binary.MEDIA_TYPE, r.text
+    http = _plain(binary.decode(r.content))
+    as_json = httpx.post(url, json=op.example, timeout=120, headers=INTERNAL_HEADERS).json()
+    rtol = op.rtol if os.environ.get("NAUTILUS_TEST_DEVICE") else 1e-12
+    _close(http, json.loads(json.dumps(native, default=str)), rtol)
+    _close(as_json, json.loads(json.dumps(http, default=str)), 1e-12)

@@ -90,6 +90,9 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
         assert all(s["status"] == "ok" for s in health["services"]), health["services"]
         natives = [s for s in health["services"] if s["kind"] == "native"]
         assert natives and all(s["status"] == "ok" for s in natives)
+        for s in natives:  # the native processes say what they run on and what they serve
+            assert s["device"] == "cpu" and s["torch"] and s["inflight"] == 0 and isinstance(s["operations"], list)
+        assert "features.compute_indicators_gpu" in {op for s in natives for op in s["operations"]}
         assert set(health["processes"]) == {*ENGINE_PORTS, "gateway", "native-ml", "native-risk", "native-strategy"}
         assert all(p["state"] == "running" and p["restarts"] == 0 for p in health["processes"].values())
         status = subprocess.run(["./start_hybrid_architecture.sh", "--status"], cwd=REPO, env=env,

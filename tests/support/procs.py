@@ -73,7 +73,8 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
     from tests.support.access import instance_env
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAUTILUS_")}
-    env.update({"NAUTILUS_RUN_DIR": str(tmp), "PYTHONUNBUFFERED": "1", "NAUTILUS_LOG_LEVEL": "WARNING"})
+    env.update({"NAUTILUS_RUN_DIR": str(tmp), "PYTHONUNBUFFERED": "1", "NAUTILUS_LOG_LEVEL": "WARNING",
+                "NAUTILUS_START_TIMEOUT_S": "240"})  # a loaded 2-core CI box starts 14 processes slowly
     env.update(instance_env())
     env.update(extra)
     return env

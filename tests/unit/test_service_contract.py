@@ -212,3 +212,12 @@ def test_unexpected_error_when_raised_then_500_without_exception_text(database_u
 
 def _boom() -> None:
     raise RuntimeError("secret-internal-detail")
+
+
+def test_gpu_capable_operations_when_declared_then_a_native_process_serves_each():
+    """No operation is marked GPU-capable unless a native process serves it (issue 10)."""
+    from native_engines.serve import NATIVE_ENGINES, native_operations
+
+    served = {(op.engine, op.name) for n in NATIVE_ENGINES for op in native_operations(n)}
+    gpu = {(op.engine, op.name) for e in ENGINE_PORTS for op in load_engine(e).operations if op.gpu}
+    assert gpu == served and ("features", "compute_indicators_gpu") in served

@@ -67,7 +67,7 @@ def load_problem(market: MarketData, field: str = "market") -> Problem:
         R = as_matrix(market.returns, f"{field}.returns")
         name = "returns"
     else:
-        P = as_matrix(market.prices or [], f"{field}.prices", min_rows=2)
+        P = as_matrix(market.prices if market.prices is not None else [], f"{field}.prices", min_rows=2)
         if (P <= 0).any():
             raise InvalidInput("prices must be > 0", field=f"{field}.prices")
         R = P[1:] / P[:-1] - 1.0

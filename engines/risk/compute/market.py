@@ -62,11 +62,18 @@ def check_covariance(C: np.ndarray, repair: bool, field: str = "market.covarianc
     """(covariance, repaired?, Frobenius distance moved). Not symmetric or not PSD -> 422 unless repair."""
     asym = float(np.max(np.abs(C - C.T))) if C.size else 0.0
     scale = max(float(np.max(np.abs(C))), 1e-300)
-    vals = np.linalg.eigvalsh(0.5 * (C + C.T))
     bad_sym = asym > 1e-9 * scale
+    sym = 0.5 * (C + C.T)
+    if not bad_sym:
+        try:  # a Cholesky factor exists only for a positive definite matrix: a few times cheaper than eigenvalues
+            np.linalg.cholesky(sym)
+            return sym, False, 0.0
+        except np.linalg.LinAlgError:
+            pass  # singular or indefinite: the eigenvalues decide, within PSD_RTOL
+    vals = np.linalg.eigvalsh(sym)
     bad_psd = float(vals.min()) < -PSD_RTOL * max(float(vals.max()), 0.0) or vals.max() <= 0
     if not (bad_sym or bad_psd):
-        return 0.5 * (C + C.T), False, 0.0
+        return sym, False, 0.0
     if not repair:
         what = "not symmetric" if bad_sym else f"not positive semi-definite (smallest eigenvalue {vals.min():.3g})"
         raise InvalidInput(f"covariance is {what}; set market.repair_covariance=true to use the nearest "

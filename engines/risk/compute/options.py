@@ -36,20 +36,29 @@ from engines.risk.models.options import (
 
 TRADING_DAYS = 252.0
 _SQRT2PI = math.sqrt(2.0 * math.pi)
+_MINUS_SQRT1_2 = -math.sqrt(0.5)
+
+
+def ndtr(x: torch.Tensor) -> torch.Tensor:
+    """Standard normal CDF as 0.5 erfc(-x/sqrt 2): accurate in both tails (as scipy's ndtr) and, on the CPU,
+    about twice as fast as torch.special.ndtr."""
+    return 0.5 * torch.erfc(x * _MINUS_SQRT1_2)
 
 
 def bs_price(S, K, T, sigma, r, q, is_call):  # noqa: ANN001, ANN201 - broadcasting tensors
-    """Black-Scholes value; intrinsic value where T <= 0."""
+    """Black-Scholes value; intrinsic value where T <= 0. With s = +1 for a call and -1 for a put,
+    value = s (S e^-qT N(s d1) - K e^-rT N(s d2)): the put's own tails, two normal CDFs per option, not four."""
+    sgn = torch.where(torch.as_tensor(is_call), 1.0, -1.0).to(torch.float64)
     Tp = torch.clamp(T, min=1e-12)
     sq = sigma * torch.sqrt(Tp)
     d1 = (torch.log(S / K) + (r - q + 0.5 * sigma * sigma) * Tp) / sq
     d2 = d1 - sq
-    dfq, dfr = torch.exp(-q * Tp), torch.exp(-r * Tp)
-    call = S * dfq * torch.special.ndtr(d1) - K * dfr * torch.special.ndtr(d2)
-    put = K * dfr * torch.special.ndtr(-d2) - S * dfq * torch.special.ndtr(-d1)
-    value = torch.where(is_call, call, put)
-    intrinsic = torch.where(is_call, torch.clamp(S - K, min=0.0), torch.clamp(K - S, min=0.0))
-    return torch.where(T > 0, value, intrinsic)
+    nd = ndtr
+    value = sgn * (S * torch.exp(-q * Tp) * nd(sgn * d1) - K * torch.exp(-r * Tp) * nd(sgn * d2))
+    expired = T <= 0
+    if not bool(torch.as_tensor(expired).any()):
+        return value
+    return torch.where(expired, torch.clamp(sgn * (S - K), min=0.0), value)
 
 
 def bs_greeks(S, K, T, sigma, r, q, is_call):  # noqa: ANN001, ANN201
@@ -60,7 +69,7 @@ def bs_greeks(S, K, T, sigma, r, q, is_call):  # noqa: ANN001, ANN201
     d2 = d1 - sq
     dfq, dfr = torch.exp(-q * T), torch.exp(-r * T)
     pdf = torch.exp(-0.5 * d1 * d1) / _SQRT2PI
-    N = torch.special.ndtr
+    N = ndtr
     price = torch.where(is_call, S * dfq * N(d1) - K * dfr * N(d2), K * dfr * N(-d2) - S * dfq * N(-d1))
     delta = torch.where(is_call, dfq * N(d1), -dfq * N(-d1))
     gamma = dfq * pdf / (S * sq)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_ASSETS, Day, FiniteFloat, Probability, Symbol
+from backend.contract.arrays import MAX_ASSETS, Day, FiniteFloat, Probability, Symbol, float_matrix, float_vector
 from backend.contract.operation import Model
 
 #: Most rows (periods) accepted in an inline returns/prices matrix.
@@ -24,8 +24,8 @@ MAX_LEVELS = 20
 #: Most positions in one portfolio.
 MAX_POSITIONS = MAX_ASSETS
 
-Row = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_ASSETS)]
-Matrix = Annotated[list[Row], Field(min_length=1, max_length=MAX_HISTORY_ROWS)]
+Row = float_vector(max_len=MAX_ASSETS)
+Matrix = float_matrix(max_rows=MAX_HISTORY_ROWS, max_cols=MAX_ASSETS)
 ConfidenceLevels = Annotated[list[Probability], Field(min_length=1, max_length=MAX_LEVELS)]
 HorizonDays = Annotated[int, Field(ge=1, le=252, description="Risk horizon in trading days.")]
 

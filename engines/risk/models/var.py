@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from backend.contract.arrays import Probability
+from backend.contract.arrays import FiniteFloat, Probability, Symbol
 from backend.contract.operation import Model
 from engines.risk.models.common import (
+    MAX_POSITIONS,
     ConfidenceLevels,
     EstimatedLevel,
     HorizonDays,
     HorizonMethod,
     MarketData,
+    Position,
     PositionsSource,
     RiskLevel,
+    Row,
 )
 
 #: Largest Monte Carlo sample in one request.
 MAX_SCENARIOS = 10_000_000
+#: Most option positions in one Monte Carlo request.
+MAX_MC_OPTIONS = 10_000
 
 
 class PortfolioRiskRequest(PositionsSource):
@@ -67,10 +72,42 @@ class ParametricVarResponse(Model):
     levels: list[ParametricLevel]
 
 
+class MCOptionPosition(Model):
+    """A European option on one of the market's symbols, revalued in every scenario."""
+
+    underlying: Symbol = Field(description="One of market.symbols: its simulated return moves the spot.")
+    spot: Annotated[float, Field(gt=0.0, le=1e12, allow_inf_nan=False)] = Field(description="Underlying price now.")
+    kind: Literal["call", "put"]
+    strike: Annotated[float, Field(gt=0.0, le=1e12, allow_inf_nan=False)]
+    expiry_years: Annotated[float, Field(gt=0.0, le=50.0, allow_inf_nan=False)]
+    implied_vol: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = Field(
+        description="Annual implied volatility; held constant across scenarios.")
+    quantity: FiniteFloat = Field(ge=-1e9, le=1e9, description="Contracts; negative = short.")
+    multiplier: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 100.0
+    rate: Annotated[float, Field(ge=-0.5, le=1.0, allow_inf_nan=False)] = 0.0
+    dividend_yield: Annotated[float, Field(ge=-0.5, le=1.0, allow_inf_nan=False)] = 0.0
+
+
 class MonteCarloVarRequest(PortfolioRiskRequest):
+    positions: Annotated[list[Position], Field(max_length=MAX_POSITIONS)] | None = Field(
+        default=None, description="Linear positions (may be empty when the book is options only).")
+    method: Literal["linear_shortcut", "asset_level"] = Field(
+        default="linear_shortcut",
+        description="'linear_shortcut': a linear book's P&L simulated at portfolio level (one draw per scenario); "
+        "'asset_level': every asset's return simulated and every position (options included) revalued.")
     distribution: Literal["gaussian", "student_t", "filtered_historical"] = "gaussian"
     dof: float | None = Field(default=None, gt=2.0, le=1000.0,
                               description="Student-t degrees of freedom; null = estimated by maximum likelihood.")
+    dof_per_asset: Row | None = Field(
+        default=None, description="asset_level + student_t: one degrees of freedom per market symbol (each > 2), "
+        "joined by a Gaussian copula of the covariance's correlation (each marginal keeps its variance).")
+    options: Annotated[list[MCOptionPosition], Field(max_length=MAX_MC_OPTIONS)] = Field(
+        default_factory=list, description="asset_level: options revalued in every scenario.")
+    revaluation: Literal["full", "delta_gamma"] = Field(
+        default="full", description="Options: full Black-Scholes repricing, or the delta-gamma(-theta) "
+        "approximation.")
+    components: bool = Field(default=False, description="asset_level: each position's contribution to VaR "
+                             "(mean loss near the VaR) and to CVaR (mean loss beyond it); they sum to the totals.")
     n_scenarios: int = Field(default=100_000, ge=1_000, le=MAX_SCENARIOS)
     sampler: Literal["pseudo", "sobol"] = Field(
         default="pseudo", description="'sobol' = randomised quasi-Monte Carlo (8 scrambled Sobol replicates).")
@@ -82,9 +119,36 @@ class MonteCarloVarRequest(PortfolioRiskRequest):
     ewma_lambda: float = Field(default=0.94, ge=0.5, lt=1.0,
                                description="Volatility filter of the filtered historical bootstrap.")
 
+    @model_validator(mode="after")
+    def _method_fits(self) -> MonteCarloVarRequest:
+        if self.method == "linear_shortcut":
+            for name in ("options", "dof_per_asset", "components"):
+                if getattr(self, name) not in (None, [], False):
+                    raise ValueError(f"'{name}' needs method 'asset_level' (the linear shortcut simulates a linear "
+                                     "book at portfolio level)")
+        if self.dof_per_asset is not None and self.distribution != "student_t":
+            raise ValueError("'dof_per_asset' goes with distribution 'student_t'")
+        if self.dof_per_asset is not None and bool((self.dof_per_asset <= 2.0).any()):
+            raise ValueError("every 'dof_per_asset' must be > 2")
+        if self.components and self.sampler != "pseudo":
+            raise ValueError("'components' needs sampler 'pseudo' (the scenarios are drawn again to attribute them)")
+        return self
+
+
+class ComponentRisk(Model):
+    position: str = Field(description="'<symbol>' for a linear position, 'option <i> (<underlying>)' for one.")
+    component_var: float = Field(description="Mean loss of this position in the scenarios around the VaR.")
+    component_cvar: float = Field(description="Mean loss of this position in the scenarios beyond the VaR.")
+
+
+class LevelComponents(Model):
+    confidence: float
+    by_position: list[ComponentRisk]
+
 
 class MonteCarloVarResponse(Model):
     method: str = "monte_carlo"
+    simulation: Literal["linear_shortcut", "asset_level"]
     distribution: str
     sampler: str
     horizon_days: int
@@ -94,10 +158,12 @@ class MonteCarloVarResponse(Model):
     dof: float | None = Field(description="Degrees of freedom used (Student-t).")
     dof_estimated: bool
     linear_collapse: bool = Field(description="True when simulated at portfolio level (no asset matrix built).")
+    revaluation: str | None = Field(default=None, description="How options were revalued (asset level).")
     device: str
-    portfolio_value: float
+    portfolio_value: float = Field(description="Linear positions plus the options' current value.")
     covariance_repaired: bool
     levels: list[EstimatedLevel]
+    components: list[LevelComponents] | None = None
 
 
 class DecomposeVarRequest(PositionsSource):

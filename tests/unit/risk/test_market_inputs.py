@@ -29,10 +29,12 @@ def test_panel_when_columns_and_symbols_mismatch_then_invalid():
     assert e.value.field == "market.returns" and "3 columns but 2 symbols" in e.value.detail
 
 
-def test_panel_when_rows_ragged_then_invalid_naming_row():
-    with pytest.raises(InvalidInput) as e:
-        panel(MarketData(symbols=["A", "B"], returns=[[0.01, 0.02], [0.01]]), [Position(symbol="A", value=1.0)])
-    assert e.value.field == "market.returns.1"
+def test_model_when_rows_ragged_then_validation_error_naming_row():
+    from backend.contract.problem import validation_errors
+
+    with pytest.raises(ValidationError) as e:
+        MarketData(symbols=["A", "B"], returns=[[0.01, 0.02], [0.01]])
+    assert validation_errors(e.value.errors())[0]["field"] == "returns.1"
 
 
 def test_models_when_value_not_finite_then_validation_error():
