@@ -63,6 +63,8 @@ class RequestContext:
         self.app = app
         self.process = process
         self.templates: RouteTemplates | None = None
+        #: (path, method, status) -> its histogram child: one dict hit per request instead of labels()
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     def route_label(self, scope: dict[str, Any]) -> str:
         if self.templates is None:
@@ -102,9 +104,16 @@ class RequestContext:
                 access_log.debug("%s %s -> %d in %.2f ms", scope["method"], scope["path"], status, took * 1e3)
             REQUEST_ID.reset(token)
             if scope["path"] != "/metrics":
-                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-                metrics.HTTP_LATENCY.labels(self.process, self.route_label(scope), method, str(status or 500)).observe(
-                    took)
+                self._child(scope, status or 500).observe(took)
+
+    def _child(self, scope: dict[str, Any], status: int) -> Any:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route = self.route_label(scope)
+        key = (route, method, status)  # bounded: routes are templates, "other" for anything unknown
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metrics.HTTP_LATENCY.labels(self.process, route, method, str(status))
+        return child
 
 
 def _find(scope: dict[str, Any]) -> bytes | None:
