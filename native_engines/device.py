@@ -19,16 +19,29 @@ class DeviceInfo:
     torch_version: str
     fallback_reason: str | None
 
-    def as_dict(self) -> dict:
+    def memory(self) -> dict[str, int] | None:
+        """Device memory as torch reports it in this process, read now (bytes); None on the CPU.
+        CUDA: allocated and reserved by this process's caching allocator, and the device's total.
+        MPS: allocated by this process's tensors, held by the Metal driver for it, and the recommended
+        working-set ceiling (``recommended_max``) where this torch has it."""
         import torch
 
-        mem = None
         if self.type == "cuda":
-            mem = {"allocated_bytes": torch.cuda.memory_allocated(self.device),
-                   "reserved_bytes": torch.cuda.memory_reserved(self.device),
-                   "total_bytes": torch.cuda.get_device_properties(self.device).total_memory}
-        elif self.type == "mps" and hasattr(torch, "mps"):
-            mem = {"allocated_bytes": torch.mps.current_allocated_memory()}
+            return {"allocated": torch.cuda.memory_allocated(self.device),
+                    "reserved": torch.cuda.memory_reserved(self.device),
+                    "total": torch.cuda.get_device_properties(self.device).total_memory}
+        if self.type == "mps" and hasattr(torch, "mps"):
+            mem = {"allocated": torch.mps.current_allocated_memory(),
+                   "driver": torch.mps.driver_allocated_memory()}
+            if hasattr(torch.mps, "recommended_max_memory"):
+                mem["recommended_max"] = torch.mps.recommended_max_memory()
+            return mem
+        return None
+
+    def as_dict(self) -> dict:
+        mem = self.memory()
+        if mem is not None:
+            mem = {f"{k}_bytes": v for k, v in mem.items()}
         return {"device": self.device, "type": self.type, "name": self.name, "torch": self.torch_version,
                 "memory": mem, "fallback": self.fallback_reason is not None,
                 "fallback_reason": self.fallback_reason}

@@ -30,6 +30,7 @@ from backend.core.memory import trim
 from backend.core.settings import Settings, get_settings
 from native_engines.device import DeviceInfo, select_device
 from native_engines.ipc.server import NativeServer
+from native_engines.metrics import report
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,12 @@ def build_server(engine: str, settings: Settings, device: DeviceInfo) -> NativeS
             t0 = time.perf_counter()
             handlers[op.native_key](op.example)
             log.info("warmed up %s in %.1f ms on %s", op.native_key, (time.perf_counter() - t0) * 1e3, device.device)
-    return NativeServer(
+    server = NativeServer(
         engine, socket_path(settings, engine), handlers, instance=settings.instance_id, error_mapper=map_error,
         info=lambda: {"device": device.as_dict(), "protocol": 1},
     )
+    server.report = lambda: report(engine, server, device)
+    return server
 
 
 async def _serve(engine: str) -> None:
@@ -115,7 +118,7 @@ async def _serve(engine: str) -> None:
 
 def main(engine: str) -> None:
     settings = get_settings()
-    nlogging.configure(f"native-{engine}", settings.log_level)
+    nlogging.configure(f"native-{engine}", settings.log_level, settings.log_format)
     try:
         import uvloop
 

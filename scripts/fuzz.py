@@ -78,8 +78,10 @@ def main() -> int:
     if args.max_time:
         cmd += ["--max-time", str(args.max_time)]
     t0 = time.monotonic()
+    hooks = {"SCHEMATHESIS_HOOKS": "fuzz_hooks",  # scripts/fuzz_hooks.py: msgpack request bodies
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "scripts"), env.get("PYTHONPATH")]))}
     try:
-        done = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(cmd, cwd=run_dir, env={**env, **hooks}, capture_output=True, text=True, timeout=3600)
     finally:
         subprocess.run([py, "-m", "backend.launcher", "stop"], cwd=REPO, env=env, capture_output=True, timeout=300)
         _drop_database(env, run_dir)

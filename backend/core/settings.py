@@ -13,7 +13,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     #: Per-engine replica URLs, e.g. NAUTILUS_ENGINE_URLS='{"analytics": ["http://h1:8100"]}'.
     engine_urls: dict[str, list[str]] = Field(default_factory=dict)
     log_level: str = "INFO"
+    #: "text" lines or "json" lines (backend/core/logging.py), with the request id of the call.
+    log_format: Literal["text", "json"] = "text"
     #: Route GPU-capable operations of ml/risk/strategy to their native processes first.
     native_enabled: bool = True
     #: Gateway -> engine resilience.

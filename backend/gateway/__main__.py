@@ -11,7 +11,7 @@ from backend.gateway.app import make_gateway_app
 
 def main() -> None:
     settings = get_settings()
-    nlogging.configure("gateway", settings.log_level)
+    nlogging.configure("gateway", settings.log_level, settings.log_format)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("gateway").warning(
             "LISTENING ON %s: the API is reachable from other machines; trading endpoints need an API key",

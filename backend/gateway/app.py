@@ -25,15 +25,20 @@ from backend.auth import keys
 from backend.auth.guard import INTERNAL_HEADER
 from backend.contract.operation import EngineSpec, OpContext, Operation, load_engine
 from backend.core import metrics
+from backend.core.logging import REQUEST_ID_HEADER
 from backend.core.memory import LargeBodies
 from backend.core.scopes import Scope
 from backend.core.settings import ENGINE_PORTS, Settings, get_settings
-from backend.gateway import access, wsproxy
+from backend.gateway import access, scrape, system, wsproxy
 from backend.gateway.backends import HttpBackend
+from backend.gateway.latency import LatencyWindow
 from backend.gateway.native import NativeBackend
+from backend.gateway.observers import AccountVar
 from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_guard, install_problem_handlers, make_authenticator, metrics_guard
+from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
+from native_engines.ipc.client import NativeClient
 from native_engines.serve import NATIVE_ENGINES, socket_path
 
 log = logging.getLogger(__name__)
@@ -56,10 +61,12 @@ def _trading_service(settings: Settings) -> Any | None:
     return module.TradingService(settings)
 
 
-def _route_handler(op: Operation, route: EngineRoute):  # noqa: ANN202
+def _route_handler(op: Operation, route: EngineRoute, var: AccountVar):  # noqa: ANN202
     async def handle(request: Request, model: Any, body: bytes) -> Response:
         reply = await route.call(op, body, model, request.headers.get("content-type", "application/json"),
                                  request.headers.get("accept"))
+        if reply.status == 200:
+            var.observe(op.engine, op.name, model, reply.body)
         return Response(
             reply.body, status_code=reply.status, media_type=reply.content_type,
             headers={"X-Backend": reply.backend, "X-Backend-Latency-Ms": f"{reply.latency_ms:.3f}",
@@ -97,6 +104,21 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         routes[name] = EngineRoute(name, backends, lambda name=name: OpContext(
             engine=name, db=state["db"], bus=state["bus"], settings=settings))
     prober = Prober(routes, settings.breaker_probe_interval_s, settings.health_timeout_s)
+    # every native process reports its metrics over its socket, through its backend's client
+    native_clients = {name: b.client for name, b in natives.items()}
+    scrape.install(settings, native_clients)
+    window = LatencyWindow({"operations": metrics.GATEWAY_LATENCY, "routes": metrics.HTTP_LATENCY})
+    account_var = AccountVar()
+
+    async def native_health() -> dict[str, dict]:
+        async def one(client: NativeClient) -> dict | None:
+            try:
+                return await client.health(settings.health_timeout_s)
+            except Exception:  # noqa: BLE001 - a native process that does not answer has no reading
+                return None
+
+        checks = await asyncio.gather(*(one(c) for c in native_clients.values()))
+        return {e: c for e, c in zip(native_clients, checks, strict=True) if c is not None}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -132,7 +154,9 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
             state["trading_error"] = "no database: the trading core needs PostgreSQL"
             log.error("trading core not started: %s", state["trading_error"])
         prober.start()
+        window.start()
         yield
+        await window.stop()
         await prober.stop()
         if state.get("trading_started"):
             await trading.stop()
@@ -157,9 +181,11 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     for spec in catalog.values():
         for op in spec.operations:
             desc = f"Served by the {op.engine} engine" + (" (GPU-capable)" if op.gpu else "") + "."
-            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name]), desc, auth=auth, large=large)
+            add_operation_route(app, shadow, op, _route_handler(op, routes[spec.name], account_var), desc,
+                                auth=auth, large=large)
     merge_openapi(app, shadow)
     app.include_router(access.build_router(auth, lambda: state["db"]))
+    app.include_router(system.build_router(settings, auth, window, native_health))
     wsproxy.install(app, settings, auth, state)
     if trading is not None:
         from backend.trading.routes import build_router
@@ -168,9 +194,11 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(TradingGate, state=state)
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "PUT",
-                       "PATCH", "DELETE"], allow_headers=[keys.HEADER, "Content-Type"], max_age=600,
-                       expose_headers=["X-Backend", "X-Backend-Latency-Ms", "Retry-After"])
+                       "PATCH", "DELETE"], allow_headers=[keys.HEADER, "Content-Type", REQUEST_ID_HEADER],
+                       max_age=600,
+                       expose_headers=["X-Backend", "X-Backend-Latency-Ms", "Retry-After", REQUEST_ID_HEADER])
     install_guard(app, settings, settings.origins())
+    app.add_middleware(RequestContext, process="gateway")  # outermost: every answer has an id and a time
 
     @app.get("/api/v1/engines", tags=["platform"])
     async def engines(request: Request) -> dict[str, Any]:
@@ -252,11 +280,13 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus(request: Request) -> Response:
         metrics_guard(request, settings)
         metrics.UP_SECONDS.labels("gateway").set(time.time() - state["started"])
+        await metrics.refresh()
         body, ctype = metrics.render()
         return Response(body, media_type=ctype)
 
     app.state.routes = routes
     app.state.prober = prober
+    app.state.latency_window = window
     return app
 
 

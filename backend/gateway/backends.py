@@ -16,6 +16,7 @@ import aiohttp
 
 from backend.contract.operation import Operation
 from backend.core.errors import BackendTimeout, BackendUnavailable, TransportError
+from backend.core.logging import REQUEST_ID, REQUEST_ID_HEADER
 from backend.gateway.circuit import CircuitBreaker
 
 
@@ -71,6 +72,9 @@ class HttpBackend:
         timeout = aiohttp.ClientTimeout(total=op.timeout_s + 1.0, sock_connect=self.connect_timeout_s)
         headers = self._post_headers if content_type == "application/json" and not accept else {
             **self._post_headers, "content-type": content_type, **({"accept": accept} if accept else {})}
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            headers = {**headers, REQUEST_ID_HEADER: rid}
         t0 = time.perf_counter()
         try:
             async with self.session.post(

@@ -22,6 +22,7 @@ from typing import Any
 
 from backend.bus.streams import EVENTS_JOBS
 from backend.contract.operation import OpContext
+from backend.core import metrics
 from backend.jobs import store
 from backend.jobs.kinds import JobKind
 from backend.jobs.worker import JobCancelled, init, run_job
@@ -157,6 +158,7 @@ class JobRunner:
                "instance_id": getattr(settings, "instance_id", "default")}
         params = store.view(r)["params"]
         pool = self._pool
+        event = "job.interrupted"  # until the job ends one of the ways below
         try:
             fut = self._loop.run_in_executor(pool, run_job, kind.fn_path, job_id, kind.name, params, env)
             result = await fut
@@ -193,7 +195,10 @@ class JobRunner:
             event = "job.failed"
         finally:
             self.running.pop(job_id, None)
-            self.started_at.pop(job_id, None)
+            t_claimed = self.started_at.pop(job_id, None)
+            if t_claimed is not None and event != "job.requeued":
+                metrics.JOB_DURATION.labels(self.engine, kind.name, event.removeprefix("job.")).observe(
+                    time.monotonic() - t_claimed)
             self._cancels.pop(job_id, None)
             self.wake()
         self.completed += 1

@@ -3,6 +3,7 @@
     python -m backend.launcher start | stop | status
     python -m backend.launcher rotate-admin-key           # lost the admin key: revoke it, print a new one
     python -m backend.launcher create-key --name N --scopes read,trade [--accounts a,b]
+    python -m backend.launcher prometheus-config [--out FILE] [--interval 5s] [--docker | --m4max]
 
 start: find or start PostgreSQL and Redis, apply migrations, make sure an admin key exists (a new
 one is printed here, once, and never written to a log), start the supervisor that runs and
@@ -298,8 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("--name", required=True)
     ck.add_argument("--scopes", required=True, help="comma-separated: read,compute,data-admin,trade,risk-admin,admin")
     ck.add_argument("--accounts", help="comma-separated trading accounts the key may act on (default: all)")
+    pc = sub.add_parser("prometheus-config", help="a Prometheus scrape config for this instance (or Docker mode)")
+    pc.add_argument("--out", type=Path, help="write it here (default: print it)")
+    pc.add_argument("--interval", default="5s", help="scrape and rule evaluation interval (default 5s)")
+    pc.add_argument("--docker", action="store_const", const="docker", dest="mode", default="local",
+                    help="the Docker-mode file (compose service names)")
+    pc.add_argument("--m4max", action="store_const", const="m4max", dest="mode",
+                    help="the Apple Silicon Docker-mode file (the gateway on the host)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "prometheus-config":
+        from backend.launcher import prometheus
+
+        text = prometheus.write(settings, args.out, args.mode, args.interval)
+        if args.out is None:
+            print(text, end="")
+        return 0
     if args.command == "start":
         return start(settings)
     if args.command == "stop":

@@ -23,7 +23,9 @@ class ProcessSpec:
     module: str
     port: int | None  # HTTP port with /health, or None for a socket-only process
     socket: Path | None = None
-    group: str = "platform"  # "native" for the native engines (a GPU host may run only those)
+    #: "native" for the native engines, "gateway" for the gateway, "platform" for the engines: a host beside
+    #: Docker mode supervises some groups only (NAUTILUS_SUPERVISE)
+    group: str = "platform"
     cpus: tuple[int, ...] | None = None
 
 
@@ -47,7 +49,7 @@ def platform_processes(settings: Settings) -> list[ProcessSpec]:
         specs += [ProcessSpec(f"native-{e}", f"native_engines.{e}", None, socket_path(settings, e), "native",
                               tuple(pins[e]) if e in pins else None) for e in NATIVE_ENGINES]
     specs += [ProcessSpec(name, f"engines.{name}", settings.engine_port(name)) for name in ENGINE_PORTS]
-    specs.append(ProcessSpec("gateway", "backend.gateway", settings.gateway_port))
+    specs.append(ProcessSpec("gateway", "backend.gateway", settings.gateway_port, group="gateway"))
     return specs
 
 

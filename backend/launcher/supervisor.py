@@ -170,9 +170,11 @@ def read_status(run_dir: Path) -> dict | None:
 
 def main() -> None:
     settings = get_settings()
-    nlogging.configure("supervisor", settings.log_level)
-    only = os.environ.get("NAUTILUS_SUPERVISE")  # e.g. "native": just the native engines (Docker hosts)
-    specs = [s for s in platform_processes(settings) if not only or s.group == only]
+    nlogging.configure("supervisor", settings.log_level, settings.log_format)
+    # e.g. "native": just the native engines (a GPU host beside Docker mode); "native,gateway": the native
+    # engines and the gateway (Apple Silicon beside Docker mode: docker-compose.m4max.yml)
+    only = {g.strip() for g in os.environ.get("NAUTILUS_SUPERVISE", "").split(",") if g.strip()}
+    specs = [s for s in platform_processes(settings) if not only or s.group in only]
     Supervisor(settings, specs).run()
 
 

@@ -29,9 +29,11 @@ from backend.contract import binary, problem
 from backend.contract.operation import EngineSpec, OpContext, Operation, compute
 from backend.core import metrics
 from backend.core.errors import BackendTimeout, Forbidden, NautilusError, PayloadTooLarge, RateLimited
+from backend.core.logging import REQUEST_ID
 from backend.core.memory import LargeBodies
 from backend.core.settings import Settings, get_settings
 from backend.core.workers import Workers
+from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
 
 log = logging.getLogger(__name__)
@@ -186,6 +188,7 @@ class OperationRunner:
         self.prepare = op.load_prepare()
         self.is_async = asyncio.iscoroutinefunction(self.fn)
         self.ctx_factory = ctx_factory
+        self.wait = metrics.ENGINE_QUEUE_WAIT.labels(op.engine)
 
     async def __call__(self, req: Any) -> Any:
         ctx = self.ctx_factory()
@@ -195,7 +198,8 @@ class OperationRunner:
             if self.prepare is not None:
                 req = await asyncio.wait_for(self.prepare(req, ctx), self.op.timeout_s)
             work = self.fn(req, ctx) if self.is_async else _workers().submit(
-                asyncio.get_running_loop(), compute, self.fn, req, ctx)
+                asyncio.get_running_loop(), _in_worker, self.wait, REQUEST_ID.get(), time.perf_counter(),
+                self.fn, req, ctx)
             return await asyncio.wait_for(work, self.op.timeout_s)
         except TimeoutError as e:
             status = "timeout"
@@ -209,6 +213,17 @@ class OperationRunner:
         finally:
             metrics.ENGINE_REQUESTS.labels(self.op.engine, self.op.name, status).inc()
             metrics.ENGINE_LATENCY.labels(self.op.engine, self.op.name).observe(time.perf_counter() - t0)
+
+
+def _in_worker(wait: Any, rid: str | None, queued_at: float, fn: Callable[..., Any], req: Any, ctx: OpContext
+               ) -> Any:
+    """A compute thread: the call under its request id, its wait for the thread measured."""
+    wait.observe(time.perf_counter() - queued_at)
+    token = REQUEST_ID.set(rid)
+    try:
+        return compute(fn, req, ctx)
+    finally:
+        REQUEST_ID.reset(token)
 
 
 def make_engine_app(
@@ -234,11 +249,13 @@ def make_engine_app(
             state["bus"] = Bus.for_settings(settings)
         app.state.db, app.state.bus = state["db"], state["bus"]
         if spec.jobs and state["db"] is not None:
+            from backend.jobs.metrics import install as install_job_metrics
             from backend.jobs.runner import JobRunner
 
             runner = JobRunner(spec.name, spec.jobs, ctx_factory, workers=settings.job_workers)
             await runner.start()
             state["jobs"] = runner
+            install_job_metrics(spec.name, state["db"])
         yield
         if state["jobs"] is not None:
             await state["jobs"].stop()
@@ -252,6 +269,7 @@ def make_engine_app(
     )
     install_problem_handlers(app)
     install_guard(app, settings, origins=[])  # no browser calls an engine directly
+    app.add_middleware(RequestContext, process=spec.name)  # outermost: the gateway's request id, timed
     auth = make_authenticator(settings, lambda: state["db"])
     app.state.auth = auth
     large = LargeBodies(settings.max_large_requests)
@@ -305,6 +323,7 @@ def make_engine_app(
     async def prometheus(request: Request) -> Response:
         metrics_guard(request, settings)
         metrics.UP_SECONDS.labels(spec.name).set(time.time() - state["started"])
+        await metrics.refresh()
         body, ctype = metrics.render()
         return Response(body, media_type=ctype)
 

@@ -25,7 +25,7 @@ def build(name: str):  # noqa: ANN201 - FastAPI app
 
 def run_engine(name: str) -> None:
     settings = get_settings()
-    nlogging.configure(name, settings.log_level)
+    nlogging.configure(name, settings.log_level, settings.log_format)
     app = build(name)
     uvicorn.run(
         app, host=settings.host, port=settings.engine_port(name), log_config=None, access_log=False,

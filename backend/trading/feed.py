@@ -3,13 +3,16 @@
 Payloads follow the shared stream format: quote {symbol, bid, ask, bid_size, ask_size, ts_ns};
 trade {symbol, price, size, ts_ns, aggressor}. Each entry is handed to ``on_quote`` /
 ``on_trade`` (the service applies it to the engine and persists the effects), then acked.
-Malformed entries are counted, logged and acked (never block the stream).
+Malformed entries are counted, logged and acked (never block the stream). After each read, the
+wall time and the lag of its newest entry (now minus the publisher's envelope timestamp: the time
+through Redis and this loop) are kept for the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +33,9 @@ class MarketFeed:
         self.received = 0
         self.malformed = 0
         self.last_error: str | None = None
+        #: wall time (s) of the last read that brought entries, and the lag of its newest entry (s)
+        self.last_message_at: float | None = None
+        self.last_lag_s: float | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
 
@@ -72,6 +78,11 @@ class MarketFeed:
                             self.malformed += 1
                             log.warning("malformed %s entry %s: %s", stream, e.id, err)
                     await self.bus.ack(stream, self.group, *ids)
+                    if entries:
+                        now = time.time()
+                        self.last_message_at = now
+                        if entries[-1].envelope.ts_ns:
+                            self.last_lag_s = max(0.0, now - entries[-1].envelope.ts_ns / 1e9)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - Redis away: report and retry

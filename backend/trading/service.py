@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from backend.bus import Bus
+from backend.core import metrics as core_metrics
 from backend.core.errors import TradingRecovering
 from backend.core.settings import Settings
 from backend.trading import algos as algo_mod
@@ -34,6 +35,7 @@ from backend.trading.engine import Effects, TradingEngine
 from backend.trading.feed import MarketFeed
 from backend.trading.intake import OrderIntake
 from backend.trading.market import MarketHandlers
+from backend.trading.metrics import TradingMetrics, TradingStats
 from backend.trading.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,15 @@ class TradingService:
         self.accounts = Accounts(self)
         self.market = MarketHandlers(self)
         self.algos = Algorithms(self)
+        self.stats = TradingStats()
+        self.metrics = TradingMetrics(self)
 
     # ---- lifecycle -----------------------------------------------------------
     async def start(self, db_pool: asyncpg.Pool, bus: Bus | None) -> None:
         self.pool, self.bus = db_pool, bus
         self.started_ns = time.time_ns()
+        core_metrics.enable(core_metrics.TRADING_COMMIT_BATCHES, core_metrics.TRADING_COMMIT_SECONDS)
+        core_metrics.set_source("trading", self.metrics.collect, self.metrics.refresh)
         restored = await recovery.load(db_pool, self.config)
         self.engine = restored.engine
         self.writer = store.Writer(db_pool, max_batches=self.config.writer_max_batches,
@@ -103,6 +109,8 @@ class TradingService:
             await self.writer.stop(t)
         if self.relay is not None:
             await self.relay.stop(t)
+        if core_metrics.SOURCES.sources.get("trading") == self.metrics.collect:
+            core_metrics.drop_source("trading")
 
     # ---- the durability rule -------------------------------------------------------
     def check_open(self) -> None:
@@ -118,6 +126,8 @@ class TradingService:
             batch.statements += statements
         if batch.orders or batch.fills or batch.statements or batch.decisions or batch.outbox:
             await self.writer.commit(batch)
+            if eff:
+                self.stats.record(eff, self.engine.accounts)
 
     async def durable(self) -> None:
         """Before a read from memory: wait until everything changed before it is durable."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from uuid6 import uuid7
 
 from backend.bus.streams import EVENTS_TRADING
+from backend.core import metrics
 from backend.core.errors import TradingRecovering
 from backend.trading.domain import Denial, Fill, Instrument, Order, OrderType, Side, TimeInForce
 from backend.trading.engine import Account, Effects
@@ -268,6 +270,7 @@ class Writer:
     async def _write_group(self, items: list[tuple[Batch | None, asyncio.Future]]) -> None:
         batches = [b for b, _ in items if b is not None]
         if batches:
+            t0 = time.perf_counter()
             merged = Batch()
             for b in batches:
                 merged.merge(b)
@@ -278,6 +281,8 @@ class Writer:
                     async with self.pool.acquire() as conn, conn.transaction():
                         await merged.write(conn)
             self.commits += 1
+            metrics.TRADING_COMMIT_SECONDS.observe(time.perf_counter() - t0)
+            metrics.TRADING_COMMIT_BATCHES.observe(len(batches))
         for _, fut in items:
             if not fut.done():
                 fut.set_result(None)

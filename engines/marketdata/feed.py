@@ -24,11 +24,11 @@ from enum import StrEnum
 from typing import Any
 
 import pandas as pd
-from prometheus_client import Counter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.contract.operation import OpContext
+from backend.core import metrics
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from engines.marketdata.consumer import MarketDataConsumer
 from engines.marketdata.latency import FEED_LATENCY
@@ -58,8 +58,6 @@ from engines.marketdata.timeframes import parse_timeframe
 
 log = logging.getLogger(__name__)
 
-FEED_MESSAGES = Counter("nautilus_marketdata_feed_messages_total", "Messages published by the simulated feed",
-                        ["feed", "stream"])
 PROBE_GROUP = "marketdata-latency-probe"
 #: Messages per publish round trip when running as fast as possible.
 TARGET_BATCH_MESSAGES = 5000
@@ -125,7 +123,7 @@ class Feed:
         for stream, n in sent.items():
             if n:
                 self.published[stream] += n
-                FEED_MESSAGES.labels(self.req.feed_id, stream).inc(n)
+                metrics.FEED_MESSAGES.labels(stream).inc(n)
 
     def status(self) -> FeedStatus:
         elapsed = (self.t_end or time.monotonic()) - self.t0
@@ -140,6 +138,15 @@ class Feed:
 
 
 FEEDS: dict[str, Feed] = {}
+
+
+def _active_feeds() -> list:
+    fam = metrics.FEEDS_ACTIVE.metric()
+    metrics.FEEDS_ACTIVE.add(fam, sum(1 for f in FEEDS.values() if f.state in ACTIVE))
+    return [fam]
+
+
+metrics.set_source("marketdata-feeds", _active_feeds)
 
 
 def quote_messages(b: TickBatch, symbols: list[str], venue: str) -> list[tuple[str, dict[str, Any]]]:

@@ -14,6 +14,7 @@ import asyncpg
 
 from backend.bus.streams import EVENTS_RISK
 from backend.contract.operation import OpContext
+from backend.core import metrics
 from backend.storage.definitions import Definitions
 from engines.risk import data
 from engines.risk.compute.limits import evaluate
@@ -129,6 +130,7 @@ async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsRe
     results = await asyncio.to_thread(evaluate, limit_set.limits, req.portfolio)
     now = dt.datetime.now(dt.UTC)
     breaches = [r for r in results if r.status == "breach"]
+    record_check(limit_set.name, results)
     ids: list[int] = []
     if req.publish and breaches:
         async with db.acquire() as conn, conn.transaction():
@@ -150,6 +152,19 @@ async def check_limits(req: CheckLimitsRequest, ctx: OpContext) -> CheckLimitsRe
     return CheckLimitsResponse(
         set_id=limit_set.id, set_name=limit_set.name, checked_at=now, results=results,
         n_warnings=sum(r.status == "warning" for r in results), n_breaches=len(breaches), breach_ids=ids)
+
+
+def record_check(set_name: str, results: list) -> None:
+    """Count every limit evaluated by outcome, and keep each limit type's highest utilisation of the
+    set's latest check (limit types and statuses are fixed enums; sets are few and named by admins)."""
+    highest: dict[str, float] = {}
+    for r in results:
+        kind = r.limit_type.value
+        metrics.RISK_LIMIT_CHECKS.labels(kind, r.status).inc()
+        if r.utilisation is not None:
+            highest[kind] = max(highest.get(kind, float("-inf")), r.utilisation)
+    for kind, u in highest.items():
+        metrics.RISK_LIMIT_UTILISATION.labels(set_name, kind).set(u)
 
 
 async def list_limit_breaches(req: ListBreachesRequest, ctx: OpContext) -> ListBreachesResponse:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.core.logging import REQUEST_ID
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
 from native_engines.ipc.shm import SHM_THRESHOLD_BYTES, Attached, ShmPool
 
@@ -175,10 +176,14 @@ class NativeClient:
 
     async def call(self, op: str, body: Any, *, timeout_s: float = 30.0, want: str | None = None) -> Any:
         """Call ``op``; returns JSON bytes (engine operations) or, with ``want="tree"``, the result tree
-        with its arrays (copied out of the engine's shared memory)."""
+        with its arrays (copied out of the engine's shared memory). The request id being served
+        (``REQUEST_ID``) travels with the call, so the engine's log lines for it carry it."""
         frame = {"t": "call", "op": op, "body": body}
         if want is not None:
             frame["want"] = want
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            frame["rid"] = rid
         msg = await self._send(frame, timeout_s)
         if msg["t"] == "err":
             raise NativeCallError(msg["problem"])
@@ -213,6 +218,10 @@ class NativeClient:
 
     async def health(self, timeout_s: float = 1.0) -> dict:
         return self._copy_out(await self._send({"t": "health"}, timeout_s))
+
+    async def metrics(self, timeout_s: float = 1.0) -> list:
+        """The engine's metric families (``native_engines.metrics.report``)."""
+        return self._copy_out(await self._send({"t": "metrics"}, timeout_s))
 
     async def close(self) -> None:
         for c in self.conns:

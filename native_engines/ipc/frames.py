@@ -3,11 +3,14 @@
 A frame is a 4-byte big-endian length followed by one msgpack map:
 
     {"t": "hello", "v": 1, ...}             handshake, both ways; version must match
-    {"t": "call", "id": n, "op": name, "body": tree, "want"?: "tree"}   (default: the response as JSON)
+    {"t": "call", "id": n, "op": name, "body": tree, "want"?: "tree", "rid"?: str}
+                                            want: the result as a tree (default: the response as JSON);
+                                            rid: the request id the call serves
     {"t": "ok", "id": n, "json": bytes}      the response model as JSON bytes
     {"t": "ok", "id": n, "body": tree}       raw result tree (transport-level calls)
     {"t": "err", "id": n, "problem": {...}}  the same problem-JSON an HTTP engine gives
     {"t": "ping", "id": n} / {"t": "pong", "id": n}
+    {"t": "health", "id": n} / {"t": "metrics", "id": n}   answered with {"t": "ok", "id": n, "body": tree}
     {"t": "release", "regions": [[segment, offset], ...]}   client is done with result arrays
 
 Inside a tree, a numpy array travels as a msgpack extension: ``EXT_SHM`` carries only

@@ -2,7 +2,10 @@
 
 Many calls are in flight per connection: each ``call`` frame is handed to a worker
 thread (torch and numpy release the GIL), and replies go back in completion order,
-matched by id. Transport-level ``ping`` is answered inline.
+matched by id. Transport-level ``ping``, ``health`` and ``metrics`` are answered inline. A call
+frame's ``rid`` (the request id the gateway gave the call) is set in ``REQUEST_ID`` while its worker
+runs it, so the native process's log lines for the call carry it. Every call is measured
+(``nautilus_native_*``: outcome, in-flight, queue wait, compute time).
 The socket file is created with mode 0600. ``drain_and_close`` stops accepting, waits
 (bounded) for in-flight calls, then closes: SIGTERM calls it.
 """
@@ -20,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from backend.core import metrics
+from backend.core.logging import REQUEST_ID
 from backend.core.workers import Workers
 from native_engines.ipc.frames import PROTOCOL_VERSION, FrameError, make_packer, make_unpacker, read_frame
 from native_engines.ipc.shm import SHM_THRESHOLD_BYTES, Attached, ShmPool
@@ -38,12 +43,19 @@ ErrorMapper = Callable[[BaseException, str], dict]
 
 class NativeServer:
     def __init__(self, engine: str, path: Path, handlers: dict[str, Handler], *, instance: str,
-                 error_mapper: ErrorMapper, info: Callable[[], dict], workers: int = 4) -> None:
+                 error_mapper: ErrorMapper, info: Callable[[], dict], workers: int = 4,
+                 report: Callable[[], list] | None = None) -> None:
         self.engine = engine
         self.path = path
         self.handlers = handlers
         self.error_mapper = error_mapper
         self.info = info
+        #: this process's metrics as a plain tree (``native_engines.metrics.report``), for the gateway
+        self.report = report or (lambda: [])
+        metrics.enable(metrics.NATIVE_CALLS, metrics.NATIVE_INFLIGHT, metrics.NATIVE_QUEUE_WAIT,
+                       metrics.NATIVE_COMPUTE)
+        self._inflight_gauge = metrics.NATIVE_INFLIGHT.labels(engine)
+        self._queue_wait = metrics.NATIVE_QUEUE_WAIT.labels(engine)
         self.workers = Workers(workers, f"native-{engine}")
         self.results = ShmPool(instance, "result")
         self.attached = Attached()
@@ -116,6 +128,8 @@ class NativeServer:
                     writer.write(pack({"t": "pong", "id": msg.get("id", 0)}))
                 elif kind == "health":
                     writer.write(pack({"t": "ok", "id": msg.get("id", 0), "body": self.health()}))
+                elif kind == "metrics":
+                    writer.write(pack({"t": "ok", "id": msg.get("id", 0), "body": self.report()}))
                 elif kind == "release":
                     for seg, off in msg.get("regions", []):
                         if (seg, off) in regions:
@@ -143,24 +157,51 @@ class NativeServer:
         if handler is None:
             writer.write(pack({"t": "err", "id": call_id, "problem": self.error_mapper(LookupError(op), str(op))}))
             return
+        rid = msg.get("rid")
         want = msg.get("want")
         args = (msg.get("body"),) if want is None else (msg.get("body"), want)
-        fut = self.workers.submit(asyncio.get_running_loop(), handler, *args)
+        fut = self.workers.submit(asyncio.get_running_loop(), self._measured, handler, op,
+                                  rid if isinstance(rid, str) else None, time.perf_counter(), *args)
         self.inflight.add(fut)
+        self._inflight_gauge.inc()
 
         def done(f: asyncio.Future) -> None:
             self.inflight.discard(f)
+            self._inflight_gauge.dec()
+            outcome = "ok"
             try:
                 result = f.result()
                 self.calls += 1
                 frame = pack({"t": "ok", "id": call_id, "json": result} if isinstance(result, bytes | bytearray)
                              else {"t": "ok", "id": call_id, "body": result})
             except BaseException as e:  # noqa: BLE001 - every failure becomes a problem for the caller
-                frame = pack({"t": "err", "id": call_id, "problem": self.error_mapper(e, str(op))})
+                token = REQUEST_ID.set(rid if isinstance(rid, str) else None)
+                try:
+                    problem = self.error_mapper(e, str(op))
+                finally:
+                    REQUEST_ID.reset(token)
+                outcome = str(problem.get("code", "error"))
+                frame = pack({"t": "err", "id": call_id, "problem": problem})
+            metrics.NATIVE_CALLS.labels(self.engine, op, outcome).inc()
             if not writer.is_closing():
                 writer.write(frame)
 
         fut.add_done_callback(done)
+
+    def _measured(self, handler: Handler, op: str, rid: str | None, queued_at: float, *args: Any) -> Any:
+        """Worker thread: the call under its request id, its queue wait and compute time measured."""
+        start = time.perf_counter()
+        self._queue_wait.observe(start - queued_at)
+        token = REQUEST_ID.set(rid)
+        try:
+            return handler(*args)
+        finally:
+            took = time.perf_counter() - start
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("native call %s computed in %.2f ms after %.2f ms in the queue", op, took * 1e3,
+                          (start - queued_at) * 1e3)
+            REQUEST_ID.reset(token)
+            metrics.NATIVE_COMPUTE.labels(self.engine, op).observe(took)
 
     def health(self) -> dict:
         return {**self.info(), "engine": self.engine, "pid": os.getpid(), "calls": self.calls,
