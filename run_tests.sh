@@ -5,4 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/bootstrap.sh --test
+# Prometheus' promtool and server for the monitoring tests: Debian's package when missing and installable
+# (root with apt); elsewhere those tests skip and say why.
+if { ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+        >/dev/null || echo "note: could not install prometheus; the monitoring tests that need it will skip"
+fi
 exec .venv/bin/python -m pytest "$@"

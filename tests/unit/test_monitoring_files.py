@@ -26,7 +26,7 @@ COMPOSE = ["docker-compose.yml", "docker-compose.m4max.yml"]
 SCHEMA_CHECK = ROOT / "deploy/grafana/schema-check"
 PUBLISHED = {"gateway", "grafana", "dashboard"}  # grafana only with --profile monitoring
 PROMTOOL = pytest.mark.skipif(shutil.which("promtool") is None,
-                              reason="promtool not installed (.ci/run installs Debian's prometheus)")
+                              reason="promtool not installed (run_tests.sh installs Debian's prometheus as root)")
 
 
 def _compose(name: str = "docker-compose.yml") -> dict:
