@@ -107,7 +107,8 @@ def test_native_killed_when_it_held_result_segments_then_supervisor_reclaims_the
     from tests.support.access import TEST_INSTANCE
 
     close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 50_000)))
-    body = binary.encode({"series": [{"symbol": "X", "close": close}], "indicators": [{"name": "sma", "params": {"timeperiod": 20}}]})
+    body = binary.encode({"series": [{"symbol": "X", "close": close}],
+                          "indicators": [{"name": "sma", "params": {"timeperiod": 20}}]})
     headers = {**ADMIN_HEADERS, "content-type": binary.MEDIA_TYPE, "accept": binary.MEDIA_TYPE}
 
     def call() -> np.ndarray:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -141,7 +143,9 @@ def _postmaster_pid(data: Path) -> int:
 def test_postgres_killed_for_10s_under_order_flow_then_503_rebuilt_and_acknowledged_equals_stored(tmp_path,
                                                                                                  redis_url):
     pg_port, port = free_port(), free_port()
-    run = tmp_path / "pg"
+    # not under pytest's temporary tree: another pytest session resets /tmp/pytest-of-<user> to 0700, and the
+    # postgres system user (when we run as root) must traverse every parent of the data directory
+    run = Path(tempfile.mkdtemp(prefix="nautilus-pgfault-"))
     url = with_database(infra.start_embedded_postgres(run, pg_port), "nautilus_fault")
     asyncio.run(migrate_url(url))
     env = base_env(tmp_path, DATABASE_URL=url, REDIS_URL=redis_url, NAUTILUS_PORT_GATEWAY=str(port),
@@ -193,3 +197,4 @@ def test_postgres_killed_for_10s_under_order_flow_then_503_rebuilt_and_acknowled
     finally:
         proc.stop()
         infra.stop_embedded_postgres(run / "pgdata")
+        shutil.rmtree(run, ignore_errors=True)

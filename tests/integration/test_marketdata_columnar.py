@@ -141,6 +141,9 @@ async def test_model_feed_when_batched_then_consumer_records_equal_the_per_messa
                                start="2024-05-01T12:00:00Z", model={"step_ms": 1000, "trade_probability": 0.5})
         await feed_ops.start_feed(req, ctx)
         await wait_done(fid, ctx)
+        probe = feed_ops.FEEDS[fid].probe  # the latency probe drains what the feed published, then stops
+        if probe is not None:
+            await asyncio.wait_for(probe, 30)
         st = await feed_ops.feed_status(FeedRef(feed_id=fid), ctx)
         return st, await drain(c, syms, 2500)
 
