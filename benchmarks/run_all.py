@@ -59,6 +59,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("ipc", "ipc.py"),
     Bench("gateway", "gateway.py"),
     Bench("portfolio", "portfolio.py"),
+    Bench("analytics", "analytics.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
 )
