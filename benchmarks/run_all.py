@@ -60,6 +60,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("gateway", "gateway.py"),
     Bench("portfolio", "portfolio.py"),
     Bench("analytics", "analytics.py"),
+    Bench("optimisation", "optimisation.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
 )
