@@ -61,6 +61,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("portfolio", "portfolio.py"),
     Bench("analytics", "analytics.py"),
     Bench("optimisation", "optimisation.py"),
+    Bench("backtest_peers", "backtest_peers.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
 )
