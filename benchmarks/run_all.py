@@ -62,6 +62,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("analytics", "analytics.py"),
     Bench("optimisation", "optimisation.py"),
     Bench("backtest_peers", "backtest_peers.py"),
+    Bench("scaling", "scaling.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
 )
