@@ -18,9 +18,9 @@ each close (from its fills) the reference's; otherwise the run fails. Timed per 
 bars in memory to results (its own data objects built, engine run, fills and account read), warm, the same
 repeats, medians; bars per second = bars / median.
 
-OUR event-driven backtest (issue 11, the strategy engine driving the trading core) is not on this branch:
-``run_ours`` is the hook. When it returns a result, it is checked against the reference like a peer and
-compared with each peer in the report; until then the report lists it as missing, saying why.
+OUR event-driven backtest (issue 11, the strategy engine driving the trading core) runs through ``run_ours``
+when engines/strategy/backtest.py is in the checkout: checked against the reference like a peer, then timed
+and compared with each peer. Where that engine is absent the report lists it as missing, saying why.
 Results: benchmarks/results/backtest_peers.{json,md}.
 """
 
@@ -55,12 +55,29 @@ class Missing(Exception):
     """A peer that cannot be installed or run here; the message is the reason."""
 
 
+OURS_MODULES = ("engines.strategy.registry", "engines.strategy.backtest")
+
+
 def run_ours(bars: Bars) -> dict | None:
-    """OUR event-driven backtest of sma_cross's strategy on ``bars``: {"fills": [(bar, side, shares, price)],
-    "final_equity": float}, or None while it does not exist. Hook for issue 11 (the strategy engine on the
-    trading core): run the built-in moving-average cross with fast 20, slow 50, all-in whole shares, fills at
-    the signal bar's close, no fees, 100,000 cash, on these bars, and return its fills and final equity."""
-    return None
+    """OUR event-driven backtest (issue 11: the strategy engine driving the trading core) of sma_cross's
+    strategy on ``bars``: the built-in ``sma_cross`` (fast 20, slow 50, all of the cash) through
+    ``engines.strategy.backtest.run_event`` with whole shares (lot 1), fills at the signal bar's close, no
+    fees or slippage, 100,000 cash. {"fills": [(bar, side, shares, price)], "final_equity"}, or None where
+    that engine is not in this checkout (the branch that brings it is not merged yet)."""
+    try:
+        from engines.strategy.backtest import BacktestConfig, BarData, run_event
+        from engines.strategy.registry import load as load_strategy
+    except ModuleNotFoundError as e:
+        if e.name in OURS_MODULES:
+            return None
+        raise
+    ts = bars.dates.astype("datetime64[ns]").astype(np.int64)
+    data = {"SPX": BarData(ts, bars.open, bars.high, bars.low, bars.close, bars.volume)}
+    cfg = BacktestConfig(initial_cash=sma_cross.CASH, lot_size=1.0, fill_at="close")
+    res = run_event(load_strategy("sma_cross").cls, {"fast": sma_cross.FAST, "slow": sma_cross.SLOW}, data, cfg)
+    bar_of = {int(t): i for i, t in enumerate(ts)}
+    fills = [(bar_of[int(f["ts_ns"])], f["side"], int(round(f["qty"])), float(f["price"])) for f in res.fills]
+    return {"fills": fills, "final_equity": float(res.equity[-1])}
 
 
 def run_backtrader(bars: Bars, reps: int) -> tuple[dict, float]:
@@ -157,8 +174,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     if not any("ours" in r for r in rows):
-        rep.missing("ours (event-driven backtest, issue 11)", "not on this branch yet: benchmarks/backtest_peers.py "
-                    "run_ours() is the hook; the peers are checked against the numpy reference meanwhile")
+        rep.missing("ours (event-driven backtest, issue 11)", "engines/strategy/backtest.py is not in this checkout "
+                    "(issue 11 not merged): the peers are checked against the numpy reference only")
     for name, reason in missing.items():
         rep.missing(name, reason)
     for r in rows:
