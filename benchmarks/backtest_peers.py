@@ -1,7 +1,7 @@
 """Event-driven backtests: backtrader and NautilusTrader on the same SMA-crossover strategy and bars, checked
 against a vectorised numpy reference written from the strategy's definition, then timed.
 
-    .venv/bin/python benchmarks/backtest_peers.py            # S&P 500 5,031 bars and 100,000 synthetic bars, 3 repeats
+    .venv/bin/python benchmarks/backtest_peers.py            # S&P 500's 5,031 bars, and 100,000 (them forwards and backwards), 3 repeats
     .venv/bin/python benchmarks/backtest_peers.py --quick    # the 5,031 real bars, 1 repeat
 
 The strategy, the bars and the reference: benchmarks/peers/sma_cross.py (SMA 20/50 cross, long only, all in
@@ -48,7 +48,7 @@ from benchmarks.peers.sma_cross import Bars  # noqa: E402
 VENVS = Path(os.environ.get("NAUTILUS_PEER_VENVS", "/work/venvs"))
 NAUTILUS_PY = VENVS / "nautilus" / "bin" / "python"
 SETUP = ROOT / "benchmarks" / "peers" / "setup.sh"
-SYNTHETIC_BARS = 100_000  # daily bars from 1970 stay below NautilusTrader's nanosecond limit (2262)
+LONG_BARS = 100_000  # daily bars from 1970 stay below NautilusTrader's nanosecond limit (2262)
 AREA = "event-driven backtest"
 
 
@@ -140,7 +140,7 @@ def main() -> None:
     args = ap.parse_args()
     reps = 1 if args.quick else args.repeats
     may_setup = not (args.quick or args.no_setup)
-    datasets = [sma_cross.sp500_bars()] + ([] if args.quick else [sma_cross.synthetic_bars(SYNTHETIC_BARS)])
+    datasets = [sma_cross.sp500_bars()] + ([] if args.quick else [sma_cross.long_bars(LONG_BARS)])
 
     rep = Report("backtest_peers")
     rows, missing = [], {}

@@ -28,8 +28,9 @@ class SmaCross(bt.Strategy):
         f0, f1, s0, s1 = self.fast[0], self.fast[-1], self.slow[0], self.slow[-1]
         held = self.position.size
         if held == 0 and f1 <= s1 and f0 > s0:
-            order = self.buy(size=all_in_shares(self.broker.getcash(), self.data.close[0]))
-            self.bar_of_order[order.ref] = t
+            shares = all_in_shares(self.broker.getcash(), self.data.close[0])
+            if shares > 0:
+                self.bar_of_order[self.buy(size=shares).ref] = t
         elif held > 0 and f1 >= s1 and f0 < s0:
             order = self.sell(size=held)
             self.bar_of_order[order.ref] = t

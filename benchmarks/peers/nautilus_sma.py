@@ -71,7 +71,8 @@ class SmaCross(Strategy):
         if held == 0 and f1 <= s1 and f0 > s0:
             cash = self.portfolio.account(VENUE).balance_free(USD).as_double()
             qty = int(round(cash * 100)) // int(round(close * 100))  # sma_cross.all_in_shares
-            self._submit(OrderSide.BUY, qty)
+            if qty > 0:
+                self._submit(OrderSide.BUY, qty)
         elif held > 0 and f1 >= s1 and f0 < s0:
             self._submit(OrderSide.SELL, int(held))
 

@@ -4,7 +4,7 @@ The strategy (issue 11's agreement case, with whole shares so that money stays i
   bars      arch's S&P 500 daily bars 1999-2018 (5,031), every price rounded to the cent (NautilusTrader's
             equity instruments quote in cents; every peer gets the same rounded bars)
   signals   fast = SMA(close, 20), slow = SMA(close, 50); at bar t (t >= 50, both averages defined at t - 1):
-            enter when flat and fast[t-1] <= slow[t-1] and fast[t] > slow[t];
+            enter when flat and fast[t-1] <= slow[t-1] and fast[t] > slow[t] (and one share is affordable);
             exit when long and fast[t-1] >= slow[t-1] and fast[t] < slow[t]
   orders    market, filled at bar t's close; long only; all in: floor(cash / close) whole shares (computed in
             integer cents); exit sells the whole position; no fees, no slippage
@@ -51,15 +51,16 @@ def sp500_bars() -> Bars:
                 df["Volume"].to_numpy(dtype=np.float64), "S&P 500 daily 1999-2018 (arch)")
 
 
-def synthetic_bars(n: int, seed: int = 11) -> Bars:
-    """A longer series for throughput: a seeded geometric random walk (daily vol 1.2%), cents, OHLC from it."""
-    rng = np.random.default_rng(seed)
-    close = np.round(1000.0 * np.exp(np.cumsum(rng.normal(2e-4, 0.012, n))), 2)
-    prev = np.concatenate(([close[0]], close[:-1]))
-    spread = np.round(np.abs(rng.normal(0, 0.004, n)) * close, 2)
-    high, low = np.maximum(prev, close) + spread, np.minimum(prev, close) - spread
+def long_bars(n: int) -> Bars:
+    """A longer series for throughput: the real S&P 500 bars played forwards, then backwards, then forwards
+    again ... to n bars (continuous, and the level stays within the index's own range at any length)."""
+    real = sp500_bars()
+    forth = np.arange(real.n)
+    cycle = np.concatenate((forth, forth[-2:0:-1]))
+    idx = np.tile(cycle, -(-n // cycle.size))[:n]
     dates = np.datetime64("1970-01-01") + np.arange(n).astype("timedelta64[D]")
-    return Bars(dates, prev, high, low, close, np.full(n, 1e6), f"{n:,} synthetic daily bars (seeded random walk)")
+    return Bars(dates, real.open[idx], real.high[idx], real.low[idx], real.close[idx], real.volume[idx],
+                f"{n:,} daily bars (the S&P 500's, forwards and backwards)")
 
 
 def all_in_shares(cash: float, price: float) -> int:
@@ -95,6 +96,8 @@ def reference(close: np.ndarray) -> dict:
             break
         t = int(nxt[0])
         shares = all_in_shares(cash, close[t])
+        if shares == 0:  # not one share affordable: stay flat (never on these bars; every peer does the same)
+            continue
         cash -= shares * close[t]
         fills.append((t, "buy", shares, float(close[t])))
         nxt = down[down > t]

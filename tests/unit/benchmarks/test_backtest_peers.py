@@ -1,6 +1,7 @@
 """The event-driven backtest peers run the strategy of benchmarks/peers/sma_cross.py: the numpy reference
-follows its definition on a hand-built series, backtrader gives the reference's fills, NautilusTrader too (in
-its own venv, when set up), and a peer that is not installed is reported missing with the reason."""
+follows its definition on a hand-built series, backtrader gives the reference's fills (on the S&P 500 bars
+played forwards then backwards), NautilusTrader too (in its own venv, when set up), and a peer that is not
+installed is reported missing with the reason."""
 
 from __future__ import annotations
 
@@ -44,11 +45,11 @@ def test_all_in_shares_when_cash_is_an_exact_multiple_then_no_share_lost_to_roun
     assert sma_cross.all_in_shares(1234.55, 1234.56) == 0
 
 
-def test_backtrader_when_random_walk_bars_then_same_fills_and_equity_as_reference():
+def test_backtrader_when_bars_forwards_and_backwards_then_same_fills_and_equity_as_reference():
     pytest.importorskip("backtrader")
     from benchmarks.peers import backtrader_sma
 
-    bars = sma_cross.synthetic_bars(3_000, seed=3)
+    bars = sma_cross.long_bars(6_000)
     ref = sma_cross.reference(bars.close)
     got = backtrader_sma.run(bars)
     assert len(ref["fills"]) > 10
@@ -59,8 +60,8 @@ def test_backtrader_when_random_walk_bars_then_same_fills_and_equity_as_referenc
 @pytest.mark.skipif(not backtest_peers.NAUTILUS_PY.exists(),
                     reason="NautilusTrader's venv is not set up here (bash benchmarks/peers/setup.sh makes it)")
 @pytest.mark.timeout(300)
-def test_nautilus_when_random_walk_bars_then_same_fills_and_equity_as_reference():
-    bars = sma_cross.synthetic_bars(2_000, seed=4)
+def test_nautilus_when_bars_forwards_and_backwards_then_same_fills_and_equity_as_reference():
+    bars = sma_cross.long_bars(6_000)
     got, seconds = backtest_peers.run_nautilus(bars, reps=1, may_setup=False)
     ref = sma_cross.reference(bars.close)
     assert sma_cross.same_fills(ref["fills"], got["fills"])[0], (ref["fills"][:4], got["fills"][:4])
