@@ -15,7 +15,8 @@ validation, covariance, solve, risk contributions, response) on six problems:
                                          EfficientCVaR), agreement judged on the CVaR reached and the weights.
 Data: skfolio's S&P 500 dataset, 20 stocks, the last 2,500 daily returns. Each peer estimates its own
 moments from the same returns (the sample mean and covariance, as the engine does); skfolio runs at the
-engine's Clarabel tolerances (CLARABEL_PARAMS). Where the engine solves with skfolio, "ours vs skfolio" is the
+engine's Clarabel tolerances (CLARABEL_PARAMS), PyPortfolioOpt with its default solvers (they agree here; at
+100+ assets its default OSQP does not: see benchmarks/scaling.py). Where the engine solves with skfolio, "ours vs skfolio" is the
 cost of our layer around it, stated as such. Every answer is checked before timing: max |w - w_ours| <= 1e-4
 (for CVaR: the CVaR reached within 1e-6 relative as well). HRP is not paired: PyPortfolioOpt bisects the
 seriated list (Lopez de Prado 2016), skfolio (ours) splits at the dendrogram's branches; the weights differ
