@@ -16,8 +16,9 @@ Curves (seconds per call against size; run_all plots each area on log-log axes, 
                           on 2,500 days of synthetic 5-factor returns (benchmarks/portfolio.py's), 10 to 500
                           assets; skfolio and PyPortfolioOpt (both Clarabel at the engine's tolerances)
 Answers are checked at every size before its time counts: indicator columns equal to TA-Lib's (rtol 1e-12),
-VaR within 4 standard errors of numpy's; for optimisation each peer's weights within 1e-4 of ours, summing to 1
-(1e-6), its variance no more than 1e-5 (relative) above ours. PyPortfolioOpt runs Clarabel at the engine's
+VaR within 4 standard errors of numpy's; for optimisation each peer's variance no more than 1e-5 (relative)
+above ours, its weights summing to 1 (1e-6) and within 1e-3 of ours (a flat minimum: solvers at 1e-10 gap
+tolerances still differ by up to ~1e-4 in weight). PyPortfolioOpt runs Clarabel at the engine's
 tolerances, as skfolio does: at its default (OSQP) it stops 3e-3 to 8e-3 away in weight and 2e-4 to 7e-4
 above in variance at 100 and 500 assets, a less accurate answer (ours meets the KKT conditions to ~1e-15). Bars are a seeded synthetic
 random walk (real series are not long enough for the top sizes). Medians of warm repeats.
@@ -162,7 +163,7 @@ def optimisation(sizes: dict, reps: int, rep: Report) -> list[dict]:
             theirs = fn()
             diff = float(np.abs(theirs - w).max())
             gap = float((variance(S, theirs) - variance(S, w)) / variance(S, w))
-            if diff > 1e-4 or gap > 1e-5 or abs(theirs.sum() - 1) > 1e-6:
+            if diff > 1e-3 or gap > 1e-5 or abs(theirs.sum() - 1) > 1e-6:
                 raise SystemExit(f"optimisation, {n} assets: {name} reaches a variance {gap:+.1e} relative to ours, "
                                  f"weights {diff:.1e} apart, summing to {theirs.sum():.6f}")
             t, _ = timed(fn, n_reps)
