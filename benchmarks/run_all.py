@@ -90,7 +90,7 @@ def run(benches: list[Bench], profile: str, out: Path) -> list[dict]:
         wall = time.perf_counter() - t0
         ok = code == 0 and any((out / f"{s}.json").exists() for s in b.files())
         print(f"   {'ok' if ok else 'FAILED (' + str(code) + ')'} in {wall:.0f} s; log {log}", flush=True)
-        if not ok:
+        if not ok and log.exists():
             print("   " + "\n   ".join(log.read_text(errors="replace").splitlines()[-15:]), flush=True)
         status.append({"name": b.name, "command": shown, "ok": ok, "exit": code, "wall_s": round(wall, 1),
                        "log": str(log.relative_to(out))})
@@ -322,7 +322,8 @@ def main() -> None:
     failed = [b for b in rep["benchmarks"] if not b["ok"]]
     if failed:
         for b in failed:  # the cause first, on stderr, so a caller that keeps only the tail still sees it
-            tail = (out / b["log"]).read_text(errors="replace").splitlines()[-25:] if b.get("log") else []
+            log = out / b["log"] if b.get("log") else None
+            tail = log.read_text(errors="replace").splitlines()[-25:] if log and log.exists() else []
             print(f"== {b['name']} FAILED ({b['exit']}):", *tail, sep="\n", file=sys.stderr)
         raise SystemExit(f"benchmarks failed: {', '.join(b['name'] for b in failed)} (see the report)")
     if any(not c["agree"] for c in rep["comparisons"]):
