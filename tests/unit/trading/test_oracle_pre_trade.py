@@ -259,3 +259,55 @@ def test_reducing_order_when_exposure_and_margin_are_exhausted_then_still_accept
         eng.cancel(o.id)
     o = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=1.0, limit_price=99.0)[0]
     assert o.denial.code == "GROSS_EXPOSURE_EXCEEDED"
+
+
+# ---- sliding windows at window - 1 ns, window, window + 1 ns -----------------------------------------
+def _at(eng: TradingEngine, ns: int) -> None:
+    """Make the engine's next clock reading ``ns`` (the conftest clock adds 1 us per reading)."""
+    eng.clock.now = ns - 1_000
+
+
+@pytest.mark.parametrize(("offset_ns", "counted"), [(-1, True), (0, False), (1, False)])
+def test_order_rate_when_the_oldest_order_is_window_minus_at_or_past_then_counted_or_not(offset_ns, counted) -> None:
+    """The window is the last ``rate_window_s``: an order exactly that old has left it."""
+    eng, _ = _setup([], [], 1e7)
+    eng.accounts["acc"].risk.limits = RiskLimits(max_orders_per_window=1, rate_window_s=0.5, duplicate_window_s=None)
+    first = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=1.0, limit_price=99)[0]
+    t0 = eng.accounts["acc"].risk.recent[-1]
+    assert first.created_ns == t0
+    _at(eng, t0 + 500_000_000 + offset_ns)
+    o = eng.submit(account_id="acc", symbol="AAA", side=Side.BUY, type=OrderType.LIMIT, qty=1.0, limit_price=98.0)[0]
+    assert (o.status is OrderStatus.DENIED) is counted
+    if counted:
+        assert o.denial.code == "RATE_LIMIT_EXCEEDED" and o.denial.values["orders_in_window"] == 1
+
+
+@pytest.mark.parametrize(("offset_ns", "duplicate"), [(-1, True), (0, False), (1, False)])
+def test_duplicate_when_same_shape_window_minus_at_or_past_then_denied_or_not(offset_ns, duplicate) -> None:
+    eng, _ = _setup([], [], 1e7)
+    eng.accounts["acc"].risk.limits = RiskLimits(duplicate_window_s=2.0)
+    kw = {"account_id": "acc", "symbol": "AAA", "side": Side.SHORT, "type": OrderType.LIMIT, "qty": 3.0}
+    first = eng.submit(client_order_id="a", limit_price=101.0, **kw)[0]
+    _at(eng, first.created_ns + 2_000_000_000 + offset_ns)
+    o = eng.submit(client_order_id="b", limit_price=101.0, **kw)[0]
+    assert (o.status is OrderStatus.DENIED) is duplicate
+    if duplicate:
+        assert o.denial.code == "DUPLICATE_ORDER" and o.denial.values["previous_client_order_id"] == "a"
+
+
+@pytest.mark.parametrize(("qty", "denied"), [(49.0, False), (50.0, False), (51.0, True)])
+def test_each_size_limit_when_order_at_limit_minus_one_at_and_plus_one_then_only_beyond_is_denied(qty, denied) -> None:
+    """At the limit is allowed for every size limit: quantity, notional, position and exposure."""
+    for limits, code in (
+        (RiskLimits(max_order_qty=50, duplicate_window_s=None), "QUANTITY_EXCEEDS_MAXIMUM"),
+        (RiskLimits(max_order_notional=50 * 100.0, duplicate_window_s=None), "NOTIONAL_EXCEEDS_MAX_PER_ORDER"),
+        (RiskLimits(max_position_qty=50, duplicate_window_s=None), "POSITION_LIMIT_EXCEEDED"),
+        (RiskLimits(max_gross_exposure=50 * 100.0, duplicate_window_s=None), "GROSS_EXPOSURE_EXCEEDED"),
+    ):
+        for side, px in ((Side.BUY, 100.0), (Side.SHORT, 100.0)):
+            eng, _ = _setup([], [], 1e7)
+            eng.accounts["acc"].risk.limits = limits
+            o = eng.submit(account_id="acc", symbol="AAA", side=side, type=OrderType.STOP, qty=qty, stop_price=px)[0]
+            assert (o.status is OrderStatus.DENIED) is denied, (code, side, o.denial)
+            if denied:
+                assert o.denial.code == code
