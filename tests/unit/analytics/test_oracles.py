@@ -191,3 +191,8 @@ def test_pandas_oracle_for_calmar_and_cagr_when_quarterly_then_equal() -> None:
     mdd = (wealth / wealth.cummax().clip(lower=1.0) - 1).min()
     assert res.cagr == pytest.approx(cagr, rel=1e-12)
     assert res.calmar == pytest.approx(cagr / abs(mdd), rel=1e-12)
+
+
+def test_hit_rate_when_flat_periods_then_only_gains_count() -> None:
+    res = performance(PerformanceRequest(returns=[0.01, 0.0, -0.02, 0.0, 0.03]))
+    assert res.hit_rate == pytest.approx(2 / 5)

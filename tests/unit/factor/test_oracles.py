@@ -232,3 +232,12 @@ def test_quantile_spread_when_hand_case_then_top_minus_bottom_bucket() -> None:
     buckets = [fwd[:2].mean(), fwd[2:4].mean(), fwd[4:].mean()]
     assert res.factors[0].quantile_mean_returns == pytest.approx(buckets)
     assert res.factors[0].spread.mean == pytest.approx(buckets[2] - buckets[0])
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_evaluate_when_a_price_is_zero_or_negative_then_refused_naming_close(bad: float) -> None:
+    close = _panel(6, cols=5)["close"]
+    close[3, 2] = bad
+    with pytest.raises(InvalidInput) as e:
+        evaluate_factors(EvaluateFactorsRequest(factors={"f": close.tolist()}, close=close.tolist()))
+    assert e.value.field == "close"

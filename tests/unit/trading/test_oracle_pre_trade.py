@@ -144,7 +144,7 @@ def probes(draw: st.DrawFn) -> Probe:
     half = draw(st.sampled_from([False] * 9 + [True]))  # now and then a price off the tick grid
     limit = _price(draw(st.integers(-1200, 1200)), half) if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
     stop = _price(draw(st.integers(-1200, 1200)), False) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-    qty = draw(st.sampled_from([float(q) for q in range(1, 61)] + [2.5]))
+    qty = draw(st.sampled_from([float(q) for q in range(1, 61)] + [2.5, 0.0]))
     return Probe(draw(st.sampled_from(list(Side))), typ, tif, qty, limit, stop)
 
 
