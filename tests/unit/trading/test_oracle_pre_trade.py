@@ -143,7 +143,8 @@ def probes(draw: st.DrawFn) -> Probe:
     tif = draw(st.sampled_from([TimeInForce.IOC, TimeInForce.FOK] if typ is OrderType.MARKET else list(TimeInForce)))
     half = draw(st.sampled_from([False] * 9 + [True]))  # now and then a price off the tick grid
     limit = _price(draw(st.integers(-1200, 1200)), half) if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = _price(draw(st.integers(-1200, 1200)), False) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+    stop_half = draw(st.sampled_from([False] * 9 + [True]))
+    stop = _price(draw(st.integers(-1200, 1200)), stop_half) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) else None
     qty = draw(st.sampled_from([float(q) for q in range(1, 61)] + [2.5, 0.0]))
     return Probe(draw(st.sampled_from(list(Side))), typ, tif, qty, limit, stop)
 
@@ -313,3 +314,61 @@ def test_each_size_limit_when_order_at_limit_minus_one_at_and_plus_one_then_only
             assert (o.status is OrderStatus.DENIED) is denied, (code, side, o.denial)
             if denied:
                 assert o.denial.code == code
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SHORT])
+@pytest.mark.parametrize("typ", [OrderType.STOP, OrderType.STOP_LIMIT])
+def test_stop_price_when_off_tick_or_outside_collar_then_denied_naming_stop_price(side, typ) -> None:
+    """Stop prices are held to the tick and the collar exactly as limit prices are."""
+    limit = {"limit_price": 100.00} if typ is OrderType.STOP_LIMIT else {}
+    for stop, code in (
+        (100.005, "PRICE_INVALID_TICK"),
+        (110.02, "PRICE_OUTSIDE_COLLAR"),
+        (89.99, "PRICE_OUTSIDE_COLLAR"),
+    ):
+        eng, _ = _setup([], [], 1e7)
+        eng.accounts["acc"].risk.limits = RiskLimits(price_collar_pct=10.0, duplicate_window_s=None)
+        o = eng.submit(account_id="acc", symbol="AAA", side=side, type=typ, qty=1.0, stop_price=stop, **limit)[0]
+        assert o.status is OrderStatus.DENIED and o.denial.code == code, (stop, o.denial)
+        assert o.denial.values["field"] == "stop_price"
+    eng, _ = _setup([], [], 1e7)
+    eng.accounts["acc"].risk.limits = RiskLimits(price_collar_pct=10.0, duplicate_window_s=None)
+    o = eng.submit(account_id="acc", symbol="AAA", side=side, type=typ, qty=1.0, stop_price=109.95, **limit)[0]
+    assert o.denial is None
+
+
+# ---- resting orders count, by hand ------------------------------------------------------------------
+def _limit(eng: TradingEngine, side: Side, qty: float, px: float):  # noqa: ANN202
+    return eng.submit(account_id="acc", symbol="AAA", side=side, type=OrderType.LIMIT, qty=qty, limit_price=px)[0]
+
+
+@pytest.mark.parametrize("resting_side", [Side.SELL, Side.SHORT])
+def test_sell_when_part_of_the_long_is_promised_to_resting_sells_then_only_the_rest_can_be_sold(resting_side) -> None:
+    eng, _ = _setup([20], [], 1e7)
+    assert _limit(eng, resting_side, 15.0, 100.50).status is OrderStatus.ACCEPTED
+    d = _limit(eng, Side.SELL, 6.0, 100.60).denial
+    assert d.code == "SELL_EXCEEDS_LONG_POSITION" and d.values["available"] == pytest.approx(5.0)
+    assert _limit(eng, Side.SELL, 5.0, 100.60).status is OrderStatus.ACCEPTED
+
+
+def test_position_limit_when_resting_buys_then_they_count_toward_the_projection() -> None:
+    eng, _ = _setup([5], [(True, 20, 10)], 1e7)  # long 5, a buy of 20 resting
+    eng.accounts["acc"].risk.limits = RiskLimits(max_position_qty=30, duplicate_window_s=None)
+    d = _limit(eng, Side.BUY, 6.0, 99.80).denial
+    assert d.code == "POSITION_LIMIT_EXCEEDED" and d.values["projected"] == pytest.approx(31.0)
+    assert _limit(eng, Side.BUY, 5.0, 99.80).status is OrderStatus.ACCEPTED
+    # a short sale is projected from the position less resting sells: 5 - 35 = -30, at the limit
+    assert _limit(eng, Side.SHORT, 35.0, 100.60).status is OrderStatus.ACCEPTED
+    d = _limit(eng, Side.SHORT, 1.0, 100.70).denial
+    assert d.code == "POSITION_LIMIT_EXCEEDED" and d.values["projected"] == pytest.approx(-31.0)
+
+
+def test_buying_power_when_resting_orders_reserve_margin_then_by_hand() -> None:
+    """Cash 10,000, margin 50%: a resting buy of 100 @ 99 reserves 4,950; 5,050 remain."""
+    eng, _ = _setup([], [], 10_000.0)
+    eng.accounts["acc"].risk.limits = RiskLimits(margin_rate=0.5, duplicate_window_s=None)
+    assert _limit(eng, Side.BUY, 100.0, 99.00).status is OrderStatus.ACCEPTED
+    d = _limit(eng, Side.SHORT, 102.0, 100.50).denial  # needs 102 * 100.5 * 0.5 = 5,125.5
+    assert d.code == "INSUFFICIENT_BUYING_POWER"
+    assert d.values["required"] == pytest.approx(5_125.5) and d.values["available"] == pytest.approx(5_050.0)
+    assert _limit(eng, Side.SHORT, 100.0, 100.50).status is OrderStatus.ACCEPTED  # 5,025 fits
