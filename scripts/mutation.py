@@ -10,10 +10,11 @@ tests, and count which tests catch it.
 The catalogue (scripts/mutation_catalogue.toml) holds realistic one-line bugs: an off-by-one, a dropped
 term, a wrong sign, a missing side. Each mutant runs in a scratch copy of the working tree (the files git
 tracks or would track), so the checkout is never modified; pytest runs there with a fixed hypothesis seed
-(``--hypothesis-seed=0``, no example database), so a run is repeatable. A mutant is caught when at least
-one test fails or errors; a mutant whose run exceeds ``--timeout-s`` counts as caught (a hang is a
-failure a user would see) and is marked so. Equivalent mutants (the catalogue says why) are reported
-apart and left out of the score.
+(``--hypothesis-seed=0``, no example database), so a run is repeatable, and without hypothesis' shrink
+phase (scripts/mutation_pytest_plugin.py: shrinking a failing example does not change the verdict).
+A mutant is caught when at least one test fails or errors; a mutant whose run exceeds ``--timeout-s``
+counts as caught (a hang is a failure a user would see) and is marked so. Equivalent mutants (the
+catalogue says why) are reported apart and left out of the score.
 
 Results: benchmarks/results/mutation.json and mutation.md (per area caught/total and score, every mutant
 with the number of tests that caught it, every survivor with its reason).
@@ -26,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,6 +138,8 @@ def pytest_cmd(tests: list[str], ignore: list[str]) -> list[str]:
         "no:cacheprovider",
         "-p",
         "no:randomly",
+        "-p",
+        "mutation_pytest_plugin",
         "--hypothesis-seed=0",
         "-o",
         "addopts=",
@@ -145,7 +149,7 @@ def pytest_cmd(tests: list[str], ignore: list[str]) -> list[str]:
 
 
 def run_tests(work: Path, tests: list[str], ignore: list[str], timeout_s: float) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{work}{os.pathsep}{work / 'scripts'}", "PYTHONDONTWRITEBYTECODE": "1"}
     shutil.rmtree(work / ".hypothesis", ignore_errors=True)  # no example database carried between mutants
     t0 = time.perf_counter()
     try:
@@ -292,6 +296,7 @@ def markdown(rep: dict) -> str:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still remove the scratch copies
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--area", action="append", help="only these areas (repeatable)")
     ap.add_argument("--id", action="append", help="only these mutants (repeatable)")
