@@ -225,7 +225,21 @@ def score(rows: list[dict]) -> dict:
     }
 
 
-def summarise(areas: dict[str, dict], rows: list[dict], baseline: dict, ignore: list[str]) -> dict:
+def tree_state() -> dict:
+    """The commit the run's scratch copy was taken from, and whether the tree differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            [*git, "status", "--porcelain", "--", "backend", "engines", "tests", "scripts"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    return {"commit": commit or None, "dirty": dirty}
+
+
+def summarise(areas: dict[str, dict], rows: list[dict], runs: list[dict], ignore: list[str]) -> dict:
     per_area = {
         a: {
             "title": areas[a]["title"],
@@ -241,9 +255,8 @@ def summarise(areas: dict[str, dict], rows: list[dict], baseline: dict, ignore: 
         "core": score(core_rows),
         "overall": score(rows),
         "targets": {"core": TARGET_CORE, "overall": TARGET_OVERALL},
-        "baseline": baseline,
+        "runs": runs,
         "ignored": ignore,
-        "command": " ".join([".venv/bin/python", "scripts/mutation.py", *sys.argv[1:]]),
         "mutants": rows,
     }
 
@@ -257,8 +270,24 @@ def markdown(rep: dict) -> str:
     lines = [
         "# Mutation testing of the money paths",
         "",
-        f"Command: `{rep['command']}` (catalogue: `scripts/mutation_catalogue.toml`; each mutant applied alone in a "
-        "scratch copy, the area's unit tests run with `--hypothesis-seed=0`).",
+        "Catalogue: `scripts/mutation_catalogue.toml`; each mutant applied alone in a scratch copy of the tree, the "
+        "area's unit tests run with `--hypothesis-seed=0` (no shrinking); a mutant is caught when a test fails.",
+        "",
+        *[
+            f"Run {i + 1}: `{r['command']}` at commit {r['commit']}"
+            f"{' (with uncommitted changes)' if r['dirty'] else ''}"
+            f", {r['mutants']} mutant(s), baseline (no mutant) green in {r['baseline_wall_s']} s."
+            for i, r in enumerate(rep["runs"])
+        ],
+        *(
+            [
+                "",
+                "Later runs re-ran the survivors of earlier ones after tests were added (adding a test can only "
+                "turn a survivor into a caught mutant; the tests that were there are unchanged).",
+            ]
+            if len(rep["runs"]) > 1
+            else []
+        ),
         "",
         f"- Trading core (pre-trade, positions, order states): **{core['caught']}/{core['counted']} caught "
         f"({_pct(core['score'])})**, target {_pct(TARGET_CORE)}.",
@@ -282,16 +311,15 @@ def markdown(rep: dict) -> str:
     for r in survivors:
         why = f"equivalent: {r['equivalent']}" if r["equivalent"] else "NOT caught: no test fails"
         lines.append(f"- `{r['id']}` ({r['file']}:{r['line']}) {r['bug']}. {why}.")
-    lines += ["", "## Every mutant", "", "| id | where | bug | caught by (tests) |", "|---|---|---|---|"]
+    lines += ["", "## Every mutant", "", "| id | where | bug | caught by (tests) | run |", "|---|---|---|---|---|"]
     for r in rep["mutants"]:
         by = (
             ("timeout" if r["timeout"] else str(r["caught_by"]))
             if r["caught"]
             else ("equivalent" if r["equivalent"] else "**missed**")
         )
-        lines.append(f"| `{r['id']}` | {r['file']}:{r['line']} | {r['bug']} | {by} |")
-    b = rep["baseline"]
-    lines += ["", f"Baseline (no mutant): {b['passed_areas']} area test run(s) green, {b['wall_s']} s.", ""]
+        lines.append(f"| `{r['id']}` | {r['file']}:{r['line']} | {r['bug']} | {by} | {r['run'] + 1} |")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -306,6 +334,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--name", default="mutation", help="file stem of the results")
     ap.add_argument("--check", action="store_true", help="only check that the catalogue applies")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="re-run the survivors (or --id) of the results already in --out, keep the other rows",
+    )
     args = ap.parse_args()
     areas, mutants = load()
     problems = check(areas, mutants)
@@ -313,6 +346,14 @@ def main() -> None:
         print("\n".join(problems) or f"catalogue sound: {len(mutants)} mutants in {len(areas)} areas")
         raise SystemExit(1 if problems else 0)
     todo = [m for m in mutants if (not args.area or m.area in args.area) and (not args.id or m.id in args.id)]
+    prior: dict = {}
+    if args.update:
+        prior = json.loads((args.out / f"{args.name}.json").read_text())
+        if prior["ignored"] != args.ignore:
+            raise SystemExit(f"--update must leave out the same tests as the run it updates ({prior['ignored']})")
+        again = {r["id"] for r in prior["mutants"] if not r["caught"] and not r["equivalent"]}
+        known = {r["id"] for r in prior["mutants"]}
+        todo = [m for m in todo if (m.id in args.id if args.id else (m.id in again or m.id not in known))]
     workers = [Worker() for _ in range(max(1, args.workers))]
     try:
         # baseline: every area's tests must pass unmutated, or no mutant result means anything
@@ -322,8 +363,15 @@ def main() -> None:
             res = run_tests(workers[0].dir, list(tests), args.ignore, args.timeout_s)
             if res["rc"] != 0:
                 raise SystemExit(f"baseline failed for {tests}: {res['failed'] or res['tail']}")
-        baseline = {"passed_areas": len(suites), "wall_s": round(time.perf_counter() - t0, 1)}
-        print(f"baseline green ({baseline['wall_s']} s); {len(todo)} mutants, {len(workers)} worker(s)", flush=True)
+        runs = prior.get("runs", [])
+        run = {
+            **tree_state(),
+            "command": " ".join([".venv/bin/python", "scripts/mutation.py", *sys.argv[1:]]),
+            "mutants": len(todo),
+            "baseline_wall_s": round(time.perf_counter() - t0, 1),
+        }
+        runs.append(run)
+        print(f"baseline green ({run['baseline_wall_s']} s); {len(todo)} mutants, {len(workers)} worker(s)", flush=True)
         free = list(workers)
         rows: list[dict] = []
 
@@ -336,13 +384,18 @@ def main() -> None:
 
         with ThreadPoolExecutor(len(workers)) as pool:
             for r in pool.map(one, todo):
+                r["run"] = len(runs) - 1
                 rows.append(r)
                 state = "caught" if r["caught"] else ("equivalent" if r["equivalent"] else "MISSED")
                 print(f"  {r['id']:<34} {state:<10} by {r['caught_by']:>3} test(s)  {r['wall_s']:>6.1f} s", flush=True)
     finally:
         for w in workers:
             w.close()
-    rep = summarise(areas, rows, baseline, args.ignore)
+    if prior:  # keep the earlier rows of mutants not re-run, in catalogue order
+        new = {r["id"]: r for r in rows}
+        old = {r["id"]: r for r in prior["mutants"]}
+        rows = [new.get(m.id) or old[m.id] for m in mutants if m.id in new or m.id in old]
+    rep = summarise(areas, rows, runs, args.ignore)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(rep, indent=1) + "\n")
     (args.out / f"{args.name}.md").write_text(markdown(rep))
