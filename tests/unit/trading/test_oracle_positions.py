@@ -126,7 +126,7 @@ FILLS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(FILLS, st.integers(1000, 3000))
 def test_any_fills_when_applied_then_position_equals_the_oracle_ledger(fills, mark_cents) -> None:
     p, o = Position("a", "s", "X"), OracleBook()
@@ -146,7 +146,7 @@ def test_any_fills_when_applied_then_position_equals_the_oracle_ledger(fills, ma
     assert cash["a"] == pytest.approx(o.cash, rel=1e-12, abs=1e-9)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(FILLS, st.integers(1000, 3000), st.integers(0, 50))
 def test_any_session_when_flattened_then_realised_minus_fees_equals_cash_change(fills, close_cents, fee) -> None:
     rows = [("a", "s", "X", float(q), c / 100, f / 100) for q, c, f in fills]

@@ -198,7 +198,7 @@ def _assert_as_reference(probe: Probe, limits: RiskLimits, positions, resting, c
         assert o.status is not OrderStatus.DENIED, (o.denial, probe, seen)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(probe=probes(), limits=LIMITS, killed=st.sampled_from([False] * 15 + [True]), **STATE)
 def test_any_order_on_any_account_when_checked_then_denied_exactly_when_the_reference_finds_a_breach(
     probe: Probe, limits: RiskLimits, positions, resting, cash, killed
@@ -221,7 +221,7 @@ ALL_OFF = {k: None for k in ONE_LIMIT if k != "margin_rate"} | {"margin_rate": 0
 
 
 @pytest.mark.parametrize("name", list(ONE_LIMIT))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), probe=probes(), **STATE)
 def test_one_limit_when_any_order_on_any_account_then_denied_exactly_when_the_reference_says(
     name: str, data: st.DataObject, probe: Probe, positions, resting, cash
