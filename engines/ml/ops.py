@@ -1,19 +1,27 @@
 """Operations of the ML engine (:8400): volatility models (forecast, walk-forward evaluation against the
-EWMA baseline). Requests that name stored bars declare a ``prepare`` step (``engines.ml.data``) that
-turns the reference into inline returns; every ``fn`` here is pure compute."""
+EWMA baseline), training as jobs into the model registry, promotion, champion/challenger comparison and
+prediction with a registered version. Requests that name stored bars declare a ``prepare`` step
+(``engines.ml.data``) that turns the reference into inline returns; compute functions are pure, the
+registry operations (``engines.ml.service``) are async (PostgreSQL, artifact files)."""
 
 from backend.contract.operation import EngineSpec, Operation
 from backend.core.scopes import Scope
+from backend.jobs.kinds import JobKind
+from backend.jobs.models import JobView
+from backend.jobs.ops import job_operations
+from engines.ml.models import registry as rm
 from engines.ml.models import volatility as vm
 
 _E = "ml"
 _PREP = "engines.ml.data:inline_data"
+_S = "engines.ml.service"
 
 ENGINE = EngineSpec(
     name=_E,
     description="Volatility models (GARCH, GJR-GARCH, EGARCH with Student-t errors via arch, HAR-RV, EWMA) "
     "with forecasts 1..h periods ahead and walk-forward evaluation: every figure out-of-sample, next to the "
-    "EWMA (RiskMetrics) baseline, with a Diebold-Mariano test.",
+    "EWMA (RiskMetrics) baseline, with a Diebold-Mariano test. Training as jobs into a model registry in "
+    "PostgreSQL (versions, artifacts with hashes, stages), champion/challenger comparison, prediction.",
     operations=(
         Operation(engine=_E, name="forecast_volatility", scope=Scope.COMPUTE,
                   request=vm.ForecastVolatilityRequest, response=vm.ForecastVolatilityResponse,
@@ -25,5 +33,34 @@ ENGINE = EngineSpec(
                   fn_path="engines.ml.compute.evaluation:evaluate_volatility", prepare_path=_PREP, timeout_s=300.0,
                   summary="Walk-forward (expanding or rolling, periodic re-estimation) out-of-sample QLIKE and MSE "
                   "of a volatility model and the EWMA baseline on the same origins, with a Diebold-Mariano test"),
+        Operation(engine=_E, name="train_volatility_model", scope=Scope.COMPUTE,
+                  request=rm.TrainVolatilityRequest, response=JobView, fn_path=f"{_S}:train_volatility_model",
+                  prepare_path=_PREP, idempotent=False,
+                  summary="Queue a training job: walk-forward evaluation, final fit, artifact, new registry "
+                  "version in staging (follow it with get_job)"),
+        Operation(engine=_E, name="list_models", scope=Scope.READ, request=rm.ListModelsRequest,
+                  response=rm.ModelList, fn_path=f"{_S}:list_models", summary="Registered models and versions"),
+        Operation(engine=_E, name="get_model", scope=Scope.READ, request=rm.ModelRef, response=rm.ModelView,
+                  fn_path=f"{_S}:get_model",
+                  summary="A model's versions: hyper-parameters, dataset and data hash, metrics, stage"),
+        Operation(engine=_E, name="promote_model_version", scope=Scope.DATA_ADMIN, request=rm.PromoteRequest,
+                  response=rm.StageChange, fn_path=f"{_S}:promote_model_version", idempotent=False,
+                  summary="Move a version to production (archiving the champion), staging or archived; "
+                  "promoting an archived version rolls back"),
+        Operation(engine=_E, name="delete_model_version", scope=Scope.DATA_ADMIN, request=rm.VersionRef,
+                  response=rm.Deleted, fn_path=f"{_S}:delete_model_version", idempotent=False,
+                  summary="Delete a version that is not in production, with its artifact"),
+        Operation(engine=_E, name="compare_model_versions", scope=Scope.COMPUTE, request=rm.CompareRequest,
+                  response=rm.CompareResponse, fn_path=f"{_S}:compare_model_versions", prepare_path=_PREP,
+                  timeout_s=120.0,
+                  summary="Champion vs challenger with their stored parameters on the same out-of-sample window "
+                  "(QLIKE, MSE, Diebold-Mariano), next to the EWMA baseline"),
+        Operation(engine=_E, name="predict_volatility", scope=Scope.COMPUTE, request=rm.PredictVolatilityRequest,
+                  response=rm.PredictVolatilityResponse, fn_path=f"{_S}:predict_volatility", prepare_path=_PREP,
+                  summary="Variance forecasts 1..h from a registered version (default: production) after the "
+                  "given returns"),
+        *job_operations(_E),
     ),
+    jobs=(JobKind("train_volatility", "engines.ml.training:train_volatility", timeout_s=1800.0,
+                  on_done_path="engines.ml.training:register_volatility"),),
 )

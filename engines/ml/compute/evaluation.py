@@ -3,6 +3,8 @@ evaluation, where every figure is out-of-sample and next to the EWMA baseline on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from backend.contract.operation import OpContext
@@ -63,6 +65,12 @@ def verdict(name: str, baseline: str, m: LossPair, b: LossPair, dm: DieboldMaria
 
 
 def evaluate_volatility(req: EvaluateVolatilityRequest, ctx: OpContext) -> EvaluateVolatilityResponse:
+    return run_evaluation(req)
+
+
+def run_evaluation(req: EvaluateVolatilityRequest,
+                   progress: Callable[[int, int], None] | None = None) -> EvaluateVolatilityResponse:
+    """The walk-forward evaluation (``progress(fits_done, fits_total)`` for jobs)."""
     from backend.core.errors import InvalidInput
 
     r = req.data.returns
@@ -79,7 +87,7 @@ def evaluate_volatility(req: EvaluateVolatilityRequest, ctx: OpContext) -> Evalu
                            f"{MAX_REFITS} fits; raise refit_every", field="refit_every")
     kw = {"min_train": req.min_train, "refit_every": req.refit_every, "horizon": req.horizon_days,
           "rolling": rolling}
-    f_model, first, fits = vol.walk_forward(req.model, r, **kw)
+    f_model, first, fits = vol.walk_forward(req.model, r, **kw, progress=progress)
     f_base, _, _ = vol.walk_forward(EwmaSpec(model_type="ewma", lam=req.baseline_lam), r, **kw)
     y = vol.realised(r, first, f_model.size, req.horizon_days)
     m, b, dms, wins = compare(f_model, f_base, y, req.horizon_days)

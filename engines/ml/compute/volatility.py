@@ -7,6 +7,7 @@ needs to forecast again later (its parameters, JSON-safe), which is also what th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,11 +154,28 @@ def forecast(spec: GarchSpec | HarSpec | EwmaSpec, fitted: Fitted, r: np.ndarray
     return np.full(horizon, sigma2)
 
 
+def one_step_fixed(spec: GarchSpec | HarSpec | EwmaSpec, fitted: Fitted, r: np.ndarray, warmup: int) -> np.ndarray:
+    """1-step variance forecasts with fixed (stored) parameters for origins warmup-1 .. n-2 (the targets
+    r[warmup] .. r[n-1]); the first ``warmup`` returns only start the recursions."""
+    first = warmup - 1
+    if isinstance(spec, GarchSpec):
+        params = np.array(list(fitted.params.values()))
+        return _arch_forecast(spec, r, params, 1, first)[:-1, 0] / SCALE**2
+    if isinstance(spec, HarSpec):
+        if warmup < spec.monthly_days:
+            raise InvalidInput(f"warmup must be at least monthly_days={spec.monthly_days}", field="warmup")
+        coefs = np.array([[fitted.params[f"h1_{n}"] for n in ("const", "daily", "weekly", "monthly")]])
+        return _har_forecast(r * r, spec, coefs, fitted.extra["floor"], first)[:-1, 0]
+    return ewma_variance(r, spec.lam, float(np.mean(r[:warmup] ** 2)))[first:-1]
+
+
 def walk_forward(spec: GarchSpec | HarSpec | EwmaSpec, r: np.ndarray, *, min_train: int, refit_every: int,
-                 horizon: int, rolling: int | None) -> tuple[np.ndarray, int, int]:
+                 horizon: int, rolling: int | None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int, int]:
     """Out-of-sample forecasts of the variance summed over the next h returns, for origins
     t = min_train-1 .. n-1-h, each from parameters estimated on returns before t+1 only (re-estimated
     every ``refit_every`` origins, on all earlier returns or the last ``rolling``).
+    ``progress(fits_done, fits_total)`` is called after each fit (a job's progress; it may raise to stop).
     Returns (forecasts, first origin, number of fits)."""
     n = r.size
     first = min_train - 1
@@ -173,6 +191,7 @@ def walk_forward(spec: GarchSpec | HarSpec | EwmaSpec, r: np.ndarray, *, min_tra
                            "1 step (forecast_volatility simulates longer horizons)", field="horizon_days")
     out = np.empty(last - first + 1)
     fits = 0
+    total = len(range(first + 1, last + 2, refit_every))
     for k in range(first + 1, last + 2, refit_every):  # k: training ends before index k; origins k-1 ..
         lo = 0 if rolling is None else max(0, k - rolling)
         stop = min(k - 1 + refit_every, last + 1)  # origins k-1 .. stop-1
@@ -186,6 +205,8 @@ def walk_forward(spec: GarchSpec | HarSpec | EwmaSpec, r: np.ndarray, *, min_tra
             coefs, floor = _har_fit(rv[lo:], spec, horizon, k - lo)
             block = _har_forecast(rv[lo:stop], spec, coefs, floor, k - 1 - lo).sum(axis=1)
         out[k - 1 - first: stop - first] = block
+        if progress is not None:
+            progress(fits, total)
     return out, first, fits
 
 

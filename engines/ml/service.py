@@ -1,0 +1,134 @@
+"""The registry operations (async: PostgreSQL and artifact files, compute in a worker thread).
+
+Training is queued as a job (``backend.jobs``): the request is validated and its data resolved here, so a
+bad request is a 4xx now and never a failed job later. Prediction and comparison load a version's artifact
+only when its sha256 equals the registry's; an archived version does not predict (409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any
+
+import numpy as np
+
+from backend.contract.operation import OpContext
+from backend.core.errors import Conflict, InvalidInput
+from backend.jobs import store as jobs
+from backend.jobs.models import JobView
+from engines.ml.compute import evaluation as ev
+from engines.ml.compute import volatility as vol
+from engines.ml.models import registry as m
+from engines.ml.models.volatility import EwmaSpec, GarchSpec, HarSpec, LossPair
+from engines.ml.registry import artifacts, store
+from engines.ml.training import dataset_definition
+
+TRAIN_VOLATILITY = "train_volatility"
+_SPECS = {"garch": GarchSpec, "gjr_garch": GarchSpec, "egarch": GarchSpec, "har_rv": HarSpec, "ewma": EwmaSpec}
+
+
+async def train_volatility_model(req: m.TrainVolatilityRequest, ctx: OpContext) -> JobView:
+    db = ctx.require_db()
+    task = await store.model_task(db, req.name)
+    if task not in (None, "volatility"):
+        raise Conflict(f"model {req.name!r} is a {task} model, not volatility", field="name")
+    r = req.data.returns
+    vol.check_length(r, req.model)
+    e = req.evaluation
+    if r.size - e.horizon_days - e.min_train + 1 < 10:
+        raise InvalidInput(f"{r.size} returns leave fewer than 10 out-of-sample forecasts after "
+                           f"min_train={e.min_train}", field="evaluation.min_train")
+    if not isinstance(req.model, EwmaSpec) and (r.size - e.min_train) / e.refit_every > ev.MAX_REFITS:
+        raise InvalidInput(f"more than {ev.MAX_REFITS} walk-forward fits; raise refit_every",
+                           field="evaluation.refit_every")
+    if isinstance(req.model, GarchSpec) and req.model.model_type == "egarch" and e.horizon_days > 1:
+        raise InvalidInput("EGARCH is evaluated 1 step ahead", field="evaluation.horizon_days")
+    request = req.model_dump(mode="json")
+    request["data"] = {"returns": request["data"]["returns"], "dates": request["data"]["dates"]}  # resolved
+    params = {"request": request, "run_dir": str(ctx.settings.run_dir), "dataset": dataset_definition(req)}
+    job = await jobs.submit(db, ctx.engine, TRAIN_VOLATILITY, params, None)
+    if ctx.jobs is not None:
+        ctx.jobs.wake()
+    job["params"] = {"name": req.name, "model": req.model.model_dump(mode="json"), "dataset": params["dataset"]}
+    return JobView(**job)
+
+
+async def list_models(req: m.ListModelsRequest, ctx: OpContext) -> m.ModelList:
+    items = await store.list_models(ctx.require_db(), req.task, req.limit)
+    return m.ModelList(items=[m.ModelView(**i) for i in items], count=len(items))
+
+
+async def get_model(req: m.ModelRef, ctx: OpContext) -> m.ModelView:
+    return m.ModelView(**await store.get_model(ctx.require_db(), req.name))
+
+
+async def promote_model_version(req: m.PromoteRequest, ctx: OpContext) -> m.StageChange:
+    return m.StageChange(**await store.set_stage(ctx.require_db(), req.name, req.version, req.stage, req.reason))
+
+
+async def delete_model_version(req: m.VersionRef, ctx: OpContext) -> m.Deleted:
+    path = await store.delete_version(ctx.require_db(), req.name, req.version)
+    return m.Deleted(name=req.name, version=req.version, artifact_removed=artifacts.remove(path))
+
+
+def _load_fitted(row: Any) -> tuple[GarchSpec | HarSpec | EwmaSpec, vol.Fitted]:
+    what = f"{row['name']} v{row['version']}"
+    payload = json.loads(artifacts.read_verified(row["artifact_path"], row["artifact_hash"], what))
+    if payload.get("format") != artifacts.FORMAT_VOLATILITY:
+        raise Conflict(f"the artifact of {what} is not a volatility model", field="name")
+    spec = _SPECS[payload["spec"]["model_type"]].model_validate(payload["spec"])
+    return spec, vol.Fitted(payload["spec"], payload["params"], payload.get("log_likelihood"), payload["extra"])
+
+
+async def predict_volatility(req: m.PredictVolatilityRequest, ctx: OpContext) -> m.PredictVolatilityResponse:
+    row = await store.get_version(ctx.require_db(), req.name, req.version)
+    if row["stage"] == store.ARCHIVED:
+        raise Conflict(f"{req.name} v{row['version']} is archived; promote it to predict with it", field="version")
+    spec, fitted = _load_fitted(row)
+    r = req.data.returns
+    vol.check_length(r, spec)
+    var = await asyncio.to_thread(vol.forecast, spec, fitted, r, req.horizon_days)
+    return m.PredictVolatilityResponse(
+        name=req.name, version=row["version"], stage=row["stage"], model_type=spec.model_type,
+        last_date=req.data.dates[-1] if req.data.dates else None, variance=var.tolist(),
+        volatility_annual=np.sqrt(var * req.periods_per_year).tolist())
+
+
+async def compare_model_versions(req: m.CompareRequest, ctx: OpContext) -> m.CompareResponse:
+    """Champion and challenger with their stored parameters on one window after both trained (1 step ahead)."""
+    db = ctx.require_db()
+    champ = await store.get_version(db, req.name, req.champion, field="champion")
+    chall = await store.get_version(db, req.name, req.challenger, field="challenger")
+    if champ["version"] == chall["version"]:
+        raise InvalidInput("champion and challenger are the same version", field="challenger")
+    dates = req.data.dates
+    for row in (champ, chall):
+        if row["train_end"] is not None and (not dates or dates[req.warmup] <= row["train_end"]):
+            raise InvalidInput(f"the window must be out-of-sample: its first forecast target must come after "
+                               f"v{row['version']}'s training data, which ends {row['train_end']}", field="data")
+    r = req.data.returns
+    if r.size - req.warmup < 20:
+        raise InvalidInput(f"{r.size} returns leave fewer than 20 forecasts after warmup={req.warmup}",
+                           field="data.returns")
+    loaded = [_load_fitted(row) for row in (champ, chall)]
+    return await asyncio.to_thread(_compare, req, champ, chall, loaded, r, dates)
+
+
+def _compare(req: m.CompareRequest, champ: Any, chall: Any, loaded: list, r: np.ndarray,
+             dates: list[dt.date] | None) -> m.CompareResponse:
+    first = req.warmup - 1
+    y = vol.realised(r, first, r.size - 1 - first, 1)
+    f = [vol.one_step_fixed(spec, fitted, r, req.warmup) for spec, fitted in loaded]
+    base = vol.ewma_variance(r, req.baseline_lam, float(np.mean(r[:req.warmup] ** 2)))[first:-1]
+    champ_l, chall_l = ev.loss_pair(f[0], y), ev.loss_pair(f[1], y)
+    _, _, dms, better = ev.compare(f[1], f[0], y, 1)
+    name = f"v{chall['version']} (challenger)"
+    return m.CompareResponse(
+        name=req.name, n_forecasts=int(y.size), first_date=dates[req.warmup] if dates else None,
+        last_date=dates[-1] if dates else None,
+        champion=m.VersionLosses(version=champ["version"], model_type=champ["model_type"], losses=champ_l),
+        challenger=m.VersionLosses(version=chall["version"], model_type=chall["model_type"], losses=chall_l),
+        baseline=LossPair(**ev.loss_pair(base, y).model_dump()), diebold_mariano=dms, challenger_better=better,
+        verdict=ev.verdict(name, f"v{champ['version']} (champion)", chall_l, champ_l, dms[0], better))
