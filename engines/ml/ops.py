@@ -9,6 +9,7 @@ from backend.core.scopes import Scope
 from backend.jobs.kinds import JobKind
 from backend.jobs.models import JobView
 from backend.jobs.ops import job_operations
+from engines.ml.models import regime as gm
 from engines.ml.models import registry as rm
 from engines.ml.models import volatility as vm
 
@@ -20,8 +21,9 @@ ENGINE = EngineSpec(
     name=_E,
     description="Volatility models (GARCH, GJR-GARCH, EGARCH with Student-t errors via arch, HAR-RV, EWMA) "
     "with forecasts 1..h periods ahead and walk-forward evaluation: every figure out-of-sample, next to the "
-    "EWMA (RiskMetrics) baseline, with a Diebold-Mariano test. Training as jobs into a model registry in "
-    "PostgreSQL (versions, artifacts with hashes, stages), champion/challenger comparison, prediction.",
+    "EWMA (RiskMetrics) baseline, with a Diebold-Mariano test. Regimes (Gaussian HMM, Gaussian mixture). "
+    "Training as jobs into a model registry in PostgreSQL (versions, artifacts with hashes, stages), "
+    "champion/challenger comparison, prediction.",
     operations=(
         Operation(engine=_E, name="forecast_volatility", scope=Scope.COMPUTE,
                   request=vm.ForecastVolatilityRequest, response=vm.ForecastVolatilityResponse,
@@ -33,6 +35,11 @@ ENGINE = EngineSpec(
                   fn_path="engines.ml.compute.evaluation:evaluate_volatility", prepare_path=_PREP, timeout_s=300.0,
                   summary="Walk-forward (expanding or rolling, periodic re-estimation) out-of-sample QLIKE and MSE "
                   "of a volatility model and the EWMA baseline on the same origins, with a Diebold-Mariano test"),
+        Operation(engine=_E, name="detect_regimes", scope=Scope.COMPUTE,
+                  request=gm.DetectRegimesRequest, response=gm.DetectRegimesResponse,
+                  fn_path="engines.ml.compute.regime:detect_regimes", prepare_path=_PREP, timeout_s=120.0,
+                  summary="Gaussian HMM or mixture regimes on return and trailing volatility: paths (causal "
+                  "out-of-sample), transition matrix, per-regime statistics next to a volatility-quantile rule"),
         Operation(engine=_E, name="train_volatility_model", scope=Scope.COMPUTE,
                   request=rm.TrainVolatilityRequest, response=JobView, fn_path=f"{_S}:train_volatility_model",
                   prepare_path=_PREP, idempotent=False,

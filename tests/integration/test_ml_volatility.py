@@ -110,3 +110,16 @@ def test_forecast_when_bad_input_then_problem_json_naming_field(client, body, st
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+def test_detect_regimes_when_stored_nasdaq_then_paths_transitions_and_baseline(client):
+    r = post(client, "/api/v1/ml/detect_regimes", {"data": {"symbol": "^IXIC", "start": "2005-01-01"},
+                                                  "model": {"model_type": "hmm", "n_regimes": 2}})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["first_test_date"] > "2005-01-01" and len(b["path_out_of_sample"]) == b["n_test"]
+    assert len(b["transition_matrix"]) == 2 and b["out_of_sample"]["regimes"][0]["regime"] == 0
+    assert b["baseline_out_of_sample"]["persistence"] > 0
+    bad = post(client, "/api/v1/ml/detect_regimes", {"data": {"symbol": "^IXIC"},
+                                                    "model": {"model_type": "hmm", "n_regimes": 9}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "model.hmm.n_regimes"
