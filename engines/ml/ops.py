@@ -9,6 +9,7 @@ from backend.core.scopes import Scope
 from backend.jobs.kinds import JobKind
 from backend.jobs.models import JobView
 from backend.jobs.ops import job_operations
+from engines.ml.models import direction as dm
 from engines.ml.models import regime as gm
 from engines.ml.models import registry as rm
 from engines.ml.models import volatility as vm
@@ -22,6 +23,7 @@ ENGINE = EngineSpec(
     description="Volatility models (GARCH, GJR-GARCH, EGARCH with Student-t errors via arch, HAR-RV, EWMA) "
     "with forecasts 1..h periods ahead and walk-forward evaluation: every figure out-of-sample, next to the "
     "EWMA (RiskMetrics) baseline, with a Diebold-Mariano test. Regimes (Gaussian HMM, Gaussian mixture). "
+    "Direction (histogram GBM, torch MLP and LSTM) with purged walk-forward against naive baselines. "
     "Training as jobs into a model registry in PostgreSQL (versions, artifacts with hashes, stages), "
     "champion/challenger comparison, prediction.",
     operations=(
@@ -40,6 +42,13 @@ ENGINE = EngineSpec(
                   fn_path="engines.ml.compute.regime:detect_regimes", prepare_path=_PREP, timeout_s=120.0,
                   summary="Gaussian HMM or mixture regimes on return and trailing volatility: paths (causal "
                   "out-of-sample), transition matrix, per-regime statistics next to a volatility-quantile rule"),
+        Operation(engine=_E, name="evaluate_direction", scope=Scope.COMPUTE,
+                  request=dm.EvaluateDirectionRequest, response=dm.EvaluateDirectionResponse,
+                  fn_path="engines.ml.compute.direction:evaluate_direction",
+                  prepare_path="engines.ml.data:inline_direction", timeout_s=600.0,
+                  summary="Walk-forward (purged, embargoed) direction forecasts of histogram GBM or a torch MLP on "
+                  "indicators, or a torch LSTM on return windows: AUC, log-loss, Brier, hit rate next to "
+                  "historical-frequency and persistence baselines, Diebold-Mariano on log-loss"),
         Operation(engine=_E, name="train_volatility_model", scope=Scope.COMPUTE,
                   request=rm.TrainVolatilityRequest, response=JobView, fn_path=f"{_S}:train_volatility_model",
                   prepare_path=_PREP, idempotent=False,

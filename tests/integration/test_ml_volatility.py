@@ -123,3 +123,27 @@ def test_detect_regimes_when_stored_nasdaq_then_paths_transitions_and_baseline(c
     bad = post(client, "/api/v1/ml/detect_regimes", {"data": {"symbol": "^IXIC"},
                                                     "model": {"model_type": "hmm", "n_regimes": 9}})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "model.hmm.n_regimes"
+
+
+def test_evaluate_direction_when_stored_bars_and_feature_set_then_scored_next_to_baselines(client, database_url):
+    async def make_set() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("DELETE FROM feature_sets WHERE name = 'ml-dir-test'")
+            await conn.execute("INSERT INTO feature_sets (name, indicators) VALUES ('ml-dir-test', $1::jsonb)",
+                               json.dumps([{"name": "rsi", "params": {}}, {"name": "atr", "params": {}}]))
+        finally:
+            await conn.close()
+
+    asyncio.run(make_set())
+    body = {"data": {"symbol": "^IXIC", "start": "2014-01-01"}, "model": {"model_type": "hgb", "max_iter": 10},
+            "feature_set": "ml-dir-test", "min_train": 600, "refit_every": 400}
+    r = post(client, "/api/v1/ml/evaluate_direction", body)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["features"] == ["rsi_14", "atr_14"] and b["window"]["first_date"] > "2014-01-01"
+    assert set(b["baselines"]) == {"historical_frequency", "persistence"} and len(b["diebold_mariano"]) == 2
+    missing = post(client, "/api/v1/ml/evaluate_direction", {**body, "feature_set": "no-such-set"})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "feature_set"
+    lstm_with_features = post(client, "/api/v1/ml/evaluate_direction", {**body, "model": {"model_type": "lstm"}})
+    assert lstm_with_features.status_code == 422

@@ -1,0 +1,131 @@
+"""Direction models: will the close be higher h bars ahead? Gradient-boosted trees (scikit-learn's
+histogram GBM) and a torch MLP on the features engine's indicators, a torch LSTM on windows of past returns;
+evaluated walk-forward with purging and an embargo, next to naive baselines on the same rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from backend.contract.arrays import Day, FiniteFloat, Symbol, float_vector
+from backend.contract.operation import Model
+from engines.features.models import IndicatorList, SetName
+from engines.ml.models.data import MAX_RETURNS, Timeframe
+
+Prices = float_vector(min_len=2, max_len=MAX_RETURNS + 1)
+
+
+class BarsData(Model):
+    """Exactly one of inline bars (``close``, and whatever else the indicators read) or a stored ``symbol``."""
+
+    close: Prices | None = None
+    open: Prices | None = None
+    high: Prices | None = None
+    low: Prices | None = None
+    volume: Prices | None = None
+    dates: list[Day] | None = Field(default=None, max_length=MAX_RETURNS + 1)
+    symbol: Symbol | None = None
+    start: Day | None = None
+    end: Day | None = None
+    timeframe: Timeframe = "1d"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BarsData:
+        if (self.close is None) == (self.symbol is None):
+            raise ValueError("give exactly one of close (inline bars) or symbol (stored bars)")
+        return self
+
+    @property
+    def is_reference(self) -> bool:
+        return self.close is None
+
+
+class HgbSpec(Model):
+    model_type: Literal["hgb"]
+    max_iter: int = Field(default=100, ge=5, le=1_000)
+    learning_rate: float = Field(default=0.05, gt=0.0, le=1.0)
+    max_depth: int | None = Field(default=3, ge=1, le=16)
+    l2_regularization: float = Field(default=1.0, ge=0.0, le=1e3)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class MlpSpec(Model):
+    model_type: Literal["mlp"]
+    hidden: list[Annotated[int, Field(ge=2, le=512)]] = Field(default=[32, 16], min_length=1, max_length=4)
+    epochs: int = Field(default=30, ge=1, le=500)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    weight_decay: float = Field(default=1e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(default=256, ge=8, le=8192)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class LstmSpec(Model):
+    model_type: Literal["lstm"]
+    window: int = Field(default=20, ge=5, le=120, description="past returns in each input sequence")
+    hidden: int = Field(default=16, ge=2, le=256)
+    epochs: int = Field(default=20, ge=1, le=500)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(default=256, ge=8, le=8192)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+DirectionSpec = Annotated[HgbSpec | MlpSpec | LstmSpec, Field(discriminator="model_type")]
+
+
+class EvaluateDirectionRequest(Model):
+    data: BarsData
+    model: DirectionSpec
+    indicators: IndicatorList | None = Field(default=None, description="features of hgb and mlp")
+    feature_set: SetName | None = Field(default=None, description="a stored feature set instead of indicators")
+    horizon_bars: int = Field(default=1, ge=1, le=20, description="label: sign of the log return over h bars")
+    min_train: int = Field(default=500, ge=200, le=10_000)
+    refit_every: int = Field(default=250, ge=20, le=5_000)
+    embargo_bars: int = Field(default=5, ge=0, le=100, description="bars dropped after each training window")
+    placebo: bool = Field(default=False, description="train on labels shuffled within each training window "
+                          "(seeded): a model that still 'wins' is finding noise")
+
+    @model_validator(mode="after")
+    def _features(self) -> EvaluateDirectionRequest:
+        tabular = self.model.model_type != "lstm"
+        if tabular and (self.indicators is None) == (self.feature_set is None):
+            raise ValueError(f"{self.model.model_type} needs exactly one of indicators or feature_set")
+        if not tabular and (self.indicators is not None or self.feature_set is not None):
+            raise ValueError("lstm reads windows of past returns: give no indicators or feature_set")
+        return self
+
+
+class Scores(Model):
+    auc: FiniteFloat | None = Field(description="ROC AUC (null when every label is the same)")
+    log_loss: FiniteFloat
+    brier: FiniteFloat
+    hit_rate: FiniteFloat = Field(description="share of rows whose predicted side (p > 0.5) was right")
+
+
+class DirectionDM(Model):
+    baseline: str
+    statistic: FiniteFloat = Field(description="negative: the model's log-loss is lower")
+    p_value: FiniteFloat
+
+
+class DirectionWindow(Model):
+    n_forecasts: int
+    first_row: int = Field(description="bar index of the first out-of-sample forecast")
+    first_date: Day | None
+    last_date: Day | None
+    refits: int
+    up_share: FiniteFloat = Field(description="share of up labels out-of-sample")
+
+
+class EvaluateDirectionResponse(Model):
+    model_type: str
+    features: list[str]
+    horizon_bars: int
+    placebo: bool
+    window: DirectionWindow
+    model: Scores
+    baselines: dict[str, Scores] = Field(description="historical_frequency (training share of ups), persistence "
+                                         "(training P(up | last h-bar return up / down)), on the same rows")
+    diebold_mariano: list[DirectionDM] = Field(description="log-loss, model minus each baseline")
+    beats_baseline: bool = Field(description="lower log-loss than every baseline with DM p < 0.05")
+    verdict: str
