@@ -18,6 +18,20 @@ _E = "ml"
 _PREP = "engines.ml.data:inline_data"
 _S = "engines.ml.service"
 
+
+def _example_mlp() -> dict:
+    """A tiny MLP by value (3 features, 4 hidden units) and 5 rows: docs, native warm-up, equivalence tests."""
+    import math
+
+    sizes = {"body.0.weight": 12, "body.0.bias": 4, "body.2.weight": 4, "body.2.bias": 1}
+    state = {k: [round(math.sin(2.3 * i + 0.1 * len(k)), 6) for i in range(n)] for k, n in sizes.items()}
+    state |= {"mu": [0.0, 0.5, -0.5], "sd": [1.0, 2.0, 0.5]}
+    rows = [[math.cos(0.3 * i + j) for j in range(3)] for i in range(5)]
+    return {"inline": {"spec": {"model_type": "mlp", "hidden": [4]}, "n_features": 3, "state": state}, "rows": rows}
+
+
+PREDICT_EXAMPLE = _example_mlp()
+
 ENGINE = EngineSpec(
     name=_E,
     description="Volatility models (GARCH, GJR-GARCH, EGARCH with Student-t errors via arch, HAR-RV, EWMA) "
@@ -54,6 +68,16 @@ ENGINE = EngineSpec(
                   prepare_path=_PREP, idempotent=False,
                   summary="Queue a training job: walk-forward evaluation, final fit, artifact, new registry "
                   "version in staging (follow it with get_job)"),
+        Operation(engine=_E, name="train_direction_model", scope=Scope.COMPUTE,
+                  request=dm.TrainDirectionRequest, response=JobView, fn_path=f"{_S}:train_direction_model",
+                  prepare_path="engines.ml.data:inline_direction", idempotent=False, timeout_s=120.0,
+                  summary="Queue a training job for a direction model: purged walk-forward evaluation, final fit, "
+                  "artifact (safetensors for torch, skops for GBM), new registry version in staging"),
+        Operation(engine=_E, name="predict_direction", scope=Scope.COMPUTE, request=dm.PredictDirectionRequest,
+                  response=dm.PredictDirectionResponse, fn_path="engines.ml.compute.serving:predict_direction",
+                  prepare_path=f"{_S}:resolve_prediction", gpu=True, rtol=1e-5, example=PREDICT_EXAMPLE,
+                  summary="P(up) for feature rows (or return windows) from a registered direction model (default: "
+                  "production) or a torch network by value, kept resident on the device by the native ML process"),
         Operation(engine=_E, name="list_models", scope=Scope.READ, request=rm.ListModelsRequest,
                   response=rm.ModelList, fn_path=f"{_S}:list_models", summary="Registered models and versions"),
         Operation(engine=_E, name="get_model", scope=Scope.READ, request=rm.ModelRef, response=rm.ModelView,
@@ -78,5 +102,7 @@ ENGINE = EngineSpec(
         *job_operations(_E),
     ),
     jobs=(JobKind("train_volatility", "engines.ml.training:train_volatility", timeout_s=1800.0,
-                  on_done_path="engines.ml.training:register_volatility"),),
+                  on_done_path="engines.ml.training:register_version"),
+          JobKind("train_direction", "engines.ml.training:train_direction", timeout_s=3600.0,
+                  on_done_path="engines.ml.training:register_version")),
 )

@@ -26,6 +26,7 @@ from engines.ml.registry import artifacts, store
 from engines.ml.training import dataset_definition
 
 TRAIN_VOLATILITY = "train_volatility"
+TRAIN_DIRECTION = "train_direction"
 _SPECS = {"garch": GarchSpec, "gjr_garch": GarchSpec, "egarch": GarchSpec, "har_rv": HarSpec, "ewma": EwmaSpec}
 
 
@@ -132,3 +133,53 @@ def _compare(req: m.CompareRequest, champ: Any, chall: Any, loaded: list, r: np.
         challenger=m.VersionLosses(version=chall["version"], model_type=chall["model_type"], losses=chall_l),
         baseline=LossPair(**ev.loss_pair(base, y).model_dump()), diebold_mariano=dms, challenger_better=better,
         verdict=ev.verdict(name, f"v{champ['version']} (champion)", chall_l, champ_l, dms[0], better))
+
+
+async def train_direction_model(req: Any, ctx: OpContext) -> JobView:
+    """Validate now (features computable, enough rows for the walk-forward), then queue the training job."""
+    from engines.ml.compute import direction as dr
+
+    db = ctx.require_db()
+    task = await store.model_task(db, req.name)
+    if task not in (None, "direction"):
+        raise Conflict(f"model {req.name!r} is a {task} model, not direction", field="name")
+    if req.placebo:
+        raise InvalidInput("placebo is an evaluation check (evaluate_direction); a model is trained on true labels",
+                           field="placebo")
+    X, _, y, last = await asyncio.to_thread(dr.design, req)
+    usable = int((np.isfinite(X).all(axis=1) & np.isfinite(y) & np.isfinite(last)).sum())
+    if usable < req.min_train + 20:
+        raise InvalidInput(f"{usable} usable rows leave fewer than 20 forecasts after min_train={req.min_train}",
+                           field="min_train")
+    if -(-(usable - req.min_train) // req.refit_every) > dr.MAX_REFITS:
+        raise InvalidInput(f"more than {dr.MAX_REFITS} refits: raise refit_every", field="refit_every")
+    request = req.model_dump(mode="json")
+    for k in ("symbol", "start", "end"):
+        request["data"].pop(k, None)
+    d = req.data
+    dataset = ({"symbol": d.symbol, "start": d.start and d.start.isoformat(), "end": d.end and d.end.isoformat(),
+                "timeframe": d.timeframe, "n_bars": int(d.close.size)} if d.symbol else
+               {"inline": True, "n_bars": int(d.close.size)})
+    params = {"request": request, "run_dir": str(ctx.settings.run_dir), "dataset": dataset}
+    job = await jobs.submit(db, ctx.engine, TRAIN_DIRECTION, params, None)
+    if ctx.jobs is not None:
+        ctx.jobs.wake()
+    job["params"] = {"name": req.name, "model": req.model.model_dump(mode="json"), "dataset": dataset}
+    return JobView(**job)
+
+
+async def resolve_prediction(req: Any, ctx: OpContext) -> Any:
+    """Prepare step of ``predict_direction``: the registry's version becomes a ``ResolvedArtifact`` (a value a
+    client sent there is always replaced)."""
+    from engines.ml.models.direction import ResolvedArtifact
+
+    if req.inline is not None:
+        return req.model_copy(update={"artifact": None})
+    row = await store.get_version(ctx.require_db(), req.name, req.version)
+    if row["model_type"] not in ("hgb", "mlp", "lstm"):
+        raise InvalidInput(f"{req.name} is a {row['model_type']} model, not a direction model", field="name")
+    if row["stage"] == store.ARCHIVED:
+        raise Conflict(f"{req.name} v{row['version']} is archived; promote it to predict with it", field="version")
+    return req.model_copy(update={"artifact": ResolvedArtifact(
+        name=row["name"], version=row["version"], stage=row["stage"], model_type=row["model_type"],
+        path=row["artifact_path"], sha256=row["artifact_hash"])})

@@ -2,7 +2,8 @@
 
 ``train_volatility`` runs in a job worker: the walk-forward evaluation (progress per fit, cancellable),
 then the final fit on all the data, written as a JSON artifact named by the job under the run directory.
-``register_volatility`` runs in the engine when the job succeeded: it inserts the version (model row,
+``train_direction`` does the same for direction models (safetensors for torch weights, skops for the
+histogram GBM). ``register_version`` runs in the engine when either job succeeded: it inserts the version (model row,
 version row and stage event in one transaction); if that fails the artifact is removed and the job fails,
 so the registry never names a file that is not there and no orphan file stays behind.
 """
@@ -68,7 +69,7 @@ def train_volatility(ctx: JobContext) -> dict[str, Any]:
             "artifact_path": str(path), "artifact_hash": digest}
 
 
-async def register_volatility(job_id: str, result: dict[str, Any], ctx: OpContext) -> dict[str, Any]:
+async def register_version(job_id: str, result: dict[str, Any], ctx: OpContext) -> dict[str, Any]:
     row = {**result, "job_id": job_id,
            "train_start": dt.date.fromisoformat(result["train_start"]) if result["train_start"] else None,
            "train_end": dt.date.fromisoformat(result["train_end"]) if result["train_end"] else None}
@@ -81,3 +82,52 @@ async def register_volatility(job_id: str, result: dict[str, Any], ctx: OpContex
     return {"name": result["name"], "version": version, "stage": store.STAGING,
             "beats_baseline": result["metrics"]["beats_baseline"], "verdict": result["metrics"]["verdict"],
             "metrics": result["metrics"]}
+
+
+def train_direction(ctx: JobContext) -> dict[str, Any]:
+    from engines.ml.compute import direction as dr
+    from engines.ml.compute import serving
+    from engines.ml.models.direction import TrainDirectionRequest
+
+    req = TrainDirectionRequest.model_validate(ctx.params["request"])
+    folds: dict[str, Any] = {}
+
+    def report(done: int, total: int) -> None:
+        folds.update(fold=done, folds=total)
+        ctx.progress(0.8 * done / total, f"walk-forward fit {done} of {total}", **folds)
+
+    evaluation = dr.run_evaluation(req, progress=report)
+    X, names, y, last = dr.design(req)
+    rows = np.flatnonzero(np.isfinite(X).all(axis=1) & np.isfinite(y) & np.isfinite(last))
+    path = artifacts.models_dir(ctx.params["run_dir"]) / req.name / ctx.job_id
+    spec = req.model
+    if spec.model_type == "hgb":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        ctx.progress(0.85, "final fit on all the data", **folds)
+        model = HistGradientBoostingClassifier(max_iter=spec.max_iter, learning_rate=spec.learning_rate,
+                                               max_depth=spec.max_depth, l2_regularization=spec.l2_regularization,
+                                               early_stopping=False, random_state=spec.seed)
+        model.fit(X[rows], y[rows].astype(int))
+        path = path.with_suffix(".skops")
+        digest = serving.save_hgb(path, model)
+    else:
+        from engines.ml.compute import nets
+
+        net = nets.fit(spec, X[rows], y[rows], progress=lambda e, loss: ctx.progress(
+            0.8 + 0.2 * e / spec.epochs, f"final fit: epoch {e} of {spec.epochs}", epoch=e, loss=loss, **folds))
+        path = path.with_suffix(".safetensors")
+        digest = serving.save_torch(path, net, {"spec": spec.model_dump(mode="json"), "n_features": X.shape[1],
+                                                "features": names})
+    dates = req.data.dates
+    metrics = evaluation.model_dump(mode="json")
+    return {"name": req.name, "task": "direction", "description": req.description, "model_type": spec.model_type,
+            "hyperparams": {**spec.model_dump(mode="json"), "horizon_bars": req.horizon_bars,
+                            "indicators": [i.model_dump(mode="json") for i in req.indicators or []],
+                            "features": names},
+            "dataset": ctx.params["dataset"], "data_hash": data_hash(req.data.close), "n_train": int(rows.size),
+            "train_start": dates[0].isoformat() if dates else None,
+            "train_end": dates[-1].isoformat() if dates else None,
+            "metrics": {k: metrics[k] for k in ("horizon_bars", "window", "model", "baselines", "diebold_mariano",
+                                                "beats_baseline", "verdict")},
+            "artifact_path": str(path), "artifact_hash": digest}

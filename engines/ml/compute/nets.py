@@ -1,7 +1,8 @@
 """The torch direction models: an MLP on indicator rows and an LSTM on windows of past returns.
 
 Each network carries its input scaling as buffers (training mean and deviation), so its ``state_dict`` (what
-the registry stores with safetensors) is the whole model; it outputs the logit of P(up). Training is seeded
+the registry stores with safetensors) is the whole model; it outputs the logit of P(up). Everything is
+float32 (Apple's MPS has no float64), inputs included. Training is seeded
 full-epoch mini-batch Adam on the binary cross-entropy; the same seed gives the same weights on a CPU.
 """
 
@@ -25,12 +26,11 @@ class MLP(nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))
         self.body = nn.Sequential(*layers)
-        self.register_buffer("mu", torch.zeros(n_features, dtype=torch.float64))
-        self.register_buffer("sd", torch.ones(n_features, dtype=torch.float64))
+        self.register_buffer("mu", torch.zeros(n_features))
+        self.register_buffer("sd", torch.ones(n_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = ((x.to(torch.float64) - self.mu) / self.sd).to(torch.float32)
-        return self.body(z).squeeze(-1)
+        return self.body((x.to(torch.float32) - self.mu) / self.sd).squeeze(-1)
 
 
 class LSTMNet(nn.Module):
@@ -38,11 +38,11 @@ class LSTMNet(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(1, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 1)
-        self.register_buffer("scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("scale", torch.ones(1))
         self.window = window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x.to(torch.float64) / self.scale).to(torch.float32).unsqueeze(-1)
+        z = (x.to(torch.float32) / self.scale).unsqueeze(-1)
         out, _ = self.lstm(z)
         return self.head(out[:, -1]).squeeze(-1)
 
@@ -61,13 +61,13 @@ def fit(spec: Any, X: np.ndarray, y: np.ndarray, progress: Callable[[int, float]
     with torch.no_grad():
         if isinstance(net, MLP):
             net.mu.copy_(torch.from_numpy(X.mean(axis=0)))
-            net.sd.copy_(torch.from_numpy(np.maximum(X.std(axis=0), 1e-12)))
+            net.sd.copy_(torch.from_numpy(np.maximum(X.std(axis=0), 1e-8)))
         else:
             net.scale.fill_(float(max(X.std(), 1e-12)))
     wd = getattr(spec, "weight_decay", 0.0)
     opt = torch.optim.Adam(net.parameters(), lr=spec.learning_rate, weight_decay=wd)
     loss_fn = nn.BCEWithLogitsLoss()
-    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y.astype(np.float32))
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), torch.from_numpy(y.astype(np.float32))
     gen = torch.Generator().manual_seed(spec.seed)
     net.train()
     for epoch in range(spec.epochs):
@@ -89,5 +89,5 @@ def fit(spec: Any, X: np.ndarray, y: np.ndarray, progress: Callable[[int, float]
 @torch.no_grad()
 def predict_proba(net: nn.Module, X: np.ndarray | torch.Tensor) -> np.ndarray:
     """P(up) of each row, as float64 on the host."""
-    x = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X))
+    x = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return torch.sigmoid(net(x)).to(torch.float64).cpu().numpy()

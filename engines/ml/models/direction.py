@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import Day, FiniteFloat, Symbol, float_vector
+from backend.contract.arrays import Day, FiniteFloat, Symbol, float_matrix, float_vector
 from backend.contract.operation import Model
 from engines.features.models import IndicatorList, SetName
 from engines.ml.models.data import MAX_RETURNS, Timeframe
@@ -129,3 +129,59 @@ class EvaluateDirectionResponse(Model):
     diebold_mariano: list[DirectionDM] = Field(description="log-loss, model minus each baseline")
     beats_baseline: bool = Field(description="lower log-loss than every baseline with DM p < 0.05")
     verdict: str
+
+
+class TrainDirectionRequest(EvaluateDirectionRequest):
+    """Evaluate walk-forward (as ``evaluate_direction``), then fit on every usable row and register."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    description: str = Field(default="", max_length=500)
+
+
+#: Most rows in one prediction request.
+MAX_PREDICT_ROWS = 100_000
+
+
+class InlineNet(Model):
+    """A torch network by value: its spec, input width and flattened tensors (``state_dict`` names)."""
+
+    spec: Annotated[MlpSpec | LstmSpec, Field(discriminator="model_type")]
+    n_features: int = Field(ge=1, le=512, description="mlp: features per row; lstm: the window")
+    state: dict[Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.]+$")],
+                float_vector(min_len=1, max_len=1_000_000)] = Field(max_length=64)
+
+
+class ResolvedArtifact(Model):
+    """Filled by the platform's prepare step from the registry; whatever a client sends here is replaced."""
+
+    name: str
+    version: int
+    stage: str
+    model_type: str
+    path: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class PredictDirectionRequest(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] | None = Field(
+        default=None, description="a registered direction model (default version: production)")
+    version: int | None = Field(default=None, ge=1, le=1_000_000)
+    inline: InlineNet | None = Field(default=None, description="or a torch network by value")
+    rows: float_matrix(max_rows=MAX_PREDICT_ROWS, max_cols=512) = Field(
+        description="mlp and hgb: one row of feature values per prediction (the model's features, in order); "
+        "lstm: one row of the last `window` log returns")
+    artifact: ResolvedArtifact | None = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> PredictDirectionRequest:
+        if (self.name is None) == (self.inline is None):
+            raise ValueError("give exactly one of name (registry) or inline (a network by value)")
+        return self
+
+
+class PredictDirectionResponse(Model):
+    model_type: str
+    name: str | None
+    version: int | None
+    probability_up: float_vector(min_len=0, max_len=MAX_PREDICT_ROWS)
+    device: str = Field(description="where the model is resident")
