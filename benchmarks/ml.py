@@ -13,7 +13,11 @@ Like with like:
   inference     ``predict_direction`` in-process (request validation, resident model lookup, torch forward on the
                 CPU, response model) against the same torch MLP called directly on a tensor, for 1, 100 and
                 10,000 rows of 30 features: rows/s and p50/p99 latency. Agreement: identical probabilities.
-Not measured here: the gateway and native-socket paths, and GPU figures (no GPU on this machine).
+  gateway       ``predict_direction`` by registry name (the gateway resolves the version in PostgreSQL, then
+                calls the native ML process, or the HTTP ML engine with the native path switched off), rows sent
+                as typed binary arrays (nautilus_client, msgpack), one client, sequential calls: p50/p99 and
+                rows/s for 1, 100 and 10,000 rows. Agreement: equal to the in-process probabilities.
+GPU figures: run on a CUDA machine (the native process then serves on the GPU); none on this machine.
 Writes benchmarks/results/ml.{json,md} (or $NAUTILUS_BENCH_OUT).
 """
 
@@ -149,6 +153,92 @@ def inference(report: Report, sizes: list[int], seconds_each: float) -> list[dic
     return rows
 
 
+def through_gateway(report: Report, sizes: list[int], seconds_each: float) -> list[dict]:
+    """predict_direction by name through a gateway with the native path, and one without it."""
+    import asyncio
+    import tempfile
+
+    import asyncpg
+
+    from benchmarks.common import Servers
+    from engines.ml.compute import serving
+    from engines.ml.registry import artifacts, store
+    from nautilus_client import Client
+    from tests.support.access import ADMIN_KEY
+    from tests.support.native import instance_env, start_module, stop, wait_socket
+    from tests.support.procs import Proc, base_env, free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ml-"))
+    servers = Servers(tmp).__enter__()
+    net, _ = mlp_state(30)
+    path = artifacts.models_dir(tmp) / "bench-mlp" / "bench.safetensors"
+    spec = MlpSpec(model_type="mlp", hidden=[64, 32])
+    digest = serving.save_torch(path, net, {"spec": spec.model_dump(mode="json"), "n_features": 30})
+
+    async def register() -> None:
+        pool = await asyncpg.create_pool(servers.database_url, min_size=1, max_size=2)
+        try:
+            await pool.execute("DELETE FROM ml_models WHERE name = 'bench-mlp'")
+            v = await store.register(pool, name="bench-mlp", task="direction", description="benchmark", row={
+                "model_type": "mlp", "hyperparams": spec.model_dump(mode="json"), "dataset": {"inline": True},
+                "data_hash": "0" * 64, "n_train": 0, "train_start": None, "train_end": None, "metrics": {},
+                "artifact_path": str(path), "artifact_hash": digest, "job_id": None})
+            await store.set_stage(pool, "bench-mlp", v, "production", "benchmark")
+        finally:
+            await pool.close()
+
+    asyncio.run(register())
+    ml_port, gw_port, gw_http_port = free_port(), free_port(), free_port()
+    env = instance_env(base_env(tmp, NAUTILUS_PORT_ML=str(ml_port), DATABASE_URL=servers.database_url,
+                                REDIS_URL=servers.redis_url, NAUTILUS_JOB_WORKERS="1"))
+    procs: list[Proc] = []
+    native = None
+    rows: list[dict] = []
+    try:
+        native = start_module("native_engines.ml", env, tmp / "native-ml.log")
+        procs = [Proc("ml", "engines.ml", env, ml_port, tmp / "ml.log"),
+                 Proc("gateway", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_port)}, gw_port,
+                      tmp / "gw.log"),
+                 Proc("gateway-http", "backend.gateway", {**env, "NAUTILUS_PORT_GATEWAY": str(gw_http_port),
+                                                          "NAUTILUS_NATIVE_ENABLED": "false"}, gw_http_port,
+                      tmp / "gw-http.log")]
+        for p in procs:
+            p.start()
+        wait_socket(tmp / "ml.sock", proc=native)
+        rng = np.random.default_rng(3)
+        for n in sizes:
+            X = rng.normal(size=(n, 30))
+            want = nets.predict_proba(net, X)
+            row: dict = {"rows": n}
+            for backend, port in (("native", gw_port), ("http", gw_http_port)):
+                with Client(f"http://127.0.0.1:{port}", ADMIN_KEY, binary=True, timeout_s=120) as c:
+                    body = {"name": "bench-mlp", "rows": X}
+                    got = np.asarray(c.call("ml", "predict_direction", body)["probability_up"])
+                    assert c.last_backend and c.last_backend.startswith(f"{backend}:"), c.last_backend
+                    agree = bool(np.array_equal(got, want))
+                    samples, t_end = [], time.perf_counter() + seconds_each
+                    while time.perf_counter() < t_end or len(samples) < 5:
+                        t0 = time.perf_counter()
+                        c.call("ml", "predict_direction", body)
+                        samples.append(time.perf_counter() - t0)
+                p50 = statistics.median(samples)
+                row[backend] = {"p50_ms": p50 * 1e3, "p99_ms": float(np.quantile(samples, 0.99)) * 1e3,
+                                "rows_per_s": n / p50, "calls": len(samples), "agree": agree}
+                report.samples(f"predict_direction MLP 30 features, {n:,} rows, gateway -> {backend} (CPU)",
+                               samples)
+                report.figure("inference", f"MLP 30 features, {n:,} rows per call, gateway -> {backend} (CPU)",
+                              n / p50, "rows/s")
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        for p in procs:
+            p.stop()
+        if native is not None:
+            stop(native)
+        servers.__exit__()
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes")
@@ -162,7 +252,9 @@ def main() -> None:
               "garch": garch(report, n, repeats),
               "walk_forward": walk_forward(report, 1_500 if args.quick else 5_000),
               "inference": inference(report, [1, 100] if args.quick else [1, 100, 10_000],
-                                     0.2 if args.quick else 2.0)}
+                                     0.2 if args.quick else 2.0),
+              "gateway": through_gateway(report, [1, 100] if args.quick else [1, 100, 10_000],
+                                         0.3 if args.quick else 3.0)}
     result["report"] = report.as_dict()
     out = results_dir() / "ml"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -180,10 +272,18 @@ def main() -> None:
             x = r[name]
             md.append(f"| {r['rows']:,} | {name} | {x['p50_ms']:.3f} | {x['p99_ms']:.3f} | {x['rows_per_s']:,.0f} | "
                       f"{'yes' if r['agree'] else 'NO'} |")
-    md += ["", "Not measured: gateway and native-socket paths, GPU (none on this machine)."]
+    md += ["", "## Inference through the gateway (by registry name, binary arrays, one sequential client, CPU)", "",
+           "| rows per call | gateway -> | p50 ms | p99 ms | rows/s | equal to in-process |", "|---|---|---|---|---|---|"]
+    for r in result["gateway"]:
+        for backend in ("native", "http"):
+            x = r[backend]
+            md.append(f"| {r['rows']:,} | {backend} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['rows_per_s']:,.0f} | "
+                      f"{'yes' if x['agree'] else 'NO'} |")
+    md += ["", "GPU figures: none (no GPU on this machine); run this script on a CUDA machine for them."]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print(f"wrote {out}.json and {out}.md")
-    if not all(g["agree"] for g in result["garch"]) or not all(r["agree"] for r in result["inference"]):
+    if not all(g["agree"] for g in result["garch"]) or not all(r["agree"] for r in result["inference"]) or not all(
+            r[b]["agree"] for r in result["gateway"] for b in ("native", "http")):
         sys.exit("answers disagree: see the report")
 
 
