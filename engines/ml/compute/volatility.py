@@ -34,6 +34,10 @@ class Fitted:
     params: dict[str, float]
     log_likelihood: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: arch's result object of a fit made in this process (not stored): forecasting right after the fit
+    #: reuses its filtered variance instead of building the model again
+    result: Any = field(default=None, repr=False, compare=False)
+    fitted_on: Any = field(default=None, repr=False, compare=False)
 
 
 def min_observations(spec: GarchSpec | HarSpec | EwmaSpec) -> int:
@@ -127,7 +131,8 @@ def fit(spec: GarchSpec | HarSpec | EwmaSpec, r: np.ndarray, horizon: int = 1) -
     d = spec.model_dump()
     if isinstance(spec, GarchSpec):
         res = _fit_arch(spec, r)
-        return Fitted(d, {k: float(v) for k, v in res.params.items()}, float(res.loglikelihood))
+        return Fitted(d, {k: float(v) for k, v in res.params.items()}, float(res.loglikelihood), result=res,
+                      fitted_on=r)
     if isinstance(spec, HarSpec):
         coefs, floor = _har_fit(r * r, spec, horizon, r.size)
         return Fitted(d, {f"h{k + 1}_{n}": float(c) for k, row in enumerate(coefs)
@@ -140,8 +145,15 @@ def forecast(spec: GarchSpec | HarSpec | EwmaSpec, fitted: Fitted, r: np.ndarray
              seed: int = 0) -> np.ndarray:
     """Variance (decimal^2) of each of the next 1..h returns after the last of ``r``."""
     if isinstance(spec, GarchSpec):
-        names = list(fitted.params)
-        params = np.array([fitted.params[k] for k in names])
+        res = fitted.result
+        if res is not None and fitted.fitted_on is r:  # right after the fit, on its data: use its result
+            if spec.model_type == "egarch" and horizon > 1:
+                fc = res.forecast(horizon=horizon, reindex=False, method="simulation",
+                                  simulations=EGARCH_SIMULATIONS, random_state=np.random.RandomState(seed))
+            else:
+                fc = res.forecast(horizon=horizon, reindex=False)
+            return fc.variance.to_numpy()[-1] / SCALE**2
+        params = np.array(list(fitted.params.values()))
         return _arch_forecast(spec, r, params, horizon, r.size - 1, seed)[-1] / SCALE**2
     if isinstance(spec, HarSpec):
         if fitted.extra.get("horizon", 0) < horizon:
