@@ -196,3 +196,28 @@ def test_train_when_bad_request_then_4xx_naming_field_and_no_job(client, body, f
     assert 400 <= r.status_code < 500, r.text
     assert field in [e["field"] for e in r.json()["errors"]], r.json()
     assert call(client, "list_jobs", {}).json()["total"] == before
+
+
+def test_train_when_registration_fails_then_job_failed_no_version_and_no_artifact_left(client, database_url):
+    import asyncio
+
+    import asyncpg
+
+    r = call(client, "train_volatility_model", {**TRAIN, "name": "ixic-clash", "model": {"model_type": "garch"},
+                                                "evaluation": {"min_train": 1000, "refit_every": 100}})
+    assert r.status_code == 200, r.text
+
+    async def clash() -> None:  # another model of that name, of another task, appears meanwhile
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("INSERT INTO ml_models (name, task) VALUES ('ixic-clash', 'direction')")
+        finally:
+            await conn.close()
+
+    asyncio.run(clash())
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "failed" and "direction" in job["error"]
+    model = call(client, "get_model", {"name": "ixic-clash"}).json()
+    assert model["task"] == "direction" and model["versions"] == []
+    run_dir = Path(job["params"]["run_dir"])
+    assert not list((run_dir / "models" / "ixic-clash").glob("*"))
