@@ -85,8 +85,9 @@ ENGINE = EngineSpec(
                   summary="A model's versions: hyper-parameters, dataset and data hash, metrics, stage"),
         Operation(engine=_E, name="promote_model_version", scope=Scope.DATA_ADMIN, request=rm.PromoteRequest,
                   response=rm.StageChange, fn_path=f"{_S}:promote_model_version", idempotent=False,
+                  prepare_path=f"{_S}:prepare_promotion", timeout_s=120.0,
                   summary="Move a version to production (archiving the champion), staging or archived; "
-                  "promoting an archived version rolls back"),
+                  "promoting an archived version rolls back; optionally only if it beats the champion"),
         Operation(engine=_E, name="delete_model_version", scope=Scope.DATA_ADMIN, request=rm.VersionRef,
                   response=rm.Deleted, fn_path=f"{_S}:delete_model_version", idempotent=False,
                   summary="Delete a version that is not in production, with its artifact"),

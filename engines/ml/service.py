@@ -65,8 +65,34 @@ async def get_model(req: m.ModelRef, ctx: OpContext) -> m.ModelView:
     return m.ModelView(**await store.get_model(ctx.require_db(), req.name))
 
 
+async def prepare_promotion(req: m.PromoteRequest, ctx: OpContext) -> m.PromoteRequest:
+    from engines.ml.data import load_returns
+
+    if req.require_better_on is None:
+        return req
+    return req.model_copy(update={"require_better_on": await load_returns(req.require_better_on, ctx,
+                                                                         "require_better_on")})
+
+
 async def promote_model_version(req: m.PromoteRequest, ctx: OpContext) -> m.StageChange:
-    return m.StageChange(**await store.set_stage(ctx.require_db(), req.name, req.version, req.stage, req.reason))
+    """Change a version's stage; with ``require_better_on``, a promotion to production first has to win the
+    champion/challenger comparison on that window (409 with the comparison otherwise)."""
+    db = ctx.require_db()
+    comparison = None
+    if req.require_better_on is not None and req.stage == store.PRODUCTION:
+        if await store.model_task(db, req.name) not in ("volatility", None):
+            raise InvalidInput("a required comparison is for volatility models", field="require_better_on")
+        champ = await db.fetchval("SELECT version FROM ml_model_versions WHERE name = $1 AND stage = 'production'",
+                                  req.name)
+        if champ is not None and champ != req.version:
+            # built without validation: the window is resolved already (returns with their symbol)
+            comparison = await compare_model_versions(m.CompareRequest.model_construct(
+                name=req.name, challenger=req.version, champion=champ, data=req.require_better_on), ctx)
+            if not comparison.challenger_better:
+                raise Conflict(f"not promoted: {comparison.verdict}", field="require_better_on",
+                               comparison=comparison.model_dump(mode="json"))
+    change = await store.set_stage(db, req.name, req.version, req.stage, req.reason)
+    return m.StageChange(**change, comparison=comparison)
 
 
 async def delete_model_version(req: m.VersionRef, ctx: OpContext) -> m.Deleted:

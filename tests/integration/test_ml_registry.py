@@ -221,3 +221,18 @@ def test_train_when_registration_fails_then_job_failed_no_version_and_no_artifac
     assert model["task"] == "direction" and model["versions"] == []
     run_dir = Path(job["params"]["run_dir"])
     assert not list((run_dir / "models" / "ixic-clash").glob("*"))
+
+
+def test_promote_when_comparison_required_then_only_a_better_challenger_replaces_the_champion(client):
+    train(client, "ixic-gate", {"model_type": "gjr_garch"})
+    train(client, "ixic-gate", {"model_type": "ewma"})
+    assert call(client, "promote_model_version", {"name": "ixic-gate", "version": 1}).status_code == 200
+    worse = call(client, "promote_model_version", {"name": "ixic-gate", "version": 2, "require_better_on": WINDOW})
+    assert worse.status_code == 409 and worse.json()["errors"][0]["field"] == "require_better_on"
+    assert worse.json()["comparison"]["challenger"]["version"] == 2
+    assert call(client, "get_model", {"name": "ixic-gate"}).json()["production_version"] == 1
+    call(client, "promote_model_version", {"name": "ixic-gate", "version": 2})  # forced: no requirement
+    better = call(client, "promote_model_version", {"name": "ixic-gate", "version": 1, "require_better_on": WINDOW})
+    assert better.status_code == 200, better.text
+    c = better.json()["comparison"]
+    assert c["challenger_better"] and c["champion"]["version"] == 2 and better.json()["archived_version"] == 2

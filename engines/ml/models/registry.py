@@ -92,14 +92,9 @@ class PromoteRequest(Model):
     version: Version
     stage: Stage = Field(default="production", description="production archives the current champion")
     reason: str = Field(default="", max_length=500)
-
-
-class StageChange(Model):
-    name: str
-    version: int
-    stage: Stage
-    previous_stage: Stage
-    archived_version: int | None = Field(description="the champion this promotion replaced, now archived")
+    require_better_on: ReturnsData | None = Field(
+        default=None, description="volatility models: promote to production only if the version beats the "
+        "current champion on this out-of-sample window (compare_model_versions: lower QLIKE, DM p < 0.05)")
 
 
 class Deleted(Model):
@@ -153,3 +148,12 @@ class CompareResponse(Model):
     diebold_mariano: list[DieboldMariano] = Field(description="challenger minus champion")
     challenger_better: bool = Field(description="lower QLIKE with DM p < 0.05")
     verdict: str
+
+
+class StageChange(Model):
+    name: str
+    version: int
+    stage: Stage
+    previous_stage: Stage
+    archived_version: int | None = Field(description="the champion this promotion replaced, now archived")
+    comparison: CompareResponse | None = Field(default=None, description="the comparison promotion required")
