@@ -206,6 +206,41 @@ async def resolve_prediction(req: Any, ctx: OpContext) -> Any:
         raise InvalidInput(f"{req.name} is a {row['model_type']} model, not a direction model", field="name")
     if row["stage"] == store.ARCHIVED:
         raise Conflict(f"{req.name} v{row['version']} is archived; promote it to predict with it", field="version")
-    return req.model_copy(update={"artifact": ResolvedArtifact(
+    update: dict[str, Any] = {"artifact": ResolvedArtifact(
         name=row["name"], version=row["version"], stage=row["stage"], model_type=row["model_type"],
-        path=row["artifact_path"], sha256=row["artifact_hash"])})
+        path=row["artifact_path"], sha256=row["artifact_hash"])}
+    if req.at is not None:
+        row_x, bar_date = await _features_at(req.at, _jsonb(row["hyperparams"]), row["model_type"], ctx)
+        update |= {"rows": row_x, "at": req.at.model_copy(update={"as_of": bar_date})}
+    return req.model_copy(update=update)
+
+
+def _jsonb(v: Any) -> Any:
+    return json.loads(v) if isinstance(v, str | bytes) else v
+
+
+async def _features_at(at: Any, hyper: dict[str, Any], model_type: str, ctx: OpContext) -> tuple[np.ndarray, Any]:
+    """The version's feature row for the last stored bar on or before ``at.as_of`` (data <= that bar only)."""
+    from engines.features.models import IndicatorSpec
+    from engines.ml.compute import direction as dr
+
+    rows = await ctx.require_db().fetch(
+        """SELECT * FROM (SELECT (ts AT TIME ZONE 'UTC')::date AS d, ts, open, high, low, close, volume FROM bars
+               WHERE symbol = $1 AND timeframe = $2 AND ts < $3 ORDER BY ts DESC LIMIT $4) b ORDER BY ts""",
+        at.symbol, at.timeframe, dt.datetime.combine(at.as_of + dt.timedelta(days=1), dt.time(), dt.UTC),
+        at.history_bars)
+    if not rows:
+        raise InvalidInput(f"no stored {at.timeframe!r} bars for {at.symbol!r} up to {at.as_of}", field="at.symbol")
+    bars = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in ("open", "high", "low", "close", "volume")}
+    if model_type == "lstm":
+        X, _ = dr.return_windows(bars["close"], int(hyper["window"]))
+    else:
+        try:
+            X, _ = await asyncio.to_thread(dr.indicator_features, bars,
+                                           [IndicatorSpec(**i) for i in hyper.get("indicators", [])])
+        except InvalidInput as e:  # too few bars for an indicator's look-back
+            raise InvalidInput(f"{len(rows)} bars up to {rows[-1]['d']}: {e.detail}", field="at.history_bars") from e
+    if not np.isfinite(X[-1]).all():
+        raise InvalidInput(f"{len(rows)} bars up to {rows[-1]['d']} do not cover the features' warm-up; raise "
+                           "history_bars", field="at.history_bars")
+    return X[-1:], rows[-1]["d"]

@@ -125,3 +125,28 @@ def test_train_direction_when_bad_request_then_4xx_and_no_job(client, body, fiel
     r = call(client, "train_direction_model", {**TRAIN, "name": "ixic-dir-bad", **body})
     assert 400 <= r.status_code < 500, r.text
     assert call(client, "list_jobs", {}).json()["total"] == before
+
+
+def test_predict_when_by_reference_then_engine_builds_the_features_from_bars_up_to_the_date(client):
+    from arch.data import nasdaq
+
+    call(client, "promote_model_version", {"name": "ixic-dir-mlp", "version": 1})
+    r = call(client, "predict_direction", {"name": "ixic-dir-mlp", "at": {"symbol": "^IXIC", "as_of": "2018-06-02",
+                                                                          "history_bars": 300}})
+    assert r.status_code == 200, r.text
+    assert r.json()["bar_date"] == "2018-06-01"  # a Saturday: the last bar on or before it
+    df = nasdaq.load()
+    df = df[df.index <= "2018-06-01"].iloc[-300:]
+    bars = {k.lower(): df[k].to_numpy(dtype=np.float64) for k in ("Open", "High", "Low", "Close", "Volume")}
+    req = EvaluateDirectionRequest(data={"close": bars["close"]}, model={"model_type": "hgb"}, indicators=IND)
+    X, _ = dr.indicator_features(bars, req.indicators)
+    by_value = call(client, "predict_direction", {"name": "ixic-dir-mlp", "rows": X[-1:].tolist()})
+    assert r.json()["probability_up"] == by_value.json()["probability_up"]
+    at = {"symbol": "^IXIC", "as_of": "1999-01-10"}  # 5 bars stored by then: RSI's warm-up is 14
+    short = call(client, "predict_direction", {"name": "ixic-dir-mlp", "at": at})
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "at.history_bars"
+    none = call(client, "predict_direction", {"name": "ixic-dir-mlp", "at": {**at, "as_of": "1990-01-01"}})
+    assert none.status_code == 422 and none.json()["errors"][0]["field"] == "at.symbol"
+    both = call(client, "predict_direction", {"name": "ixic-dir-mlp", "rows": X[-1:].tolist(),
+                                              "at": {"symbol": "^IXIC", "as_of": "2018-06-01"}})
+    assert both.status_code == 422

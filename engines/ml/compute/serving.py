@@ -164,6 +164,9 @@ def predict_direction(req: PredictDirectionRequest, ctx: OpContext) -> PredictDi
         res = _resident((a.sha256, device), lambda: _load_artifact(a, device, ctx))
         name, version = a.name, a.version
     rows = req.rows
+    if rows is None:
+        raise Unavailable("the features were not built from stored bars (call through the engine or the gateway)",
+                          field="at")
     if rows.shape[1] != res.n_features:
         raise InvalidInput(f"rows have {rows.shape[1]} values; the model takes {res.n_features}", field="rows")
     if res.model_type == "hgb":
@@ -176,4 +179,5 @@ def predict_direction(req: PredictDirectionRequest, ctx: OpContext) -> PredictDi
         x = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(res.device)
         p = nets.predict_proba(res.model, x)
     return PredictDirectionResponse(model_type=res.model_type, name=name, version=version,
+                                    bar_date=req.at.as_of if req.at is not None else None,
                                     probability_up=np.asarray(p, dtype=np.float64), device=res.device)

@@ -151,6 +151,14 @@ class InlineNet(Model):
                 float_vector(min_len=1, max_len=1_000_000)] = Field(max_length=64)
 
 
+class AsOf(Model):
+    symbol: Symbol
+    as_of: Day = Field(description="the prediction is made with the bars up to and including this date")
+    timeframe: Timeframe = "1d"
+    history_bars: int = Field(default=500, ge=30, le=10_000, description="bars read before as_of for the "
+                              "features' warm-up")
+
+
 class ResolvedArtifact(Model):
     """Filled by the platform's prepare step from the registry; whatever a client sends here is replaced."""
 
@@ -167,15 +175,21 @@ class PredictDirectionRequest(Model):
         default=None, description="a registered direction model (default version: production)")
     version: int | None = Field(default=None, ge=1, le=1_000_000)
     inline: InlineNet | None = Field(default=None, description="or a torch network by value")
-    rows: float_matrix(max_rows=MAX_PREDICT_ROWS, max_cols=512) = Field(
-        description="mlp and hgb: one row of feature values per prediction (the model's features, in order); "
-        "lstm: one row of the last `window` log returns")
+    rows: float_matrix(max_rows=MAX_PREDICT_ROWS, max_cols=512) | None = Field(
+        default=None, description="mlp and hgb: one row of feature values per prediction (the model's features, "
+        "in order); lstm: one row of the last `window` log returns")
+    at: AsOf | None = Field(default=None, description="or by reference: the engine builds the registered "
+                            "version's features from stored bars up to this date")
     artifact: ResolvedArtifact | None = None
 
     @model_validator(mode="after")
     def _one_model(self) -> PredictDirectionRequest:
         if (self.name is None) == (self.inline is None):
             raise ValueError("give exactly one of name (registry) or inline (a network by value)")
+        if (self.rows is None) == (self.at is None):
+            raise ValueError("give exactly one of rows (features by value) or at (symbol and date)")
+        if self.at is not None and self.name is None:
+            raise ValueError("features by reference need a registered model (name)")
         return self
 
 
@@ -183,5 +197,6 @@ class PredictDirectionResponse(Model):
     model_type: str
     name: str | None
     version: int | None
+    bar_date: Day | None = Field(default=None, description="by reference: the date of the bar predicted from")
     probability_up: float_vector(min_len=0, max_len=MAX_PREDICT_ROWS)
     device: str = Field(description="where the model is resident")
