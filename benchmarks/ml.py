@@ -190,7 +190,8 @@ def through_gateway(report: Report, sizes: list[int], seconds_each: float) -> li
     asyncio.run(register())
     ml_port, gw_port, gw_http_port = free_port(), free_port(), free_port()
     env = instance_env(base_env(tmp, NAUTILUS_PORT_ML=str(ml_port), DATABASE_URL=servers.database_url,
-                                REDIS_URL=servers.redis_url, NAUTILUS_JOB_WORKERS="1"))
+                                REDIS_URL=servers.redis_url, NAUTILUS_JOB_WORKERS="1",
+                                NAUTILUS_RATE_LIMIT_COMPUTE=""))  # measuring throughput, not the per-key limit
     procs: list[Proc] = []
     native = None
     rows: list[dict] = []
