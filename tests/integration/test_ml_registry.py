@@ -93,7 +93,8 @@ def test_promote_then_predict_with_champion_equals_arch_with_the_stored_paramete
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "name"
     p = call(client, "promote_model_version", {"name": "ixic-vol", "version": 1, "reason": "first champion"})
     assert p.status_code == 200 and p.json() == {"name": "ixic-vol", "version": 1, "stage": "production",
-                                                  "previous_stage": "staging", "archived_version": None}
+                                                  "previous_stage": "staging", "archived_version": None,
+                                                  "comparison": None}
     pred = call(client, "predict_volatility", {"name": "ixic-vol", "data": WINDOW, "horizon_days": 3})
     assert pred.status_code == 200, pred.text
     assert pred.json()["version"] == 1 and pred.json()["last_date"] == "2018-12-31"
