@@ -142,7 +142,8 @@ def inference(report: Report, sizes: list[int], seconds_each: float) -> list[dic
             p99 = float(np.quantile(samples, 0.99))
             out[name] = {"p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3, "rows_per_s": n / p50, "calls": len(samples)}
             if name == "in-process operation":
-                report.samples(f"predict_direction MLP 30 features, {n:,} rows, in-process (CPU)", samples)
+                report.samples(f"predict_direction MLP 30 features, {n:,} rows, in-process (CPU)",
+                               samples[:: max(1, len(samples) // 300)])
                 report.figure("inference", f"MLP 30 features, {n:,} rows per call, in-process (CPU)", n / p50,
                               "rows/s")
         report.compare("inference", f"MLP 30->64->32->1, {n:,} rows, CPU", "predict_direction (in-process)",
@@ -226,7 +227,7 @@ def through_gateway(report: Report, sizes: list[int], seconds_each: float) -> li
                 row[backend] = {"p50_ms": p50 * 1e3, "p99_ms": float(np.quantile(samples, 0.99)) * 1e3,
                                 "rows_per_s": n / p50, "calls": len(samples), "agree": agree}
                 report.samples(f"predict_direction MLP 30 features, {n:,} rows, gateway -> {backend} (CPU)",
-                               samples)
+                               samples[:: max(1, len(samples) // 300)])
                 report.figure("inference", f"MLP 30 features, {n:,} rows per call, gateway -> {backend} (CPU)",
                               n / p50, "rows/s")
             rows.append(row)
