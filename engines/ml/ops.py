@@ -96,6 +96,12 @@ ENGINE = EngineSpec(
                   timeout_s=120.0,
                   summary="Champion vs challenger with their stored parameters on the same out-of-sample window "
                   "(QLIKE, MSE, Diebold-Mariano), next to the EWMA baseline"),
+        Operation(engine=_E, name="compare_direction_versions", scope=Scope.COMPUTE,
+                  request=dm.CompareDirectionRequest, response=dm.CompareDirectionResponse,
+                  fn_path=f"{_S}:compare_direction_versions", prepare_path="engines.ml.data:inline_direction",
+                  timeout_s=120.0,
+                  summary="Champion vs challenger direction versions on the same labelled rows of a window after "
+                  "both trained (each with its own features): AUC, log-loss, Brier, hit rate, Diebold-Mariano"),
         Operation(engine=_E, name="predict_volatility", scope=Scope.COMPUTE, request=rm.PredictVolatilityRequest,
                   response=rm.PredictVolatilityResponse, fn_path=f"{_S}:predict_volatility", prepare_path=_PREP,
                   summary="Variance forecasts 1..h from a registered version (default: production) after the "

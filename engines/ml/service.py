@@ -244,3 +244,67 @@ async def _features_at(at: Any, hyper: dict[str, Any], model_type: str, ctx: OpC
         raise InvalidInput(f"{len(rows)} bars up to {rows[-1]['d']} do not cover the features' warm-up; raise "
                            "history_bars", field="at.history_bars")
     return X[-1:], rows[-1]["d"]
+
+
+async def compare_direction_versions(req: Any, ctx: OpContext) -> Any:
+    """Champion and challenger direction versions on the same rows of a window after both trained: each
+    version's own features (its indicators or return window), the same labels, log-loss and DM."""
+    from engines.ml.compute import direction as dr
+    from engines.ml.compute import losses, serving
+    from engines.ml.models import direction as dm
+    from engines.ml.models.direction import ResolvedArtifact
+
+    db = ctx.require_db()
+    champ = await store.get_version(db, req.name, req.champion, field="champion")
+    chall = await store.get_version(db, req.name, req.challenger, field="challenger")
+    if champ["version"] == chall["version"]:
+        raise InvalidInput("champion and challenger are the same version", field="challenger")
+    rows_v = [champ, chall]
+    hyper = [_jsonb(r["hyperparams"]) for r in rows_v]
+    if any(r["model_type"] not in ("hgb", "mlp", "lstm") for r in rows_v):
+        raise InvalidInput(f"{req.name} is not a direction model (compare_model_versions compares volatility)",
+                           field="name")
+    h = hyper[0]["horizon_bars"]
+    if hyper[1]["horizon_bars"] != h:
+        raise InvalidInput("the versions predict different horizons", field="challenger")
+    bars = dr.bar_arrays(req.data)
+    close = bars["close"]
+    feats = []
+    for r, hp in zip(rows_v, hyper, strict=True):
+        if r["model_type"] == "lstm":
+            X, _ = dr.return_windows(close, int(hp["window"]))
+        else:
+            from engines.features.models import IndicatorSpec
+
+            X, _ = await asyncio.to_thread(dr.indicator_features, bars, [IndicatorSpec(**i) for i in hp["indicators"]])
+        feats.append(X)
+    y = dr.labels(close, h)
+    usable = np.flatnonzero(np.isfinite(feats[0]).all(1) & np.isfinite(feats[1]).all(1) & np.isfinite(y))
+    dates = req.data.dates
+    ends = [r["train_end"] for r in rows_v if r["train_end"] is not None]
+    if ends:
+        if not dates:
+            raise InvalidInput("the versions were trained on dated bars: give the window by reference or with dates",
+                               field="data")
+        usable = usable[np.array([dates[t] > max(ends) for t in usable], dtype=bool)]
+    if usable.size < 20:
+        raise InvalidInput(f"{usable.size} labelled rows after both versions' training data; need at least 20",
+                           field="data")
+    p = []
+    for r, X in zip(rows_v, feats, strict=True):
+        a = ResolvedArtifact(name=r["name"], version=r["version"], stage=r["stage"], model_type=r["model_type"],
+                             path=r["artifact_path"], sha256=r["artifact_hash"])
+        p.append(await asyncio.to_thread(serving.probabilities, a, X[usable], ctx))
+    yt = y[usable]
+    s0, s1 = dr.scores(p[0], yt), dr.scores(p[1], yt)
+    stat, pv = losses.diebold_mariano(dr.row_loss(p[1], yt), dr.row_loss(p[0], yt), h)
+    better = bool(s1.log_loss < s0.log_loss and pv < dr.SIGNIFICANCE)
+    verdict = (f"v{chall['version']} (challenger) {'beats' if better else 'does not beat'} v{champ['version']} "
+               f"(champion): log-loss {s1.log_loss:.4f} vs {s0.log_loss:.4f}, DM p = {pv:.3g}")
+    return dm.CompareDirectionResponse(
+        name=req.name, n_forecasts=int(usable.size), first_date=dates[usable[0]] if dates else None,
+        last_date=dates[usable[-1]] if dates else None,
+        champion=dm.DirectionVersionScores(version=champ["version"], model_type=champ["model_type"], scores=s0),
+        challenger=dm.DirectionVersionScores(version=chall["version"], model_type=chall["model_type"], scores=s1),
+        diebold_mariano=dm.DirectionDM(baseline=f"v{champ['version']}", statistic=stat, p_value=pv),
+        challenger_better=better, verdict=verdict)

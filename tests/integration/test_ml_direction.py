@@ -150,3 +150,21 @@ def test_predict_when_by_reference_then_engine_builds_the_features_from_bars_up_
     both = call(client, "predict_direction", {"name": "ixic-dir-mlp", "rows": X[-1:].tolist(),
                                               "at": {"symbol": "^IXIC", "as_of": "2018-06-01"}})
     assert both.status_code == 422
+
+
+def test_compare_direction_when_window_after_training_then_both_scored_on_the_same_rows(client):
+    window = {**TRAIN, "data": {"symbol": "^IXIC", "start": "2012-01-01", "end": "2016-12-31"}}
+    for model in ({"model_type": "hgb", "max_iter": 10}, {"model_type": "mlp", "hidden": [8], "epochs": 2}):
+        r = call(client, "train_direction_model", {**window, "name": "ixic-dir-cmp", "model": model})
+        assert wait_job(client, r.json()["id"])["status"] == "succeeded"
+    c = call(client, "compare_direction_versions", {"name": "ixic-dir-cmp", "champion": 1, "challenger": 2,
+                                                    "data": {"symbol": "^IXIC", "start": "2016-06-01"}})
+    assert c.status_code == 200, c.text
+    b = c.json()
+    assert b["first_date"] > "2016-12-31" and b["n_forecasts"] > 400
+    assert b["challenger_better"] == (b["challenger"]["scores"]["log_loss"] < b["champion"]["scores"]["log_loss"]
+                                      and b["diebold_mariano"]["p_value"] < 0.05)
+    inside = call(client, "compare_direction_versions", {"name": "ixic-dir-cmp", "champion": 1, "challenger": 2,
+                                                         "data": {"symbol": "^IXIC", "start": "2014-01-01",
+                                                                  "end": "2016-06-30"}})
+    assert inside.status_code == 422 and inside.json()["errors"][0]["field"] == "data"

@@ -80,7 +80,7 @@ def scores(p: np.ndarray, y: np.ndarray) -> Scores:
                   hit_rate=float(np.mean((p > 0.5) == (y == 1))))
 
 
-def _row_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+def row_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     pc = np.clip(p, EPS, 1 - EPS)
     return -(y * np.log(pc) + (1 - y) * np.log(1 - pc))
 
@@ -173,7 +173,7 @@ def run_evaluation(req: EvaluateDirectionRequest,
     base = {k: scores(wf[k], yt) for k in ("historical_frequency", "persistence")}
     dms, wins = [], True
     for k in base:
-        stat, p = losses.diebold_mariano(_row_loss(wf["model"], yt), _row_loss(wf[k], yt), req.horizon_bars)
+        stat, p = losses.diebold_mariano(row_loss(wf["model"], yt), row_loss(wf[k], yt), req.horizon_bars)
         dms.append(DirectionDM(baseline=k, statistic=stat, p_value=p))
         wins &= model.log_loss < base[k].log_loss and p < SIGNIFICANCE
     best = min(base, key=lambda k: base[k].log_loss)

@@ -147,6 +147,20 @@ def _load_inline(inl: InlineNet, device: str) -> Resident:
                     inl.n_features, device)
 
 
+def probabilities(a: ResolvedArtifact, rows: np.ndarray, ctx: OpContext) -> np.ndarray:
+    """P(up) of ``rows`` with a registered version (resident on ``ctx.device``), as float64."""
+    device = ctx.device or "cpu"
+    res = _resident((a.sha256, device), lambda: _load_artifact(a, device, ctx))
+    if res.model_type == "hgb":
+        return np.asarray(res.model.predict_proba(rows)[:, 1], dtype=np.float64)
+    import torch
+
+    from engines.ml.compute import nets
+
+    return nets.predict_proba(res.model, torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+                              .to(res.device))
+
+
 # ---- the operation ---------------------------------------------------------------------------------------
 def predict_direction(req: PredictDirectionRequest, ctx: OpContext) -> PredictDirectionResponse:
     """P(up) for each row with a resident model (loaded on first use)."""

@@ -200,3 +200,29 @@ class PredictDirectionResponse(Model):
     bar_date: Day | None = Field(default=None, description="by reference: the date of the bar predicted from")
     probability_up: float_vector(min_len=0, max_len=MAX_PREDICT_ROWS)
     device: str = Field(description="where the model is resident")
+
+
+class CompareDirectionRequest(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    challenger: int = Field(ge=1, le=1_000_000)
+    champion: int | None = Field(default=None, ge=1, le=1_000_000, description="default: the production version")
+    data: BarsData = Field(description="the comparison window; its labelled rows must come after both versions' "
+                           "training data")
+
+
+class DirectionVersionScores(Model):
+    version: int
+    model_type: str
+    scores: Scores
+
+
+class CompareDirectionResponse(Model):
+    name: str
+    n_forecasts: int
+    first_date: Day | None
+    last_date: Day | None
+    champion: DirectionVersionScores
+    challenger: DirectionVersionScores
+    diebold_mariano: DirectionDM = Field(description="log-loss, challenger minus champion")
+    challenger_better: bool = Field(description="lower log-loss with DM p < 0.05")
+    verdict: str
