@@ -63,6 +63,12 @@ ENGINE = EngineSpec(
                   summary="Walk-forward (purged, embargoed) direction forecasts of histogram GBM or a torch MLP on "
                   "indicators, or a torch LSTM on return windows: AUC, log-loss, Brier, hit rate next to "
                   "historical-frequency and persistence baselines, Diebold-Mariano on log-loss"),
+        Operation(engine=_E, name="tune_direction", scope=Scope.COMPUTE,
+                  request=dm.TuneDirectionRequest, response=dm.TuneDirectionResponse,
+                  fn_path="engines.ml.compute.direction:tune_direction",
+                  prepare_path="engines.ml.data:inline_direction", timeout_s=600.0,
+                  summary="Choose among candidate direction models by purged k-fold cross-validation with an "
+                  "embargo on the first part, then evaluate the chosen one walk-forward on the rest"),
         Operation(engine=_E, name="train_volatility_model", scope=Scope.COMPUTE,
                   request=rm.TrainVolatilityRequest, response=JobView, fn_path=f"{_S}:train_volatility_model",
                   prepare_path=_PREP, idempotent=False,

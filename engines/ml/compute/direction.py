@@ -125,6 +125,18 @@ def splits(rows: np.ndarray, min_train: int, refit_every: int, horizon: int,
     return out
 
 
+def purged_kfold(rows: np.ndarray, folds: int, horizon: int, embargo: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, test rows) of k contiguous folds (López de Prado's purged k-fold with embargo): a row t
+    trains only if its label (t, t+h] ends before the fold's first row, or it comes more than max(h, embargo)
+    rows after the fold's last row (its features would otherwise overlap the fold's labels)."""
+    out = []
+    gap = max(horizon, embargo)
+    for test in np.array_split(rows, folds):
+        lo, hi = test[0], test[-1]
+        out.append((rows[(rows + horizon < lo) | (rows > hi + gap)], test))
+    return out
+
+
 def walk_forward(req: EvaluateDirectionRequest, X: np.ndarray, y: np.ndarray, last: np.ndarray,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Out-of-sample P(up) of the model and the baselines for every usable row after ``min_train``."""
@@ -191,3 +203,39 @@ def run_evaluation(req: EvaluateDirectionRequest,
     return EvaluateDirectionResponse(
         model_type=req.model.model_type, features=names, horizon_bars=req.horizon_bars, placebo=req.placebo,
         window=window, model=model, baselines=base, diebold_mariano=dms, beats_baseline=bool(wins), verdict=verdict)
+
+
+def tune_direction(req: Any, ctx: OpContext) -> Any:
+    """Purged k-fold cross-validation of each candidate on the tuning rows, then the chosen candidate's
+    walk-forward evaluation on the rows after them (min_train = the tuning rows)."""
+    from engines.ml.models.direction import CandidateScore, TuneDirectionResponse
+
+    first = req.candidates[0]
+    probe = EvaluateDirectionRequest.model_construct(
+        data=req.data, model=first, indicators=req.indicators, feature_set=None, horizon_bars=req.horizon_bars,
+        min_train=0, refit_every=req.refit_every, embargo_bars=req.embargo_bars, placebo=False)
+    X, names, y, last = design(probe)
+    rows = np.flatnonzero(np.isfinite(X).all(axis=1) & np.isfinite(y) & np.isfinite(last))
+    n_tune = int(rows.size * req.tuning_fraction)
+    if n_tune < 50 * req.folds or rows.size - n_tune < 20:
+        raise InvalidInput(f"{rows.size} usable rows: {n_tune} to tune on ({req.folds} folds need "
+                           f"{50 * req.folds}) and {rows.size - n_tune} to evaluate (need 20)", field="tuning_fraction")
+    splits_cv = purged_kfold(rows[:n_tune], req.folds, req.horizon_bars, req.embargo_bars)
+    scores_cv = []
+    for i, spec in enumerate(req.candidates):
+        fold_losses = []
+        for train, test in splits_cv:
+            if train.size < 50:
+                raise InvalidInput(f"a fold leaves {train.size} training rows after purging", field="folds")
+            p = fit_predict(spec, X[train], y[train], X[test])
+            fold_losses.append(float(row_loss(p, y[test]).mean()))
+        scores_cv.append(CandidateScore(index=i, model=spec.model_dump(mode="json"),
+                                        cv_log_loss=float(np.mean(fold_losses)),
+                                        cv_log_loss_std=float(np.std(fold_losses, ddof=1))))
+    chosen = min(scores_cv, key=lambda c: c.cv_log_loss).index
+    ev = EvaluateDirectionRequest.model_construct(
+        data=req.data, model=req.candidates[chosen], indicators=req.indicators, feature_set=None,
+        horizon_bars=req.horizon_bars, min_train=n_tune, refit_every=req.refit_every,
+        embargo_bars=req.embargo_bars, placebo=False)
+    return TuneDirectionResponse(folds=req.folds, tuning_rows=n_tune, candidates=scores_cv, chosen=chosen,
+                                 evaluation=run_evaluation(ev))

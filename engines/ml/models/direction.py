@@ -226,3 +226,49 @@ class CompareDirectionResponse(Model):
     diebold_mariano: DirectionDM = Field(description="log-loss, challenger minus champion")
     challenger_better: bool = Field(description="lower log-loss with DM p < 0.05")
     verdict: str
+
+
+class TuneDirectionRequest(Model):
+    """Choose among candidate models by purged k-fold cross-validation on the first part of the rows, then
+    evaluate the chosen one walk-forward on the rest (which the choice never saw)."""
+
+    data: BarsData
+    candidates: list[DirectionSpec] = Field(min_length=2, max_length=8)
+    indicators: IndicatorList | None = None
+    feature_set: SetName | None = None
+    horizon_bars: int = Field(default=1, ge=1, le=20)
+    folds: int = Field(default=5, ge=3, le=10)
+    tuning_fraction: float = Field(default=0.5, ge=0.2, le=0.8, description="share of the usable rows the "
+                                   "cross-validation sees; the walk-forward evaluation starts after them")
+    refit_every: int = Field(default=250, ge=20, le=5_000)
+    embargo_bars: int = Field(default=5, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _features(self) -> TuneDirectionRequest:
+        kinds = {c.model_type == "lstm" for c in self.candidates}
+        if len(kinds) > 1:
+            raise ValueError("candidates must all be lstm or all be tabular (hgb, mlp): they share the features")
+        tabular = kinds == {False}
+        if tabular and (self.indicators is None) == (self.feature_set is None):
+            raise ValueError("tabular candidates need exactly one of indicators or feature_set")
+        if not tabular and (self.indicators is not None or self.feature_set is not None):
+            raise ValueError("lstm candidates read return windows: give no indicators or feature_set")
+        if not tabular and len({c.window for c in self.candidates}) > 1:  # type: ignore[union-attr]
+            raise ValueError("lstm candidates must share one window (the rows compared must be the same)")
+        return self
+
+
+class CandidateScore(Model):
+    index: int
+    model: dict
+    cv_log_loss: FiniteFloat = Field(description="mean over the purged folds")
+    cv_log_loss_std: FiniteFloat
+
+
+class TuneDirectionResponse(Model):
+    folds: int
+    tuning_rows: int
+    candidates: list[CandidateScore]
+    chosen: int = Field(description="index of the candidate with the lowest cross-validated log-loss")
+    evaluation: EvaluateDirectionResponse = Field(description="the chosen candidate, walk-forward on the rows "
+                                                  "after the tuning part, next to the baselines")

@@ -89,3 +89,31 @@ def test_evaluate_when_too_few_rows_then_invalid_input_naming_min_train():
     with pytest.raises(InvalidInput) as e:
         dr.evaluate_direction(req({"model_type": "hgb"}, n=400, min_train=500), CTX)
     assert e.value.field == "min_train"
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(60, 400), folds=st.integers(3, 10), h=st.integers(1, 20), emb=st.integers(0, 10),
+       gaps=st.integers(0, 3))
+def test_purged_kfold_when_any_settings_then_no_training_row_overlaps_its_fold_labels(n, folds, h, emb, gaps):
+    rows = np.arange(n)[:: gaps + 1] if gaps else np.arange(n)
+    blocks = dr.purged_kfold(rows, folds, h, emb)
+    assert np.array_equal(np.concatenate([t for _, t in blocks]), rows)  # the folds partition the rows
+    for train, test in blocks:
+        lo, hi = test.min(), test.max()
+        before, after = train[train < lo], train[train > hi]
+        assert (before + h < lo).all()  # their labels end before the fold starts
+        assert (after > hi + max(h, emb)).all()  # their features start after the fold's labels end (+ embargo)
+        assert np.intersect1d(train, test).size == 0
+
+
+def test_tune_when_two_candidates_then_chosen_by_purged_cv_and_evaluated_after_the_tuning_rows():
+    from engines.ml.models.direction import TuneDirectionRequest
+
+    bars = {k: v[:1500] for k, v in nasdaq_bars().items()}
+    res = dr.tune_direction(TuneDirectionRequest(
+        data=bars, indicators=IND, folds=3, refit_every=400, candidates=[
+            {"model_type": "hgb", "max_iter": 5, "max_depth": 2}, {"model_type": "hgb", "max_iter": 20}]), CTX)
+    assert res.chosen == min(res.candidates, key=lambda c: c.cv_log_loss).index
+    assert res.evaluation.model_type == "hgb" and res.tuning_rows > 500
+    # usable rows: after MACD's 33-bar warm-up and before the last (unlabelled) bar, less the tuning rows
+    assert res.evaluation.window.n_forecasts == 1500 - 33 - 1 - res.tuning_rows
