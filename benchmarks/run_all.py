@@ -65,6 +65,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("scaling", "scaling.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
+    Bench("ml", "ml.py"),
 )
 TIMEOUT_S = {"quick": 600, "full": 3 * 3600}
 
