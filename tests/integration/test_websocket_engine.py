@@ -17,7 +17,7 @@ from backend.auth import keys
 from backend.bus.envelope import encode
 from backend.bus.streams import EVENTS_TRADING
 from tests.integration.test_trading_api import running, setup_market
-from tests.support.access import ADMIN_KEY, TEST_INSTANCE
+from tests.support.access import ADMIN_KEY
 from tests.support.realtime import StalledClient, receive, receive_until, serve_websocket_engine
 
 pytestmark = pytest.mark.timeout(120)
@@ -204,7 +204,8 @@ async def test_ws_slow_client_when_it_never_reads_then_closed_4008_and_others_ge
             slow.close()
 
 
-async def test_ws_heartbeat_when_client_never_answers_then_closed_4002(db_pool, redis_url, database_url, admin_key) -> None:
+async def test_ws_heartbeat_when_client_never_answers_then_closed_4002(
+        db_pool, redis_url, database_url, admin_key) -> None:
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url, ws_heartbeat_s=0.2,
                                       ws_heartbeat_timeout_s=0.5) as (url, _):
         async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
