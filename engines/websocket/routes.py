@@ -1,7 +1,7 @@
 """The websocket engine's live endpoint ``GET /ws`` and the process-wide parts it runs.
 
 The process runs one hub (``hub.py``: one pub/sub pattern subscription and one stream reader for
-every client), the engine health watcher (``health.py``), started
+every client), the engine health watcher (``health.py``) and the notifier (``notify/``), all started
 in the app's lifespan. A client authenticates with an API key (``X-API-Key`` header, or the first
 message ``{"action": "auth", "api_key": "..."}``) and subscribes to topic patterns; the scope each
 topic family needs is checked at subscribe time (``topics.py``). The protocol and close codes are in
@@ -45,6 +45,12 @@ def extend(app: FastAPI) -> None:
                 watcher = HealthWatcher(a.state.bus, settings, settings.health_probe_interval_s)
                 watcher.start()
                 parts.append(watcher)
+                if a.state.db is not None:
+                    from engines.websocket.notify.notifier import Notifier
+
+                    notifier = Notifier(a.state.db, a.state.bus, settings, hub)
+                    await notifier.start()
+                    parts.append(notifier)
             try:
                 yield state
             finally:
