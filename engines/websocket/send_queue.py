@@ -10,6 +10,7 @@ and the session disconnects the client (close 4008): order events are never drop
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 
 #: Default most messages waiting for one client before it is disconnected as too slow.
@@ -21,7 +22,7 @@ MAX_BATCH = 200
 class SendQueue:
     def __init__(self, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         self.max_items = max_items
-        self._order: deque[tuple[str | None, str | None]] = deque()  # (conflation key, text or None)
+        self._order: deque[tuple[str | None, str | None, float]] = deque()  # (conflation key, text, queued at)
         self._latest: dict[str, str] = {}
         self._ready = asyncio.Event()
         self.conflated = 0
@@ -38,9 +39,9 @@ class SendQueue:
                 self.conflated += 1
                 return True
             self._latest[conflate_key] = text
-            self._order.append((conflate_key, None))
+            self._order.append((conflate_key, None, time.monotonic()))
         else:
-            self._order.append((None, text))
+            self._order.append((None, text, time.monotonic()))
         self._ready.set()
         if len(self._order) > self.max_items:
             self.overflowed = True
@@ -49,14 +50,19 @@ class SendQueue:
 
     async def take(self, limit: int = MAX_BATCH) -> list[str]:
         """Wait for at least one message; return up to ``limit`` in order."""
+        return (await self.take_timed(limit))[0]
+
+    async def take_timed(self, limit: int = MAX_BATCH) -> tuple[list[str], float]:
+        """Like ``take``, with the monotonic time the oldest of them was queued."""
         while not self._order:
             self._ready.clear()
             await self._ready.wait()
         out: list[str] = []
+        oldest = self._order[0][2]
         while self._order and len(out) < limit:
-            key, text = self._order.popleft()
+            key, text, _ = self._order.popleft()
             out.append(self._latest.pop(key) if key is not None else text)  # type: ignore[arg-type]
-        return out
+        return out, oldest
 
 
 def frame(texts: list[str]) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backend.auth.keys import Principal
@@ -41,6 +41,10 @@ CLIENTS = Gauge("nautilus_ws_clients", "Connected websocket clients")
 SENT = Counter("nautilus_ws_frames_sent_total", "Frames sent to websocket clients")
 CONFLATED = Counter("nautilus_ws_messages_conflated_total", "Quotes replaced by a newer one for a slow client")
 DISCONNECTED = Counter("nautilus_ws_disconnects_total", "Clients closed by the server", ["reason"])
+SEND_DELAY = Histogram("nautilus_ws_send_delay_seconds",
+                       "From a message queued for a client to its frame written to the socket (the server's part "
+                       "of fan-out latency; the oldest message of each frame)",
+                       buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30))
 CLIENT_ERRORS = Counter("nautilus_ws_client_errors_total", "Malformed or refused client messages")
 
 MAX_CLIENT_MESSAGE_BYTES = 4096
@@ -140,9 +144,10 @@ class Session:
 
     async def _send(self) -> None:
         while True:
-            texts = await self.queue.take()
+            texts, queued_at = await self.queue.take_timed()
             await self.socket.send_text(frame(texts))
             SENT.inc()
+            SEND_DELAY.observe(time.monotonic() - queued_at)
 
     async def _heartbeat(self) -> None:
         while True:

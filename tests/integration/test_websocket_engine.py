@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
@@ -242,6 +243,17 @@ async def test_gateway_ws_when_read_key_then_engine_applies_its_scopes_and_close
             await receive_until(ws, kind("subscribed"))
             got = await publish_until_seen(bus, ws, "data.quotes.GW.X", {"bid": 2.0})
             assert got[-1]["payload"] == {"bid": 2.0}
+        # the notification operations are the engine's declared operations, served by the gateway with scopes
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}") as http:
+            rule = {"name": "gw", "event": "engine_down", "channels": [{"type": "websocket"}]}
+            r = await http.post("/api/v1/websocket/create_notification_rule", json=rule,
+                                headers={"X-API-Key": read_key})
+            assert r.status_code == 403
+            r = await http.post("/api/v1/websocket/create_notification_rule", json=rule,
+                                headers={"X-API-Key": ADMIN_KEY})
+            assert r.status_code == 200, r.text
+            r = await http.post("/api/v1/websocket/list_notification_rules", json={}, headers={"X-API-Key": read_key})
+            assert r.status_code == 200 and rule["name"] in [x["name"] for x in r.json()["items"]]
     finally:
         gw.stop()
         eng.stop()
