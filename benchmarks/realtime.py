@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -297,6 +298,7 @@ def main() -> None:
 
     from backend.auth import keys
 
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
     servers = Servers(tmp).__enter__()
     port = free_port()
@@ -339,7 +341,9 @@ def main() -> None:
     rep.figure("realtime", "notification event -> webhook p50", note["p50_ms"], "ms")
     rep.figure("realtime", "notification event -> webhook p99", note["p99_ms"], "ms")
     out = results_dir()
+    load_after = os.getloadavg()
     meta = {"machine": machine(), "platform": platform.platform(), "quick": args.quick,
+            "load_average_1m": [load_before[0], load_after[0]],
             "seconds": seconds, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / "realtime.json").write_text(json.dumps(
         {**meta, "rows": [{k: v for k, v in r.items() if k != "samples_ms"} for r in rows],
@@ -347,7 +351,8 @@ def main() -> None:
          "report": rep.as_dict()}, indent=1))
     lines = ["# Real-time delivery (websocket fan-out)", "",
              f"Command: `{rep.command}` ({'quick' if args.quick else 'full'} run, {meta['date']}); machine: "
-             f"{meta['machine'].get('cpu')}, {meta['machine'].get('logical_cpus')} logical CPUs. "
+             f"{meta['machine'].get('cpu')}, {meta['machine'].get('logical_cpus')} logical CPUs, 1-minute load average "
+             f"{load_before[0]:.1f} before and {load_after[0]:.1f} after the run (other work on the machine competes). "
              f"Quotes for {len(SYMBOLS)} symbols at the rate of each row (in total) for {seconds:g} s, plus {orders} order "
              "events on the outbox stream; every client subscribes to all of them. Target (original design): "
              "p99 <= 50 ms for 1,000 clients at 2,000 quotes/s.", "",
