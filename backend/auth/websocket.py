@@ -17,6 +17,9 @@ from backend.core.errors import NautilusError
 from backend.core.scopes import Scope
 
 AUTH_TIMEOUT_S = 10.0
+#: Largest websocket frame a server reads (uvicorn closes the connection with 1009 above it, before the
+#: frame is read whole); client messages are small JSON (the engine answers over 4,096 characters with an error).
+WS_MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
 
 

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from backend.auth import keys
+from backend.auth.websocket import WS_MAX_FRAME_BYTES
 from backend.bus.envelope import encode
 from backend.bus.streams import EVENTS_TRADING
 from engines.websocket.session import Session
@@ -105,6 +106,19 @@ async def test_ws_bad_input_when_malformed_then_error_frames_and_the_stream_goes
                 assert err["code"] == code and err.get("field") == field, (raw, err)
             got = await publish_until_seen(bus, ws, "data.quotes.SIM.AFTER", {"bid": 2.0})
             assert got[-1]["payload"] == {"bid": 2.0}
+
+
+async def test_ws_bad_input_when_frame_over_the_server_limit_then_closed_1009_and_others_unaffected(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    async with serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (url, _):
+        async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as other, \
+                connect(url, additional_headers={"X-API-Key": ADMIN_KEY}, max_size=None) as ws:
+            await other.send(json.dumps({"action": "subscribe", "topics": ["data.quotes.*"]}))
+            await receive_until(other, kind("subscribed"))
+            await ws.send("x" * (WS_MAX_FRAME_BYTES + 1))
+            assert await close_code(ws) == 1009
+            got = await publish_until_seen(bus, other, "data.quotes.SIM.STILL", {"bid": 3.0})
+            assert got[-1]["payload"] == {"bid": 3.0}
 
 
 async def test_ws_isolation_when_other_instance_publishes_on_same_redis_then_nothing_arrives(

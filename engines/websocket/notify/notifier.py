@@ -78,8 +78,12 @@ class Notifier:
         return topic.startswith(self._live_prefixes)
 
     def deliver(self, msg: Message) -> None:
-        body = orjson.loads(msg.text)
-        env = Envelope(body["topic"], body["type"], body["payload"], body["ts_ns"])
+        try:
+            body = orjson.loads(msg.text)
+            env = Envelope(body["topic"], body["type"], body["payload"], body["ts_ns"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):  # never break the hub's fan-out loop
+            EVENTS.labels("malformed").inc()
+            return
         self._spawn(self.handle(PUBSUB, env, None))
 
     def _spawn(self, coro: Any) -> None:
