@@ -89,7 +89,13 @@ class Notifier:
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)
         self._deliveries.add(t)
-        t.add_done_callback(self._deliveries.discard)
+        t.add_done_callback(self._done)
+
+    def _done(self, t: asyncio.Task) -> None:
+        self._deliveries.discard(t)
+        if not t.cancelled() and t.exception() is not None:  # e.g. PostgreSQL down for a live event
+            EVENTS.labels("failed").inc()
+            log.warning("notifier task failed: %r", t.exception())
 
     # ---- durable events ------------------------------------------------------------------------
     async def _consume(self, stream: str) -> None:
