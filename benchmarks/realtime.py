@@ -372,11 +372,13 @@ def main() -> None:
     lines += ["", f"Notification path (limit breach on `events.risk` -> rule -> HMAC-signed webhook to a local "
               f"receiver, {note['events']} events at 20/s): p50 {note['p50_ms']:.1f} ms, p99 {note['p99_ms']:.1f} ms, "
               f"{note['delivered']} of {note['events']} delivered. The original design's claim: < 1 s."]
-    lines += ["", "CPU % is of one core, over the publishing window. The clients (one Python process: websocket "
-              "frames and JSON for every message) and the engine share the machine; where the clients' CPU is near "
-              "100% they are the bottleneck: messages wait in the kernel's socket buffers (the engine conflates "
-              "quotes only once the socket stops taking data), which is the latency measured, while the engine's "
-              "own send delay is the middle column."]
+    lines += ["", "CPU % is of one core, over the publishing window. The load average counts the processes competing "
+              "for the machine's cores: with it well above the core count, a busy process gets only its share (about "
+              "cores / load of one core), so the engine and the clients queue for CPU rather than for each other. "
+              "Messages then wait in the engine's send queues (its send delay, the middle column: quotes are "
+              "conflated there once a socket stops taking data) and in the kernel's socket buffers, which is most "
+              "of the latency measured. Engine work per delivered message is about engine CPU / delivered per "
+              "second."]
     (out / "realtime.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
