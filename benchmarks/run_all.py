@@ -66,6 +66,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
     Bench("ml", "ml.py"),
+    Bench("realtime", "realtime.py"),
 )
 TIMEOUT_S = {"quick": 600, "full": 3 * 3600}
 
