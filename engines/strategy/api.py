@@ -233,7 +233,7 @@ class Strategy:
         for base in reversed(cls.__mro__):
             spec.update({k: v for k, v in vars(base).items() if isinstance(v, Param)})
         cls.params_spec = spec
-        cls.vectorised = cls.signals is not Strategy.signals
+        cls.vectorised = cls.signals.__func__ is not Strategy.signals.__func__
 
     def __init__(self, ctx: Context, params: Mapping[str, Any] | None = None) -> None:
         self.ctx = ctx

@@ -1,9 +1,50 @@
-"""Operations of the strategy engine. None are declared yet: they arrive with its capability issue."""
+"""Operations of the strategy engine (:8700): the strategies directory (list, describe, validate),
+backtests (event-driven through the trading core, or vectorised), their stored results, and the
+jobs that run long backtests. Code is never accepted over HTTP: strategies are files of the
+strategies directory (engines/strategy/registry.py)."""
 
-from backend.contract.operation import EngineSpec
+from backend.contract.operation import EngineSpec, Operation
+from backend.core.scopes import Scope
+from backend.jobs.kinds import JobKind
+from backend.jobs.models import JobView
+from backend.jobs.ops import job_operations
+from engines.strategy import models as m
+
+_E = "strategy"
+_H = "engines.strategy.handlers:"
+BACKTEST_EXAMPLE = {"strategy": "sma_cross", "params": {"fast": 20, "slow": 50}, "symbols": ["^GSPC"],
+                    "timeframe": "1d", "options": {"taker_fee_bps": 1.0, "slippage_ticks": 1}}
 
 ENGINE = EngineSpec(
-    name="strategy",
-    description="Strategies and backtests. No operations yet: the engine runs and reports health only.",
-    operations=(),
+    name=_E,
+    description="Strategies as files versioned by content hash, one strategy API from backtest to paper trading, "
+    "event-driven backtests through the trading core and vectorised backtests for signal strategies.",
+    operations=(
+        Operation(engine=_E, name="list_strategies", scope=Scope.READ, request=m.ListStrategiesRequest,
+                  response=m.StrategyList, fn_path=_H + "list_strategies",
+                  summary="Strategies of the strategies directory: name, version (content hash), parameters"),
+        Operation(engine=_E, name="describe_strategy", scope=Scope.READ, request=m.StrategyRef,
+                  response=m.StrategyInfo, fn_path=_H + "describe_strategy",
+                  summary="One strategy: documentation, typed parameters with ranges, whether it vectorises"),
+        Operation(engine=_E, name="validate_strategy", scope=Scope.COMPUTE, request=m.ValidateStrategyRequest,
+                  response=m.ValidateStrategyResponse, fn_path=_H + "validate_strategy", timeout_s=60.0,
+                  example={"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}},
+                  summary="Load a strategy, check its parameters and smoke-run it on canned bars"),
+        Operation(engine=_E, name="run_backtest", scope=Scope.COMPUTE, request=m.BacktestRequest,
+                  response=m.BacktestResponse, fn_path=_H + "run_backtest", idempotent=False, timeout_s=300.0,
+                  example=BACKTEST_EXAMPLE,
+                  summary=f"Backtest on stored bars (up to {m.MAX_SYNC_BARS} bars), stored: trades, orders, "
+                  "equity, metrics"),
+        Operation(engine=_E, name="submit_backtest", scope=Scope.COMPUTE, request=m.BacktestRequest,
+                  response=JobView, fn_path=_H + "submit_backtest", idempotent=False, example=BACKTEST_EXAMPLE,
+                  summary=f"Queue a backtest as a job (up to {m.MAX_JOB_BARS} bars); progress with bars and ETA"),
+        Operation(engine=_E, name="get_backtest", scope=Scope.READ, request=m.BacktestRef,
+                  response=m.BacktestResponse, fn_path=_H + "get_backtest",
+                  summary="A stored backtest: metrics, trades, orders, logs, equity and exposure curves"),
+        Operation(engine=_E, name="list_backtests", scope=Scope.READ, request=m.ListBacktestsRequest,
+                  response=m.BacktestList, fn_path=_H + "list_backtests",
+                  summary="Stored backtests, newest first (metrics only)"),
+        *job_operations(_E),
+    ),
+    jobs=(JobKind("backtest", "engines.strategy.jobs:backtest", timeout_s=3600.0),),
 )

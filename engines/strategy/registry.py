@@ -41,7 +41,8 @@ class LoadedStrategy:
     cls: type[Strategy]
 
     def describe(self) -> dict[str, Any]:
-        doc = inspect.getdoc(self.cls) or ""
+        own = self.cls.__dict__.get("__doc__") or getattr(sys.modules.get(self.cls.__module__), "__doc__", None)
+        doc = inspect.cleandoc(own or "")
         return {"name": self.name, "version": self.version, "class_name": self.cls.__name__,
                 "description": self.cls.description or doc.split("\n\n")[0], "doc": doc,
                 "vectorised": self.cls.vectorised,

@@ -9,6 +9,7 @@ is the cash it moved, net of fees, and its return that P&L over its entry notion
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ def round_trips(fills: list[tuple[str, int, float, float, float]]) -> list[dict[
                                   "qty": 0.0, "entry_value": 0.0, "exit_value": 0.0, "exit_qty": 0.0, "fees": 0.0,
                                   "fills": 0}
             same = (p >= 0) == (q > 0) if abs(p) > EPS else True
-            part = q if same else (np.sign(q) * min(abs(q), abs(p)))
+            part = q if same else math.copysign(min(abs(q), abs(p)), q)
             share = abs(part / q) if q else 1.0
             t["fees"] += fee * share
             t["fills"] += 1
@@ -98,7 +99,7 @@ def metrics(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, trades: li
     closed = [t for t in trades if not t["open"]]
     wins = [t["pnl"] for t in closed if t["pnl"] > 0]
     losses = [t["pnl"] for t in closed if t["pnl"] <= 0]
-    return perf | {
+    out = perf | {
         "initial_cash": initial_cash, "final_value": float(equity[-1]), "bars": int(equity.size),
         "start_ts_ns": int(ts[0]), "end_ts_ns": int(ts[-1]),
         "trade_count": len(trades), "closed_trades": len(closed),
@@ -107,6 +108,7 @@ def metrics(ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray, trades: li
         "avg_trade_return": float(np.mean([t["return"] for t in closed])) if closed else None,
         "exposure_mean": float(np.mean(exposure)), "fees": fees,
     }
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in out.items()}
 
 
 def summarise(run: Any, ts: np.ndarray, equity: np.ndarray, exposure: np.ndarray) -> BacktestResult:

@@ -1,0 +1,151 @@
+"""Request and response models of the strategy engine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from backend.contract.arrays import FiniteFloat, Instant, Symbol
+from backend.contract.operation import Model
+from engines.marketdata.timeframes import TIMEFRAME_PATTERN
+
+StrategyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Version = Annotated[str, Field(min_length=16, max_length=16, pattern=r"^[0-9a-f]{16}$")]
+ParamValue = int | float | bool | Annotated[str, Field(max_length=200)]
+ParamValues = Annotated[dict[Annotated[str, Field(max_length=64)], ParamValue], Field(max_length=64)]
+
+#: Bars one synchronous backtest may read (all symbols together); longer runs are jobs (submit_backtest).
+MAX_SYNC_BARS = 200_000
+#: Bars one backtest job may read.
+MAX_JOB_BARS = 2_000_000
+#: Trades and orders a synchronous response carries (all are stored; get_backtest pages them).
+MAX_RESPONSE_ROWS = 10_000
+
+
+class ParamInfo(Model):
+    type: str
+    default: ParamValue
+    low: float | None
+    high: float | None
+    step: float | None
+    choices: list[Any] | None
+    doc: str
+
+
+class StrategyInfo(Model):
+    name: str
+    version: str
+    class_name: str | None = None
+    description: str | None = None
+    doc: str | None = None
+    vectorised: bool | None = Field(default=None, description="gives signals for the vectorised backtest")
+    kind: Literal["signal", "event"] | None = None
+    params: dict[str, ParamInfo] | None = None
+    error: str | None = Field(default=None, description="why the file does not load (then nothing else is given)")
+
+
+class ListStrategiesRequest(Model):
+    pass
+
+
+class StrategyList(Model):
+    directory: str
+    items: list[StrategyInfo]
+
+
+class StrategyRef(Model):
+    strategy: StrategyName
+    version: Version | None = Field(default=None, description="refuse any other content of the file")
+
+
+class ValidateStrategyRequest(StrategyRef):
+    params: ParamValues = Field(default_factory=dict)
+
+
+class ValidateStrategyResponse(Model):
+    strategy: str
+    version: str
+    params: dict[str, ParamValue]
+    warmup_bars: int
+    smoke: dict[str, Any] = Field(description="metrics of an event-driven run on 500 canned synthetic bars")
+
+
+class BacktestOptions(Model):
+    """Conventions of a run (see engines/strategy/backtest.py and the README)."""
+
+    initial_cash: FiniteFloat = Field(default=100_000.0, gt=0, le=1e12)
+    taker_fee_bps: FiniteFloat = Field(default=0.0, ge=0, le=1000)
+    maker_fee_bps: FiniteFloat = Field(default=0.0, ge=-100, le=1000)
+    slippage_ticks: FiniteFloat = Field(default=0.0, ge=0, le=10_000)
+    fill_at: Literal["close", "next_open"] = "close"
+    intrabar: Literal["adaptive", "ohlc", "olhc"] = "adaptive"
+    tick_size: FiniteFloat | None = Field(default=None, gt=0, le=1e6, description="default: the instrument's")
+    lot_size: FiniteFloat | None = Field(default=None, gt=0, le=1e9, description="default: the instrument's")
+    liquidity: FiniteFloat | None = Field(default=None, gt=0,
+                                          description="units per side at each quote; null: unlimited")
+    periods_per_year: int | None = Field(default=None, ge=1, le=525_600, description="default: from the timeframe")
+    risk: dict[Annotated[str, Field(max_length=64)], FiniteFloat | None] = Field(
+        default_factory=dict, max_length=16, description="pre-trade limits of the backtest account (RiskLimits fields)")
+
+
+class BacktestRequest(StrategyRef):
+    params: ParamValues = Field(default_factory=dict)
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=20)]
+    timeframe: Annotated[str, Field(pattern=TIMEFRAME_PATTERN)] = "1d"
+    start: Instant | None = None
+    end: Instant | None = None
+    engine: Literal["event", "vector"] = "event"
+    options: BacktestOptions = Field(default_factory=BacktestOptions)
+
+    @model_validator(mode="after")
+    def _range(self) -> BacktestRequest:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("symbols repeat")
+        return self
+
+
+class EquityCurve(Model):
+    ts_ns: list[int]
+    equity: list[float]
+    exposure: list[float]
+
+
+class BacktestResponse(Model):
+    backtest_id: int
+    strategy: str
+    version: str
+    engine: str
+    params: dict[str, ParamValue]
+    metrics: dict[str, Any]
+    trades: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    equity: EquityCurve
+    truncated: bool = Field(description="trades/orders were cut to MAX_RESPONSE_ROWS (all are stored)")
+
+
+class BacktestRef(Model):
+    backtest_id: int = Field(ge=1)
+
+
+class ListBacktestsRequest(Model):
+    strategy: StrategyName | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class BacktestSummary(Model):
+    backtest_id: int
+    strategy: str
+    version: str
+    engine: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    job_id: str | None
+    created_at: str
+
+
+class BacktestList(Model):
+    items: list[BacktestSummary]

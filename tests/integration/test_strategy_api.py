@@ -1,0 +1,128 @@
+"""The strategy engine through a real gateway with scoped keys, on real sample data (arch's S&P 500
+loaded by the market data engine's own ``load_samples``) in PostgreSQL: the strategies directory,
+synchronous and queued backtests stored and read back, and every bad input a 4xx naming the field."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.auth import keys
+from backend.contract.operation import load_engine
+from backend.service.app import make_engine_app
+from tests.support.access import INTERNAL_HEADERS, instance_settings
+from tests.support.procs import Proc, base_env, free_port
+
+pytestmark = pytest.mark.timeout(300)
+READ_KEY = "ntk_test-strategy-read-only-0123456789abcdef"
+COMPUTE_KEY = "ntk_test-strategy-compute-only-0123456789abcd"
+SYM = "^GSPC"
+SMA = {"strategy": "sma_cross", "params": {"fast": 20, "slow": 50}, "symbols": [SYM], "timeframe": "1d",
+       "options": {"taker_fee_bps": 1.0, "slippage_ticks": 1, "lot_size": 0.0001}}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, database_url, redis_url, admin_key):  # noqa: ANN001, ANN201
+    settings = instance_settings(database_url=database_url, redis_url=redis_url)
+    with TestClient(make_engine_app(load_engine("marketdata"), settings), headers=INTERNAL_HEADERS) as md:
+        r = md.post("/api/v1/marketdata/load_samples", json={"datasets": ["arch_sp500"]})
+        assert r.status_code == 200, r.text
+
+    async def make_keys() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            for name, scope, key in (("strategy-read", "read", READ_KEY), ("strategy-compute", "compute", COMPUTE_KEY)):
+                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api_keys WHERE name = $1)", name):
+                    await keys.create_key(conn, name, [scope], key=key)
+        finally:
+            await conn.close()
+
+    asyncio.run(make_keys())
+    tmp = tmp_path_factory.mktemp("strategy")
+    st_port, gw_port = free_port(), free_port()
+    env = base_env(tmp, DATABASE_URL=database_url, REDIS_URL=redis_url, NAUTILUS_PORT_STRATEGY=str(st_port),
+                   NAUTILUS_PORT_GATEWAY=str(gw_port), NAUTILUS_NATIVE_ENABLED="false", NAUTILUS_JOB_WORKERS="1")
+    st = Proc("strategy", "engines.strategy", env, st_port, tmp / "strategy.log").start()
+    gw = Proc("gateway", "backend.gateway", env, gw_port, tmp / "gw.log").start()
+    yield f"http://127.0.0.1:{gw_port}/api/v1/strategy"
+    gw.stop()
+    st.stop()
+
+
+def call(url: str, op: str, body: dict, key: str = COMPUTE_KEY) -> httpx.Response:
+    return httpx.post(f"{url}/{op}", json=body, headers={"X-API-Key": key}, timeout=120)
+
+
+def test_strategies_when_listed_with_read_key_then_versions_and_typed_params(platform):
+    r = call(platform, "list_strategies", {}, READ_KEY)
+    assert r.status_code == 200, r.text
+    items = {s["name"]: s for s in r.json()["items"]}
+    assert {"sma_cross", "rsi_reversion", "bollinger_reversion"} <= set(items)
+    sma = items["sma_cross"]
+    assert len(sma["version"]) == 16 and sma["vectorised"] and sma["kind"] == "signal"
+    assert sma["params"]["fast"] == {"type": "int", "default": 20, "low": 2.0, "high": 500.0, "step": 1.0,
+                                     "choices": None, "doc": "fast SMA period (bars)"}
+    assert call(platform, "list_strategies", {}, COMPUTE_KEY).status_code == 403
+    d = call(platform, "describe_strategy", {"strategy": "bollinger_reversion"}, READ_KEY).json()
+    assert d["kind"] == "event" and not d["vectorised"] and "stop" in d["doc"]
+
+
+def test_backtest_when_run_then_stored_and_read_back_equal(platform):
+    r = call(platform, "run_backtest", SMA)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    m = b["metrics"]
+    assert m["bars"] == 5031 and m["trade_count"] == len(b["trades"]) > 10
+    assert len(b["equity"]["equity"]) == 5031 and b["equity"]["equity"][-1] == pytest.approx(m["final_value"])
+    assert all(o["status"] == "filled" for o in b["orders"]) and m["fees"] > 0
+    assert call(platform, "get_backtest", {"backtest_id": b["backtest_id"]}, COMPUTE_KEY).status_code == 403
+    got = call(platform, "get_backtest", {"backtest_id": b["backtest_id"]}, READ_KEY).json()
+    assert got["trades"] == b["trades"] and got["metrics"] == m and got["equity"] == b["equity"]
+    listed = call(platform, "list_backtests", {"strategy": "sma_cross"}, READ_KEY).json()["items"]
+    assert listed[0]["backtest_id"] == b["backtest_id"] and listed[0]["version"] == b["version"]
+    vec = call(platform, "run_backtest", {**SMA, "engine": "vector", "options": {**SMA["options"], "lot_size": None}})
+    assert vec.status_code == 200, vec.text
+    assert [t["entry_ts_ns"] for t in vec.json()["trades"]] == [t["entry_ts_ns"] for t in b["trades"]]
+
+
+def test_backtest_when_submitted_as_job_then_progress_and_stored_result(platform):
+    r = call(platform, "submit_backtest", {**SMA, "strategy": "rsi_reversion", "params": {}})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = call(platform, "get_job", {"job_id": job["id"]}, READ_KEY).json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["metrics"]["bars_total"] == 5031 and job["progress"] == 1.0
+    got = call(platform, "get_backtest", {"backtest_id": job["result"]["backtest_id"]}, READ_KEY).json()
+    assert got["strategy"] == "rsi_reversion" and got["metrics"] == job["result"]["metrics"]
+    again = call(platform, "cancel_job", {"job_id": job["id"]})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("op,body,status,field", [
+    ("run_backtest", {**SMA, "strategy": "no_such_strategy"}, 404, "strategy"),
+    ("run_backtest", {**SMA, "params": {"fast": 1}}, 422, "params.fast"),
+    ("run_backtest", {**SMA, "params": {"fast": 60, "slow": 50}}, 422, "params.fast"),
+    ("run_backtest", {**SMA, "params": {"nope": 3}}, 422, "params.nope"),
+    ("run_backtest", {**SMA, "symbols": ["NOBARS"]}, 422, "symbols.0"),
+    ("run_backtest", {**SMA, "start": "2030-01-01T00:00:00Z"}, 422, "start"),
+    ("run_backtest", {**SMA, "start": "2010-01-01T00:00:00Z", "end": "2010-02-01T00:00:00Z"}, 422, "start"),
+    ("run_backtest", {**SMA, "strategy": "bollinger_reversion", "params": {}, "engine": "vector"}, 422, "strategy"),
+    ("submit_backtest", {**SMA, "params": {"slow": 5000}}, 422, "params.slow"),
+    ("get_backtest", {"backtest_id": 999999}, 404, "backtest_id"),
+    ("get_job", {"job_id": "abcdef"}, 404, "job_id"),
+])
+def test_bad_input_when_sent_then_4xx_problem_naming_the_field(platform, op, body, status, field):
+    key = READ_KEY if op.startswith("get") else COMPUTE_KEY
+    r = call(platform, op, body, key)
+    assert r.status_code == status, r.text
+    p = r.json()
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in p.get("errors", [])] or p.get("field") == field, p
