@@ -16,6 +16,7 @@ from engines.strategy.backtest import BacktestConfig, BarData, run_event
 from engines.strategy.models import (
     MAX_RESPONSE_ROWS,
     MAX_SYNC_BARS,
+    MAX_SYNC_SWEEP_WORK,
     BacktestList,
     BacktestRef,
     BacktestRequest,
@@ -27,6 +28,8 @@ from engines.strategy.models import (
     StrategyInfo,
     StrategyList,
     StrategyRef,
+    SweepRequest,
+    SweepResponse,
     ValidateStrategyRequest,
     ValidateStrategyResponse,
 )
@@ -107,3 +110,17 @@ async def list_backtests(req: ListBacktestsRequest, ctx: OpContext) -> BacktestL
         backtest_id=r["id"], strategy=r["strategy"], version=r["version"], engine=r["engine"],
         params=orjson.loads(r["params"]), metrics=orjson.loads(r["metrics"]), job_id=r["job_id"],
         created_at=r["created_at"].isoformat()) for r in rows])
+
+
+async def run_sweep(req: SweepRequest, ctx: OpContext) -> SweepResponse:
+    db = ctx.require_db()
+    registry.load(req.strategy, req.version)
+    data, sizes = await service.load_bars(db, req.backtest(), MAX_SYNC_BARS)
+    out = await asyncio.to_thread(service.run_sweep, req, data, sizes, MAX_SYNC_SWEEP_WORK)
+    return SweepResponse(**out)
+
+
+async def submit_sweep(req: SweepRequest, ctx: OpContext) -> JobView:
+    ctx.require_db()
+    registry.load(req.strategy, req.version)
+    return await job_ops.submit(ctx, "sweep", req)

@@ -14,7 +14,7 @@ import asyncpg
 
 from backend.jobs.worker import JobContext
 from engines.strategy import service
-from engines.strategy.models import MAX_JOB_BARS, BacktestRequest
+from engines.strategy.models import MAX_JOB_BARS, MAX_JOB_SWEEP_WORK, BacktestRequest, SweepRequest, SweepResponse
 
 
 def backtest(ctx: JobContext) -> dict:
@@ -39,3 +39,24 @@ async def _backtest(ctx: JobContext, req: BacktestRequest) -> dict:
     finally:
         await conn.close()
     return {"backtest_id": bid, "strategy": s.name, "version": s.version, "metrics": r.metrics}
+
+
+def sweep(ctx: JobContext) -> dict:
+    """A parameter sweep (and walk-forward) as a job; its result is the sweep's full report."""
+    req = SweepRequest.model_validate(ctx.params)
+    return asyncio.run(_sweep(ctx, req))
+
+
+async def _sweep(ctx: JobContext, req: SweepRequest) -> dict:
+    conn = await asyncpg.connect(ctx.settings["database_url"])
+    try:
+        data, sizes = await service.load_bars(conn, req.backtest(), MAX_JOB_BARS)
+    finally:
+        await conn.close()
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done / total * (0.5 if req.walk_forward else 1.0), f"{done} of {total} parameter sets",
+                     trials=done, trials_total=total)
+
+    out = await asyncio.to_thread(service.run_sweep, req, data, sizes, MAX_JOB_SWEEP_WORK, progress)
+    return SweepResponse(**out).model_dump(mode="json")

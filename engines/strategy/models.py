@@ -149,3 +149,60 @@ class BacktestSummary(Model):
 
 class BacktestList(Model):
     items: list[BacktestSummary]
+
+
+#: Trials x bars one synchronous sweep may evaluate (500 pairs x 5,000 bars); larger sweeps are jobs.
+MAX_SYNC_SWEEP_WORK = 2_600_000
+#: Trials x bars of one sweep job.
+MAX_JOB_SWEEP_WORK = 200_000_000
+
+
+class RangeSpec(Model):
+    low: FiniteFloat | None = None
+    high: FiniteFloat | None = None
+    step: FiniteFloat | None = Field(default=None, gt=0)
+
+
+class WalkForwardSpec(Model):
+    train_bars: int = Field(ge=20, le=1_000_000)
+    test_bars: int = Field(ge=5, le=1_000_000)
+    anchored: bool = Field(default=False, description="train windows all start at the first bar")
+
+
+class SweepRequest(StrategyRef):
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=1)]
+    timeframe: Annotated[str, Field(pattern=TIMEFRAME_PATTERN)] = "1d"
+    start: Instant | None = None
+    end: Instant | None = None
+    engine: Literal["event", "vector"] = "vector"
+    options: BacktestOptions = Field(default_factory=BacktestOptions)
+    space: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[list[ParamValue], Field(max_length=5000)]
+                          | RangeSpec], Field(min_length=1, max_length=16)] = Field(
+        description="per parameter: a list of values, or {low, high, step} (defaults: its declared range)")
+    method: Literal["grid", "random"] = "grid"
+    samples: int = Field(default=100, ge=1, le=5000, description="parameter sets drawn by the random method")
+    seed: int = Field(default=0, ge=0, le=2**31)
+    objective: Literal["sharpe", "total_return", "calmar", "final_value"] = "sharpe"
+    workers: int = Field(default=1, ge=1, le=16, description="processes of the local pool")
+    walk_forward: WalkForwardSpec | None = None
+
+    def backtest(self) -> BacktestRequest:
+        """The backtest request naming the same data and conventions (for loading bars)."""
+        return BacktestRequest(strategy=self.strategy, version=self.version, symbols=self.symbols,
+                               timeframe=self.timeframe, start=self.start, end=self.end, engine=self.engine,
+                               options=self.options)
+
+
+class SweepResponse(Model):
+    strategy: str
+    version: str
+    engine: str
+    trials: int
+    skipped: int = Field(description="parameter sets the strategy's own rules refused (e.g. fast >= slow)")
+    objective: str
+    best_index: int
+    best: dict[str, Any]
+    deflated_sharpe: dict[str, Any]
+    pbo: dict[str, Any]
+    results: list[dict[str, Any]]
+    walk_forward: dict[str, Any] | None = None

@@ -14,6 +14,9 @@ _E = "strategy"
 _H = "engines.strategy.handlers:"
 BACKTEST_EXAMPLE = {"strategy": "sma_cross", "params": {"fast": 20, "slow": 50}, "symbols": ["^GSPC"],
                     "timeframe": "1d", "options": {"taker_fee_bps": 1.0, "slippage_ticks": 1}}
+SWEEP_EXAMPLE = {"strategy": "sma_cross", "symbols": ["^GSPC"], "engine": "vector",
+                 "space": {"fast": {"low": 5, "high": 50, "step": 5}, "slow": {"low": 20, "high": 200, "step": 20}},
+                 "walk_forward": {"train_bars": 1500, "test_bars": 500}}
 
 ENGINE = EngineSpec(
     name=_E,
@@ -44,7 +47,15 @@ ENGINE = EngineSpec(
         Operation(engine=_E, name="list_backtests", scope=Scope.READ, request=m.ListBacktestsRequest,
                   response=m.BacktestList, fn_path=_H + "list_backtests",
                   summary="Stored backtests, newest first (metrics only)"),
+        Operation(engine=_E, name="run_sweep", scope=Scope.COMPUTE, request=m.SweepRequest,
+                  response=m.SweepResponse, fn_path=_H + "run_sweep", timeout_s=600.0, example=SWEEP_EXAMPLE,
+                  summary="Grid or random parameter sweep (optionally walk-forward) with the deflated Sharpe "
+                  "ratio and the probability of backtest overfitting"),
+        Operation(engine=_E, name="submit_sweep", scope=Scope.COMPUTE, request=m.SweepRequest,
+                  response=JobView, fn_path=_H + "submit_sweep", idempotent=False, example=SWEEP_EXAMPLE,
+                  summary="Queue a sweep as a job on the local process pool; the job's result is the report"),
         *job_operations(_E),
     ),
-    jobs=(JobKind("backtest", "engines.strategy.jobs:backtest", timeout_s=3600.0),),
+    jobs=(JobKind("backtest", "engines.strategy.jobs:backtest", timeout_s=3600.0),
+          JobKind("sweep", "engines.strategy.jobs:sweep", timeout_s=4 * 3600.0)),
 )

@@ -116,3 +116,38 @@ async def fetch(db: asyncpg.Pool, backtest_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no backtest {backtest_id}", field="backtest_id")
     return dict(row)
+
+
+def run_sweep(req: Any, data: dict[str, BarData], sizes: dict[str, tuple[float, float]], max_work: int,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """A sweep (and its walk-forward when asked) of a ``SweepRequest`` on loaded bars; pure compute."""
+    from engines.strategy import sweep as sw
+
+    s = registry.load(req.strategy, req.version)
+    space = {k: (v if isinstance(v, list) else v.model_dump(exclude_none=True)) for k, v in req.space.items()}
+    if req.method == "grid":
+        sets, skipped = sw.param_grid(s.cls, space)
+    else:
+        sets, skipped = sw.param_random(s.cls, space, req.samples, req.seed)
+    if not sets:
+        raise InvalidInput("no valid parameter set in the space", field="space")
+    if req.engine == "vector":
+        for p in sets[:1]:
+            check_vectorisable(s.cls, p)
+    bars = data[req.symbols[0]]
+    work = len(sets) * len(bars)
+    if work > max_work:
+        raise InvalidInput(f"{len(sets)} parameter sets x {len(bars)} bars is more than {max_work}: narrow it, or "
+                           "run it as a job (submit_sweep)", field="space")
+    need = max(s.cls.warmup_bars(p) for p in sets) + 2
+    if len(bars) < need:
+        raise InvalidInput(f"{len(bars)} bars in the range; the space needs at least {need}", field="start")
+    cfg = config_for(req.backtest(), sizes)
+    out = sw.sweep(s, sets, bars, cfg, req.engine, req.workers, req.objective, progress)
+    wf = None
+    if req.walk_forward is not None:
+        w = req.walk_forward
+        wf = sw.walk_forward(s, sets, bars, cfg, req.engine, w.train_bars, w.test_bars, w.anchored, req.workers,
+                             req.objective)
+    return out | {"strategy": s.name, "version": s.version, "engine": req.engine, "skipped": skipped,
+                  "walk_forward": wf}

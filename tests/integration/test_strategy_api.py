@@ -126,3 +126,31 @@ def test_bad_input_when_sent_then_4xx_problem_naming_the_field(platform, op, bod
     p = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")
     assert field in [e["field"] for e in p.get("errors", [])] or p.get("field") == field, p
+
+
+def test_sweep_when_run_then_trials_overfitting_and_walk_forward(platform):
+    body = {"strategy": "sma_cross", "symbols": [SYM], "engine": "vector", "options": {"taker_fee_bps": 1.0},
+            "space": {"fast": {"low": 10, "high": 40, "step": 10}, "slow": [50, 100, 200]},
+            "walk_forward": {"train_bars": 2000, "test_bars": 750}}
+    r = call(platform, "run_sweep", body)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["trials"] == 12 and s["skipped"] == 0 and len(s["results"]) == 12
+    assert s["best"] == s["results"][s["best_index"]]
+    assert s["best"]["metrics"]["sharpe"] == max(t["metrics"]["sharpe"] for t in s["results"])
+    assert 0 <= s["pbo"]["pbo"] <= 1 and s["deflated_sharpe"]["trials"] == 12
+    assert len(s["walk_forward"]["folds"]) == 4 and s["walk_forward"]["out_of_sample"]["bars"] == 3000
+    job = call(platform, "submit_sweep", {**body, "engine": "event", "workers": 2, "walk_forward": None,
+                                          "space": {"fast": [10, 20], "slow": [50, 100]}}).json()
+    deadline = time.monotonic() + 240
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = call(platform, "get_job", {"job_id": job["id"]}, READ_KEY).json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["trials"] == 4 and job["metrics"]["trials_total"] == 4
+    by = {(t["params"]["fast"], t["params"]["slow"]): t["metrics"] for t in s["results"]}
+    for t in job["result"]["results"]:  # event-driven trials in the pool = the vectorised ones
+        assert t["metrics"]["trade_count"] == by[(t["params"]["fast"], t["params"]["slow"])]["trade_count"]
+    bad = call(platform, "run_sweep", {**body, "space": {"fast": {"low": 2, "high": 500, "step": 1},
+                                                         "slow": {"low": 3, "high": 2000, "step": 1}}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "space"
