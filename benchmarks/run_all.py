@@ -61,6 +61,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("portfolio", "portfolio.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
+    Bench("backtest", "backtest.py"),
 )
 TIMEOUT_S = {"quick": 600, "full": 3 * 3600}
 

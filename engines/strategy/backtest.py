@@ -236,6 +236,7 @@ class EventBacktest:
         self.indicators: dict[tuple, Indicator] = {}
         self._by_symbol: dict[str, list[Indicator]] = {s: [] for s in self.data}
         self.pending: list[dict[str, Any]] = []
+        self._quoted: dict[str, float] = {}  # symbol -> price its book was last quoted around
         self.all_orders: dict[str, Any] = {}  # engine order id -> Order (final state at the end)
         self.by_client: dict[str, str] = {}
         self.fills: list[Any] = []
@@ -292,6 +293,10 @@ class EventBacktest:
         return cid
 
     def _send(self, p: dict[str, Any]) -> None:
+        sym = p["symbol"]
+        px = self.engine.marks.get(sym)
+        if px is not None and self._quoted.get(sym) != px:
+            self._quote(sym, px)
         if p["cash_fraction"] is not None:  # sized now, at the price it meets
             p["qty"] = self.ctx.affordable_qty(p["symbol"], self.engine.marks[p["symbol"]], p["cash_fraction"])
             if p["qty"] <= 0:
@@ -353,9 +358,16 @@ class EventBacktest:
     # ---- the loop ------------------------------------------------------------------
     def _quote(self, sym: str, px: float) -> None:
         h = self.half_spread
+        self._quoted[sym] = px
         eff = self.engine.on_quote(sym, px - h, px + h, self.size, self.size)
         if eff:
             self._effects(eff)
+
+    def _mark(self, sym: str, px: float) -> None:
+        """The close of a bar with no open order of its symbol: only the mark moves now; the book is quoted
+        there when an order is sent (``_send``). Nothing can trade on a quote no order meets, so the
+        fills are the same as quoting every close, at a fraction of the cost."""
+        self.engine.marks[sym] = px
 
     def _path(self, sym: str, o: float, h: float, lo: float) -> None:
         mode = self.cfg.intrabar
@@ -399,7 +411,10 @@ class EventBacktest:
                         self._send(p)
                     if eng.orders and self._has_open(s):
                         self._path(s, o, h, l_)
-                self._quote(s, c)
+                if eng.orders and self._has_open(s):
+                    self._quote(s, c)
+                else:
+                    self._mark(s, c)
                 if eng.orders:
                     eff = eng.expire_due(t)
                     if eff:
