@@ -10,3 +10,5 @@ EVENTS_TRADING = "events.trading"
 EVENTS_RISK = "events.risk"
 #: Terminal states of persisted jobs (progress goes to pub/sub only).
 EVENTS_JOBS = "events.jobs"
+#: Strategy engine events: paper instances started, stopped, failed, rolled back; promotions.
+EVENTS_STRATEGY = "events.strategy"

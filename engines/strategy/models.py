@@ -206,3 +206,115 @@ class SweepResponse(Model):
     pbo: dict[str, Any]
     results: list[dict[str, Any]]
     walk_forward: dict[str, Any] | None = None
+
+
+AccountId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class RollbackRule(Model):
+    """When a running instance is stopped and rolled back automatically."""
+
+    max_drawdown_pct: FiniteFloat | None = Field(default=10.0, gt=0, le=100,
+                                                 description="equity this far below its peak (%); null: off")
+    max_errors: int | None = Field(default=20, ge=1, le=100_000,
+                                   description="orders refused by the trading core; null: off")
+    flatten_on_rollback: bool = True
+
+
+class PaperStartRequest(StrategyRef):
+    params: ParamValues = Field(default_factory=dict)
+    account_id: AccountId = Field(description="the trading core account it trades under")
+    symbols: Annotated[list[Symbol], Field(min_length=1, max_length=20)]
+    bar_seconds: FiniteFloat = Field(default=60.0, ge=0.2, le=86_400, description="bars built from the live feed")
+    capital: FiniteFloat = Field(default=100_000.0, gt=0, le=1e12, description="what its equity is measured from")
+    rule: RollbackRule = Field(default_factory=RollbackRule)
+    stage: Literal["paper", "production"] = Field(
+        default="paper", description="production is paper trading too, on its own account: there is no broker here")
+
+
+class InstanceRef(Model):
+    instance_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-z]+$")]
+
+
+class StopPaperRequest(InstanceRef):
+    flatten: bool = Field(default=False, description="close its positions at the market after cancelling orders")
+
+
+class InstanceView(Model):
+    instance_id: str
+    strategy: str
+    version: str
+    params: dict[str, Any]
+    strategy_id: str = Field(description="its strategy id in the trading core: <strategy>.<instance id>")
+    account_id: str
+    symbols: list[str]
+    bar_seconds: float
+    stage: str
+    status: Literal["running", "stopped", "failed", "rolled_back"]
+    error: str | None
+    bars: int
+    equity: float
+    peak_equity: float | None
+    drawdown: float
+    positions: list[dict[str, Any]]
+    open_orders: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    state: dict[str, Any]
+    rule: dict[str, Any]
+
+
+class ListInstancesRequest(Model):
+    pass
+
+
+class InstanceList(Model):
+    items: list[InstanceView]
+
+
+class GateThresholds(Model):
+    """The backtest gate: every threshold that is set must hold."""
+
+    min_sharpe: FiniteFloat | None = 0.0
+    max_drawdown: FiniteFloat | None = Field(default=0.5, gt=0, le=1, description="largest loss from a peak (0.5: 50%)")
+    min_trades: int | None = Field(default=1, ge=0)
+
+
+class PromoteRequest(StrategyRef):
+    params: ParamValues = Field(default_factory=dict)
+    backtest: BacktestRequest = Field(description="the data and conventions of the backtest gate (its strategy, "
+                                      "version and params are taken from this request)")
+    gate: GateThresholds = Field(default_factory=GateThresholds)
+    paper: PaperStartRequest = Field(description="where and how the paper stage runs (strategy and params taken "
+                                     "from this request)")
+
+
+class PromotionStage(Model):
+    stage: str
+    outcome: Literal["passed", "failed", "rolled_back"]
+    evidence: dict[str, Any]
+
+
+class PromoteResponse(Model):
+    strategy: str
+    version: str
+    outcome: Literal["passed", "failed"]
+    stages: list[PromotionStage]
+    backtest_id: int | None
+    instance: InstanceView | None
+
+
+class ListPromotionsRequest(Model):
+    strategy: StrategyName | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class PromotionRecord(PromotionStage):
+    id: int
+    strategy: str
+    version: str
+    instance_id: str | None
+    created_at: str
+
+
+class PromotionList(Model):
+    items: list[PromotionRecord]

@@ -12,6 +12,7 @@ from engines.strategy import models as m
 
 _E = "strategy"
 _H = "engines.strategy.handlers:"
+_L = "engines.strategy.live:"
 BACKTEST_EXAMPLE = {"strategy": "sma_cross", "params": {"fast": 20, "slow": 50}, "symbols": ["^GSPC"],
                     "timeframe": "1d", "options": {"taker_fee_bps": 1.0, "slippage_ticks": 1}}
 SWEEP_EXAMPLE = {"strategy": "sma_cross", "symbols": ["^GSPC"], "engine": "vector",
@@ -54,6 +55,24 @@ ENGINE = EngineSpec(
         Operation(engine=_E, name="submit_sweep", scope=Scope.COMPUTE, request=m.SweepRequest,
                   response=JobView, fn_path=_H + "submit_sweep", idempotent=False, example=SWEEP_EXAMPLE,
                   summary="Queue a sweep as a job on the local process pool; the job's result is the report"),
+        Operation(engine=_E, name="start_paper", scope=Scope.TRADE, request=m.PaperStartRequest,
+                  response=m.InstanceView, fn_path=_L + "start_paper", idempotent=False, timeout_s=30.0,
+                  summary="Run a strategy on the live feed through the trading core under an account, with a "
+                  "rollback rule (paper trading; 'production' is paper too: there is no broker here)"),
+        Operation(engine=_E, name="stop_paper", scope=Scope.TRADE, request=m.StopPaperRequest,
+                  response=m.InstanceView, fn_path=_L + "stop_paper", idempotent=False, timeout_s=30.0,
+                  summary="Stop an instance: cancel its open orders, optionally flatten its positions"),
+        Operation(engine=_E, name="paper_status", scope=Scope.READ, request=m.InstanceRef,
+                  response=m.InstanceView, fn_path=_L + "paper_status",
+                  summary="An instance: status, error, its P&L, positions, open orders, logs, state"),
+        Operation(engine=_E, name="list_paper", scope=Scope.READ, request=m.ListInstancesRequest,
+                  response=m.InstanceList, fn_path=_L + "list_paper", summary="Paper instances of this engine"),
+        Operation(engine=_E, name="promote_strategy", scope=Scope.TRADE, request=m.PromoteRequest,
+                  response=m.PromoteResponse, fn_path=_L + "promote_strategy", idempotent=False, timeout_s=300.0,
+                  summary="Staged promotion: validate -> backtest gate -> paper, each stage recorded with evidence"),
+        Operation(engine=_E, name="list_promotions", scope=Scope.READ, request=m.ListPromotionsRequest,
+                  response=m.PromotionList, fn_path=_L + "list_promotions",
+                  summary="The promotion record: stages passed, failed and rolled back, with evidence and version"),
         *job_operations(_E),
     ),
     jobs=(JobKind("backtest", "engines.strategy.jobs:backtest", timeout_s=3600.0),
