@@ -226,6 +226,8 @@ class Strategy:
     #: whether ``signals`` is given (vectorised backtests and fast sweeps)
     vectorised: ClassVar[bool] = False
     params_spec: ClassVar[dict[str, Param]] = {}
+    #: how many symbols a run of it takes (the smoke run of validate_strategy gives it that many)
+    symbols_needed: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

@@ -61,7 +61,8 @@ def validate_strategy(req: ValidateStrategyRequest, ctx: OpContext) -> ValidateS
     """Loads, parameters valid, and an event-driven smoke run on canned bars completes."""
     s = registry.load(req.strategy, req.version)
     params = s.cls.resolve(req.params)
-    r = run_event(s.cls, params, {"SMOKE": canned_bars()}, BacktestConfig(lot_size=1e-6), s.name)
+    data = {f"SMOKE{i}": canned_bars(seed=7 + i) for i in range(s.cls.symbols_needed)}
+    r = run_event(s.cls, params, data, BacktestConfig(lot_size=1e-6), s.name)
     smoke = {k: r.metrics.get(k) for k in ("trade_count", "final_value", "total_return", "max_drawdown")}
     return ValidateStrategyResponse(strategy=s.name, version=s.version, params=params,
                                     warmup_bars=s.cls.warmup_bars(params), smoke=smoke | {"orders": len(r.orders)})

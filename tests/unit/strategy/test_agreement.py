@@ -31,7 +31,8 @@ def ohlc(df) -> BarData:
 
 
 @pytest.mark.parametrize("fill_at", ["close", "next_open"])
-@pytest.mark.parametrize("name,params", [("sma_cross", {"fast": 10, "slow": 40}), ("rsi_reversion", {})])
+@pytest.mark.parametrize("name,params", [("sma_cross", {"fast": 10, "slow": 40}), ("rsi_reversion", {}),
+                                         ("donchian_breakout", {}), ("ts_momentum", {"lookback": 63})])
 def test_vectorised_when_same_strategy_and_convention_then_same_trades_as_event_driven(sp500, name, params, fill_at):
     cls = registry.load(name).cls
     bars = ohlc(sp500)

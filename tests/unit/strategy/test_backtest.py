@@ -33,7 +33,8 @@ def decisions(name: str, params: dict, bars: BarData, cfg: BacktestConfig) -> li
 
 @pytest.mark.parametrize("fill_at", ["close", "next_open"])
 @pytest.mark.parametrize("name,params", [("sma_cross", {"fast": 5, "slow": 20}), ("rsi_reversion", {"period": 7}),
-                                         ("bollinger_reversion", {"period": 10})])
+                                         ("bollinger_reversion", {"period": 10}), ("donchian_breakout", {}),
+                                         ("ts_momentum", {"lookback": 20})])
 def test_decisions_when_bar_after_t_changes_then_decisions_up_to_t_unchanged(name, params, fill_at):
     bars = canned_bars(400)
     cfg = BacktestConfig(lot_size=1e-6, taker_fee_bps=5, slippage_ticks=1, fill_at=fill_at)
@@ -125,3 +126,25 @@ def test_limit_and_stop_when_bar_path_reaches_them_then_fill_inside_the_bar(tmp_
     (trade,) = r.trades
     assert trade["pnl"] == pytest.approx(10 * (87.99 - 95.0) - buy["fee"] - sell["fee"])
     assert r.metrics["final_value"] == pytest.approx(100_000 + trade["pnl"])
+
+
+def pair(n: int, cointegrated: bool, seed: int = 2) -> dict[str, BarData]:
+    rng = np.random.default_rng(seed)
+    x = 50 + np.cumsum(rng.normal(0, 0.5, n))
+    y = 10 + 1.5 * x + rng.normal(0, 1.0, n) if cointegrated else 80 + np.cumsum(rng.normal(0, 0.7, n))
+    ts = (np.arange(n) * 86_400 * 10**9).astype(np.int64)
+    return {"YY": BarData.from_close(ts, y), "XX": BarData.from_close(ts, x)}
+
+
+def test_pairs_when_cointegrated_then_both_legs_trade_and_when_independent_then_rarely():
+    cls = registry.load("pairs_trading").cls
+    cfg = BacktestConfig(lot_size=1e-4, taker_fee_bps=1)
+    r = run_event(cls, {"window": 100}, pair(600, True), cfg, "pairs")
+    assert r.state["last_fit"]["beta"] == pytest.approx(1.5, rel=0.1) and r.state["last_fit"]["pvalue"] < 0.05
+    legs = {(f["symbol"], f["side"]) for f in r.fills}
+    assert {("YY", "short"), ("XX", "buy")} <= legs or {("YY", "buy"), ("XX", "short")} <= legs
+    assert r.metrics["closed_trades"] >= 4 and r.metrics["final_value"] > 100_000
+    independent = run_event(cls, {"window": 100}, pair(600, False), cfg, "pairs")
+    assert independent.metrics["trade_count"] < r.metrics["trade_count"]
+    with pytest.raises(InvalidInput):
+        run_event(cls, {}, {"YY": pair(300, True)["YY"]}, cfg, "pairs")
