@@ -148,3 +148,15 @@ def test_pairs_when_cointegrated_then_both_legs_trade_and_when_independent_then_
     assert independent.metrics["trade_count"] < r.metrics["trade_count"]
     with pytest.raises(InvalidInput):
         run_event(cls, {}, {"YY": pair(300, True)["YY"]}, cfg, "pairs")
+
+
+def test_market_maker_when_price_oscillates_then_both_sides_fill_as_maker_and_inventory_stays_bounded():
+    cls = registry.load("market_maker").cls
+    bars = canned_bars(600, seed=3)
+    r = run_event(cls, {"size": 5, "max_inventory": 20, "half_spread_bps": 30}, {"MM": bars},
+                  BacktestConfig(maker_fee_bps=-0.2, taker_fee_bps=3), "mm")
+    sides = {f["side"] for f in r.fills}
+    assert "buy" in sides and sides & {"sell", "short"}
+    assert {f["liquidity"] for f in r.fills} == {"maker"} and all(f["fee"] <= 0 for f in r.fills)
+    assert r.state["max_abs_inventory"] <= 20 + 1e-9
+    assert not [o for o in r.orders if o["status"] == "denied"]
