@@ -135,8 +135,16 @@ def pool(workers: int) -> ProcessPoolExecutor:
     one costs seconds: each worker imports numpy, torch and TA-Lib)."""
     p = _POOLS.get(workers)
     if p is None:
-        p = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        p = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_worker_init)
     return p
+
+
+def _worker_init() -> None:
+    """One torch thread per worker: the pool is the parallelism (threads on top of it contend for cores)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def shutdown_pools() -> None:
