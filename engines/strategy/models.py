@@ -71,6 +71,18 @@ class ValidateStrategyResponse(Model):
     smoke: dict[str, Any] = Field(description="metrics of an event-driven run on 500 canned synthetic bars")
 
 
+class RiskOptions(Model):
+    """Pre-trade limits of the backtest account (the trading core's RiskLimits; null turns one off)."""
+
+    max_order_qty: FiniteFloat | None = Field(default=None, ge=0)
+    max_order_notional: FiniteFloat | None = Field(default=None, ge=0)
+    price_collar_pct: FiniteFloat | None = Field(default=None, gt=0, le=1000)
+    max_position_qty: FiniteFloat | None = Field(default=None, ge=0)
+    max_gross_exposure: FiniteFloat | None = Field(default=None, ge=0)
+    max_open_orders: int | None = Field(default=None, ge=0, le=10_000_000)
+    margin_rate: FiniteFloat = Field(default=1.0, gt=0, le=1, description="1: a cash account, no leverage")
+
+
 class BacktestOptions(Model):
     """Conventions of a run (see engines/strategy/backtest.py and the README)."""
 
@@ -85,8 +97,7 @@ class BacktestOptions(Model):
     liquidity: FiniteFloat | None = Field(default=None, gt=0,
                                           description="units per side at each quote; null: unlimited")
     periods_per_year: int | None = Field(default=None, ge=1, le=525_600, description="default: from the timeframe")
-    risk: dict[Annotated[str, Field(max_length=64)], FiniteFloat | None] = Field(
-        default_factory=dict, max_length=16, description="pre-trade limits of the backtest account (RiskLimits fields)")
+    risk: RiskOptions = Field(default_factory=RiskOptions)
 
 
 class BacktestRequest(StrategyRef):
@@ -128,7 +139,7 @@ class BacktestResponse(Model):
 
 
 class BacktestRef(Model):
-    backtest_id: int = Field(ge=1)
+    backtest_id: int = Field(ge=1, le=2**62)
 
 
 class ListBacktestsRequest(Model):
@@ -183,7 +194,7 @@ class SweepRequest(StrategyRef):
     samples: int = Field(default=100, ge=1, le=5000, description="parameter sets drawn by the random method")
     seed: int = Field(default=0, ge=0, le=2**31)
     objective: Literal["sharpe", "total_return", "calmar", "final_value"] = "sharpe"
-    workers: int = Field(default=1, ge=1, le=16, description="processes of the local pool")
+    workers: int = Field(default=1, ge=1, le=16, description="processes of the local pool (at most the CPUs)")
     walk_forward: WalkForwardSpec | None = None
 
     def backtest(self) -> BacktestRequest:

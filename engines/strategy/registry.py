@@ -16,6 +16,7 @@ import inspect
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ def load(name: str, version: str | None = None, field: str = "strategy") -> Load
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except Exception as e:  # a user's file: report what broke, as a bad request naming it
         sys.modules.pop(module_name, None)
-        raise InvalidInput(f"strategy {name!r} failed to load: {type(e).__name__}: {e}", field=field) from e
+        where = next((f" (line {tb.lineno})" for tb in reversed(traceback.extract_tb(e.__traceback__))
+                      if tb.filename == str(path)), "")
+        raise InvalidInput(f"strategy {name!r} does not load{where}: {e}", field=field) from e
     found = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, Strategy)
              and v.__module__ == module_name]
     if len(found) != 1:

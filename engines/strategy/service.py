@@ -10,6 +10,7 @@ steps serve the synchronous operation and the job (engines/strategy/jobs.py).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,8 @@ def config_for(req: BacktestRequest, sizes: dict[str, tuple[float, float]]) -> B
     ppy = o.periods_per_year or (252 if tf.is_daily else max(1, round(252 * 6.5 * 3600e9 / tf.ns)))
     return BacktestConfig(initial_cash=o.initial_cash, taker_fee_bps=o.taker_fee_bps, maker_fee_bps=o.maker_fee_bps,
                           slippage_ticks=o.slippage_ticks, tick_size=tick, lot_size=lot, fill_at=o.fill_at,
-                          intrabar=o.intrabar, liquidity=o.liquidity, periods_per_year=ppy, risk=dict(o.risk))
+                          intrabar=o.intrabar, liquidity=o.liquidity, periods_per_year=ppy,
+                          risk=o.risk.model_dump())
 
 
 def resolve(req: BacktestRequest) -> tuple[registry.LoadedStrategy, dict[str, Any]]:
@@ -143,11 +145,12 @@ def run_sweep(req: Any, data: dict[str, BarData], sizes: dict[str, tuple[float, 
     if len(bars) < need:
         raise InvalidInput(f"{len(bars)} bars in the range; the space needs at least {need}", field="start")
     cfg = config_for(req.backtest(), sizes)
-    out = sw.sweep(s, sets, bars, cfg, req.engine, req.workers, req.objective, progress)
+    workers = max(1, min(req.workers, os.cpu_count() or 1))
+    out = sw.sweep(s, sets, bars, cfg, req.engine, workers, req.objective, progress)
     wf = None
     if req.walk_forward is not None:
         w = req.walk_forward
-        wf = sw.walk_forward(s, sets, bars, cfg, req.engine, w.train_bars, w.test_bars, w.anchored, req.workers,
+        wf = sw.walk_forward(s, sets, bars, cfg, req.engine, w.train_bars, w.test_bars, w.anchored, workers,
                              req.objective)
     return out | {"strategy": s.name, "version": s.version, "engine": req.engine, "skipped": skipped,
                   "walk_forward": wf}

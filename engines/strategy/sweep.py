@@ -132,9 +132,10 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 def pool(workers: int) -> ProcessPoolExecutor:
     """A process pool of ``workers`` spawned processes, kept for the next sweep of this process (starting
-    one costs seconds: each worker imports numpy, torch and TA-Lib)."""
+    one costs seconds: each worker imports numpy, torch and TA-Lib). One pool per process."""
     p = _POOLS.get(workers)
     if p is None:
+        shutdown_pools()  # one pool per process: a new size replaces the old one
         p = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                                   initializer=_worker_init)
     return p
