@@ -5,10 +5,12 @@ synchronous and queued backtests stored and read back, and every bad input a 4xx
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,6 +21,7 @@ from tests.support.access import INTERNAL_HEADERS, instance_settings
 from tests.support.procs import Proc, base_env, free_port
 
 pytestmark = pytest.mark.timeout(300)
+ENGINE_PID = [0]
 READ_KEY = "ntk_test-strategy-read-only-0123456789abcdef"
 COMPUTE_KEY = "ntk_test-strategy-compute-only-0123456789abcd"
 SYM = "^GSPC"
@@ -48,6 +51,7 @@ def platform(tmp_path_factory, database_url, redis_url, admin_key):  # noqa: ANN
     env = base_env(tmp, DATABASE_URL=database_url, REDIS_URL=redis_url, NAUTILUS_PORT_STRATEGY=str(st_port),
                    NAUTILUS_PORT_GATEWAY=str(gw_port), NAUTILUS_NATIVE_ENABLED="false", NAUTILUS_JOB_WORKERS="1")
     st = Proc("strategy", "engines.strategy", env, st_port, tmp / "strategy.log").start()
+    ENGINE_PID[0] = st.popen.pid
     gw = Proc("gateway", "backend.gateway", env, gw_port, tmp / "gw.log").start()
     yield f"http://127.0.0.1:{gw_port}/api/v1/strategy"
     gw.stop()
@@ -154,3 +158,35 @@ def test_sweep_when_run_then_trials_overfitting_and_walk_forward(platform):
     bad = call(platform, "run_sweep", {**body, "space": {"fast": {"low": 2, "high": 500, "step": 1},
                                                          "slow": {"low": 3, "high": 2000, "step": 1}}})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "space"
+
+
+def _tree_rss_mb(pid: int) -> float:
+    p = psutil.Process(pid)
+    return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
+
+
+@pytest.mark.slow
+def test_jobs_when_many_backtests_queued_then_all_complete_with_bounded_memory_and_queued_one_cancels(platform):
+    n = 100 if os.environ.get("NAUTILUS_SLOW") == "1" else 12
+    body = {**SMA, "strategy": "rsi_reversion", "params": {}, "start": "2010-01-01T00:00:00Z"}
+    ids = [call(platform, "submit_backtest", body).json()["id"] for _ in range(n)]
+    last = call(platform, "submit_backtest", {**SMA, "strategy": "bollinger_reversion", "params": {}}).json()
+    cancelled = call(platform, "cancel_job", {"job_id": last["id"]})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] in ("cancelled", "running")
+    peak = 0.0
+    deadline = time.monotonic() + 240
+    pending = set(ids)
+    while pending and time.monotonic() < deadline:
+        peak = max(peak, _tree_rss_mb(ENGINE_PID[0]))
+        for j in list(pending):
+            if call(platform, "get_job", {"job_id": j}, READ_KEY).json()["status"] not in ("queued", "running"):
+                pending.discard(j)
+        time.sleep(0.5)
+    assert not pending
+    jobs = call(platform, "list_jobs", {"kind": "backtest", "limit": 500}, READ_KEY).json()["items"]
+    by_id = {j["id"]: j for j in jobs}
+    assert all(by_id[j]["status"] == "succeeded" for j in ids)
+    final = call(platform, "get_job", {"job_id": last["id"]}, READ_KEY).json()
+    assert final["status"] == "cancelled" and final["result"] is None
+    print(f"{n} queued backtests: engine and job workers peaked at {peak:.0f} MB")
+    assert peak < 2048, f"engine and its job workers peaked at {peak:.0f} MB"
