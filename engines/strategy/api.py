@@ -173,6 +173,17 @@ class Context:
     def position(self, symbol: str | None = None) -> float:
         raise NotImplementedError
 
+    def chart_patterns(self, symbol: str | None = None, lookback: int = 250, **params: float) -> list[str]:
+        """Chart patterns (engines/strategy/patterns.py) confirmed at the current bar, found in the last
+        ``lookback`` closes; ``params`` are ``PatternParams`` fields (order, tolerance_pct, ...)."""
+        from engines.strategy.patterns import PatternParams, detect
+
+        closes = self.history("close", lookback, symbol)
+        if closes.size < 8:
+            return []
+        hits = detect(closes, PatternParams(**params))
+        return [name for name, h in hits.items() if bool(h[0, -1])]
+
     @property
     def cash(self) -> float:
         raise NotImplementedError

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import FiniteFloat, Instant, Symbol
+from backend.contract.arrays import MAX_MATRIX_ELEMENTS, FiniteFloat, FloatArray, Instant, Symbol
 from backend.contract.operation import Model
 from engines.marketdata.timeframes import TIMEFRAME_PATTERN
 
@@ -329,3 +330,39 @@ class PromotionRecord(PromotionStage):
 
 class PromotionList(Model):
     items: list[PromotionRecord]
+
+
+PatternName = Literal["double_top", "double_bottom", "triple_top", "triple_bottom", "head_shoulders",
+                      "inverse_head_shoulders", "ascending_triangle", "descending_triangle", "symmetric_triangle",
+                      "rising_wedge", "falling_wedge", "cup_handle", "bull_flag", "bear_flag"]
+
+
+class PatternsRequest(Model):
+    """Closes of many series (one row each, equal lengths); every bar of every series is a window end."""
+
+    closes: Annotated[np.ndarray, FloatArray(2, max_len=5_000, max_cols=200_000, min_cols=8,
+                                             max_elements=MAX_MATRIX_ELEMENTS)] = Field(
+        description="series x bars, float64, finite and > 0")
+    patterns: Annotated[list[PatternName], Field(min_length=1, max_length=14)] | None = Field(
+        default=None, description="the patterns to report (default: all)")
+    order: int = Field(default=3, ge=1, le=50, description="pivot: the extreme of 2 order + 1 closes")
+    tolerance_pct: FiniteFloat = Field(default=2.0, gt=0, le=20, description="'equal' prices are this close (%)")
+    depth_pct: FiniteFloat = Field(default=3.0, gt=0, le=50, description="least depth of tops' troughs, cups (%)")
+    pole_bars: int = Field(default=10, ge=1, le=500)
+    pole_pct: FiniteFloat = Field(default=8.0, gt=0, le=100)
+    flag_bars: int = Field(default=6, ge=2, le=200)
+    max_detections: int = Field(default=10_000, ge=1, le=100_000)
+
+
+class PatternHit(Model):
+    series: int
+    pattern: str
+    index: int = Field(description="the bar at which the pattern is confirmed")
+
+
+class PatternsResponse(Model):
+    detections: list[PatternHit] = Field(description="ordered by series, then bar, then pattern")
+    counts: dict[str, int]
+    truncated: bool
+    windows: int = Field(description="series x bars examined")
+    device: str

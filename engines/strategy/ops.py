@@ -18,6 +18,11 @@ BACKTEST_EXAMPLE = {"strategy": "sma_cross", "params": {"fast": 20, "slow": 50},
 SWEEP_EXAMPLE = {"strategy": "sma_cross", "symbols": ["^GSPC"], "engine": "vector",
                  "space": {"fast": {"low": 5, "high": 50, "step": 5}, "slow": {"low": 20, "high": 200, "step": 20}},
                  "walk_forward": {"train_bars": 1500, "test_bars": 500}}
+#: a double top then a bull flag, one series each
+PATTERNS_EXAMPLE = {"closes": [
+    [90.0, 95.0, 100.0, 96.0, 92.0, 96.25, 100.5, 94.0, 88.0, 87.0, 86.0, 85.0],
+    [100.0, 104.0, 108.0, 112.0, 111.5, 111.0, 110.5, 110.0, 113.0, 113.5, 114.0, 114.5]],
+    "order": 1, "pole_bars": 3, "pole_pct": 5.0, "flag_bars": 4}
 
 ENGINE = EngineSpec(
     name=_E,
@@ -73,6 +78,11 @@ ENGINE = EngineSpec(
         Operation(engine=_E, name="list_promotions", scope=Scope.READ, request=m.ListPromotionsRequest,
                   response=m.PromotionList, fn_path=_L + "list_promotions",
                   summary="The promotion record: stages passed, failed and rolled back, with evidence and version"),
+        Operation(engine=_E, name="detect_chart_patterns", scope=Scope.COMPUTE, request=m.PatternsRequest,
+                  response=m.PatternsResponse, fn_path="engines.strategy.pattern_ops:detect_chart_patterns",
+                  gpu=True, timeout_s=120.0, rtol=0.0, example=PATTERNS_EXAMPLE,
+                  summary="Chart patterns (head and shoulders, double/triple tops and bottoms, triangles, wedges, "
+                  "flags, cup and handle) from pivot points, over many series and every bar, on the torch device"),
         *job_operations(_E),
     ),
     jobs=(JobKind("backtest", "engines.strategy.jobs:backtest", timeout_s=3600.0),
