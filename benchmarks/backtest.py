@@ -17,6 +17,8 @@ vectorbt, and a sweep on 2 pool workers against 1, in one run.
    repeats, medians. Ours: torch on the CPU (the same code runs on CUDA).
 3. A sweep of the event-driven engine (16 parameter sets) on a warm pool of 2 processes against 1.
    The machine's other load shows in this figure: it is measured, not assumed.
+4. Chart patterns: all 14 at every bar of 100 synthetic series x 10,000 bars at once (torch, CPU), in
+   windows (series x bars) per second. No peer here: a per-window loop is not run.
 """
 
 from __future__ import annotations
@@ -178,6 +180,23 @@ def pool_speedup(n_sets: int, n_bars: int, report: Report) -> dict:
     return row
 
 
+def pattern_speed(series: int, bars: int, repeats: int, report: Report) -> dict:
+    """All 14 chart patterns at every bar of many synthetic series at once, on the CPU."""
+    from engines.strategy.patterns import PATTERNS, detect
+
+    block = np.stack([synthetic(bars, seed=100 + i).close for i in range(series)])
+    t, _ = timed(lambda: detect(block), repeats)
+    hits = detect(block)
+    row = {"series": series, "bars": bars, "windows": series * bars, "seconds": t,
+           "windows_per_s": series * bars / t, "detections": {p: int(hits[p].sum()) for p in PATTERNS}}
+    print(json.dumps(row), flush=True)
+    report.figure("chart patterns", f"{len(PATTERNS)} patterns at every bar of {series} x {bars:,} bars (CPU)",
+                  row["windows_per_s"], "windows/s")
+    report.missing("chart patterns on CUDA", "no GPU on this machine; the same code runs on CUDA "
+                   "(benchmarks/gpu_suite.sh style run not made)")
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat")
@@ -187,14 +206,16 @@ def main() -> None:
         ev = event_speed([2_000, 10_000], report)
         vec = vector_vs_vectorbt(list(range(2, 12)), 2_000, 1, report)
         pool = pool_speedup(4, 1_000, report)
+        pat = pattern_speed(10, 1_000, 1, report)
     else:
         ev = event_speed([10_000, 100_000, 1_000_000], report)
         vec = vector_vs_vectorbt(list(range(2, 34)), 5_000, 3, report)
         pool = pool_speedup(16, 5_000, report)
+        pat = pattern_speed(100, 10_000, 3, report)
     out = results_dir() / "backtest"
     meta = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "event": ev, "vector": vec, "pool": pool,
-                                                    "report": report.as_dict()}, indent=2) + "\n")
+                                                    "patterns": pat, "report": report.as_dict()}, indent=2) + "\n")
     md = ["# Backtest benchmark", "", f"`{report.command}`", "",
           "| event-driven bars | seconds | bars/s | trades |", "|---|---|---|---|"]
     md += [f"| {r['bars']:,} | {r['seconds']:.2f} | {r['bars_per_s']:,.0f} | {r['trades']} |" for r in ev]
@@ -207,6 +228,8 @@ def main() -> None:
     md += ["", f"Sweep of {pool['sets']} event-driven runs x {pool['bars']:,} bars: 1 worker {pool['one_worker_s']:.2f} s, "
            f"2 workers {pool['two_workers_s']:.2f} s, speed-up {pool['speedup']:.2f}x on {pool['cpus']} CPUs "
            f"(1-minute load average {pool['load_avg_1m']:.1f} while it ran); results identical: {pool['same_results']}.",
+           "", f"Chart patterns (14) at every bar of {pat['series']} series x {pat['bars']:,} bars on the CPU: "
+           f"{pat['seconds']:.2f} s, {pat['windows_per_s']:,.0f} windows/s (no GPU here).",
            "", "NautilusTrader was not run (not installed); the issue cites ~36,000 bars/s for its event-driven backtest."]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     if "vectorbt_s" in vec and not vec["agree"]:
