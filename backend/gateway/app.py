@@ -36,6 +36,7 @@ from backend.gateway.native import NativeBackend
 from backend.gateway.observers import AccountVar
 from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_guard, install_problem_handlers, make_authenticator, metrics_guard
+from backend.service.docs import documented_app
 from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
 from native_engines.ipc.client import NativeClient
@@ -168,10 +169,10 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         if state["bus"] is not None:
             await state["bus"].close()
 
-    app = FastAPI(
+    app = documented_app(
         title="Nautilus hybrid trading platform",
         version=VERSION,
-        description="Public REST API. Engine operations live under /api/v1/<engine>/<operation>; "
+        description="Public REST API. Engine operations live under `/api/v1/<engine>/<operation>`; "
         "every response names the backend that served it (X-Backend) and its latency (X-Backend-Latency-Ms).",
         lifespan=lifespan,
     )
