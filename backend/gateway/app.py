@@ -32,6 +32,7 @@ from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway import access, scrape, system, wsproxy
 from backend.gateway.backends import HttpBackend
 from backend.gateway.latency import LatencyWindow
+from backend.gateway.listing import EngineList
 from backend.gateway.native import NativeBackend
 from backend.gateway.observers import AccountVar
 from backend.gateway.routing import EngineRoute, Prober
@@ -201,7 +202,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     install_guard(app, settings, settings.origins())
     app.add_middleware(RequestContext, process="gateway")  # outermost: every answer has an id and a time
 
-    @app.get("/api/v1/engines", tags=["platform"])
+    @app.get("/api/v1/engines", tags=["platform"], response_model=EngineList)
     async def engines(request: Request) -> dict[str, Any]:
         """Every engine, its backends with circuit state, and its operations."""
         await auth.require(request.headers, Scope.READ)
