@@ -7,8 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT/frontend"
 # what the build depends on: the lock file, configs and every source file (not tests or e2e scripts)
-STAMP_INPUTS=$(find package.json package-lock.json index.html vite.config.ts tsconfig.json public src \
-    -type f ! -name '*.test.ts' ! -name '*.test.tsx' 2>/dev/null | LC_ALL=C sort)
+STAMP_INPUTS=$(find package.json package-lock.json index.html vite.config.ts tsconfig.json src \
+    -type f ! -name '*.test.ts' ! -name '*.test.tsx' | LC_ALL=C sort)
 WANT="$(sha256sum $STAMP_INPUTS | sha256sum | cut -c1-16)"
 STAMP="dist/.nautilus-build"
 if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then

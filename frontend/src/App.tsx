@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { makeApi, unwrap } from "./api/client";
 import { loadConfig } from "./api/config";
 import { useAsync, Loaded } from "./components/async";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { LiveContext, useLiveState } from "./live/context";
 import { LiveSocket } from "./live/socket";
 import { Analytics } from "./pages/Analytics";
@@ -71,7 +72,9 @@ function Shell() {
               <button onClick={() => session.signOut()}>Sign out</button>
             </header>
             <main data-page={current.id}>
-              <current.Page />
+              <ErrorBoundary resetKey={current.id}>
+                <current.Page />
+              </ErrorBoundary>
             </main>
           </>
         );

@@ -62,6 +62,7 @@ export function CandleChart(props: {
     c.timeScale().fitContent();
     requestAnimationFrame(() => onDrawn?.(times.length));
     return () => {
+      if (chart.current !== c) return; // the chart itself is gone (unmounted): its series went with it
       for (const l of lines) c.removeSeries(l);
     };
   }, [bars, overlays, onDrawn]);
