@@ -17,17 +17,16 @@ export interface Overlay {
 }
 
 /** Candles from the stored bars (TradingView's lightweight-charts, bundled) with indicator overlays; `last`
- * moves the last candle with live ticks. Signals `onDrawn` once the first data is on the canvas. */
+ * (a live mid price) moves the last candle while its interval is the current one. */
 export function CandleChart(props: {
   bars: Schemas["Bars"];
   overlays: Overlay[];
   last?: number | null;
-  onDrawn?: (bars: number) => void;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const chart = useRef<IChartApi | null>(null);
   const candles = useRef<ISeriesApi<"Candlestick"> | null>(null);
-  const { bars, overlays, last, onDrawn } = props;
+  const { bars, overlays, last } = props;
 
   useEffect(() => {
     if (!host.current) return;
@@ -60,18 +59,20 @@ export function CandleChart(props: {
       return line;
     });
     c.timeScale().fitContent();
-    requestAnimationFrame(() => onDrawn?.(times.length));
     return () => {
       if (chart.current !== c) return; // the chart itself is gone (unmounted): its series went with it
       for (const l of lines) c.removeSeries(l);
     };
-  }, [bars, overlays, onDrawn]);
+  }, [bars, overlays]);
 
   useEffect(() => {
     const s = candles.current;
     const n = bars.ts.length;
     if (!s || last == null || n === 0) return;
     const i = n - 1;
+    // a tick belongs to the last candle only while that candle's interval is the current one
+    const barMs = n > 1 ? Date.parse(bars.ts[i]!) - Date.parse(bars.ts[i - 1]!) : 0;
+    if (!(barMs > 0) || Date.now() - Date.parse(bars.ts[i]!) > 2 * barMs) return;
     s.update({
       time: (Date.parse(bars.ts[i]!) / 1000) as UTCTimestamp,
       open: bars.open[i]!,

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { unwrap, type Schemas } from "../api/client";
 import { errorText, Loaded, useAsync } from "../components/async";
 import { Blotter } from "../components/Blotter";
@@ -8,8 +8,26 @@ import { OrderTicket } from "../components/OrderTicket";
 import { useTopic } from "../live/context";
 import { allows, useSession } from "../session";
 
-type Position = Schemas["PositionView"];
 type Fill = Schemas["FillView"];
+const REFRESH_MS = 1000;
+
+/** `fn`, called at most once per `ms` however often the returned function is. */
+function useThrottled(fn: () => void, ms: number): () => void {
+  const due = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const latest = useRef(fn);
+  useEffect(() => {
+    latest.current = fn;
+  });
+  useEffect(() => () => {
+    if (due.current) clearTimeout(due.current);
+  }, []);
+  return useCallback(() => {
+    due.current ??= setTimeout(() => {
+      due.current = null;
+      latest.current();
+    }, ms);
+  }, [ms]);
+}
 
 /** Accounts, the order ticket, the live blotter, fills, positions with P&L, algorithms and the kill switch. */
 export function Trading() {
@@ -30,14 +48,18 @@ export function Trading() {
     });
   }, [api]);
   useTopic("events.order.*", (e) => setRows((s) => applyOrders(s, [e.payload as unknown as Order])));
-  const [livePositions, setLivePositions] = useState<Map<string, Position>>(new Map());
-  useTopic("events.position.*", (e) => {
-    const p = e.payload as unknown as Position;
-    setLivePositions((m) => new Map(m).set(`${p.account_id}|${p.strategy}|${p.symbol}`, p));
-  });
-  const [liveFills, setLiveFills] = useState<Fill[]>([]);
-  useTopic("events.fill.*", (e) => setLiveFills((f) => [e.payload as unknown as Fill, ...f].slice(0, 200)));
   const reloadAccounts = accounts.reload;
+  // cash, P&L and positions move with every fill: re-read them (marked to market) at most once a second
+  const refreshSoon = useThrottled(() => {
+    reloadAccounts();
+    positions.reload();
+  }, REFRESH_MS);
+  useTopic("events.position.*", refreshSoon);
+  const [liveFills, setLiveFills] = useState<Fill[]>([]);
+  useTopic("events.fill.*", (e) => {
+    setLiveFills((f) => [e.payload as unknown as Fill, ...f].slice(0, 200));
+    refreshSoon();
+  });
   useTopic("events.risk*", () => {
     kill.reload();
     reloadAccounts();
@@ -57,12 +79,7 @@ export function Trading() {
   );
 
   const accountIds = accounts.data?.items.map((a) => a.id) ?? [];
-  const mergedPositions = (() => {
-    const m = new Map<string, Position>();
-    for (const p of positions.data ?? []) m.set(`${p.account_id}|${p.strategy}|${p.symbol}`, p);
-    for (const [k, p] of livePositions) m.set(k, { ...m.get(k), ...p });
-    return [...m.values()];
-  })();
+  const mergedPositions = positions.data ?? [];
   const allFills = (() => {
     const seen = new Set<string>();
     return [...liveFills, ...(fills.data ?? [])].filter((f) => !seen.has(f.id) && (seen.add(f.id), true));
@@ -147,7 +164,7 @@ export function Trading() {
           )}
         </Loaded>
       </section>
-      <section>
+      <section className="wide">
         <h2>Fills</h2>
         <Loaded state={fills} empty={() => allFills.length === 0} emptyText="No fills yet.">
           {() => (
