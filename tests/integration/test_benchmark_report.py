@@ -19,7 +19,7 @@ from tests.support.procs import REPO
 def test_run_all_when_quick_profile_then_every_benchmark_reports_and_every_answer_agrees(tmp_path):
     r = subprocess.run([sys.executable, "benchmarks/run_all.py", "--profile", "quick", "--out", str(tmp_path)],
                        cwd=REPO, capture_output=True, text=True, timeout=1150)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert r.returncode == 0, r.stderr[-6000:] + r.stdout[-2000:]
     rep = json.loads((tmp_path / "report.json").read_text())
     assert {b["name"] for b in rep["benchmarks"]} == {b.name for b in run_all.BENCHMARKS}
     assert all(b["ok"] for b in rep["benchmarks"]), rep["benchmarks"]
