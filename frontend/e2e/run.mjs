@@ -3,8 +3,9 @@
 //   DASHBOARD_URL=http://127.0.0.1:3000 API_KEY=ntk_... OUT_DIR=/tmp/e2e node e2e/run.mjs
 // Writes a screenshot per page to $OUT_DIR/screenshots and the measured figures to $OUT_DIR/results.json;
 // exits non-zero at the first step that fails, naming it.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 
 const DASHBOARD = process.env.DASHBOARD_URL;
@@ -12,6 +13,7 @@ const KEY = process.env.API_KEY;
 const OUT = process.env.OUT_DIR ?? "e2e-results";
 const BROWSER = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const ACCOUNT = process.env.E2E_ACCOUNT ?? `e2e-${Date.now().toString(36)}`;
+const PERF_DIR = process.env.PERF_DIR; // the blotter's load harness (npm run build:perf), optional
 const STEP_MS = Number(process.env.E2E_STEP_TIMEOUT_MS ?? 30000);
 if (!DASHBOARD || !KEY) throw new Error("set DASHBOARD_URL and API_KEY");
 const SHOTS = join(OUT, "screenshots");
@@ -194,6 +196,30 @@ try {
     results.figures.first_load_js = sizes;
   });
   if (outside.length) throw new Error(`requests left the machine: ${outside.slice(0, 5).join(", ")}`);
+  if (PERF_DIR) {
+    await step("blotter: 10,000 orders, then 100 updates/s for 10 s", async () => {
+      const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+      const server = createServer((req, res) => {
+        const path = normalize(join(PERF_DIR, req.url === "/" ? "index.html" : req.url.split("?")[0]));
+        if (!path.startsWith(normalize(PERF_DIR))) return res.writeHead(403).end();
+        try {
+          res.writeHead(200, { "content-type": types[extname(path)] ?? "application/octet-stream" }).end(readFileSync(path));
+        } catch {
+          res.writeHead(404).end();
+        }
+      });
+      await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+      try {
+        await page.goto(`http://127.0.0.1:${server.address().port}/`);
+        await page.waitForFunction(() => window.blotterPerf?.done === true, null, { timeout: 60000, polling: 500 });
+        const perf = await page.evaluate(() => window.blotterPerf);
+        results.figures.blotter = { ...perf, maxFrameMs: Math.round(perf.maxFrameMs), firstRenderMs: Math.round(perf.firstRenderMs) };
+        if (perf.applied !== perf.sent || !perf.shownFinal) throw new Error(`updates lost: ${JSON.stringify(perf)}`);
+      } finally {
+        server.close();
+      }
+    });
+  }
 } catch (e) {
   results.failed = { step: current, error: String(e) };
   await shot(`failed-${current.split(":")[0].replace(/\W+/g, "-")}`).catch(() => undefined);

@@ -20,6 +20,12 @@ describe("blotter rows", () => {
     expect(s.rows).toHaveLength(1);
     expect(s.rows[0]!.status).toBe("filled");
   });
+  it("within one version keeps the later status: the submitted event may arrive after the accepted answer", () => {
+    let s = applyOrders(emptyRows(), [order("o1", { status: "submitted", version: 2 })]);
+    s = applyOrders(s, [order("o1", { status: "accepted", version: 2 })]);
+    s = applyOrders(s, [order("o1", { status: "submitted", version: 2 })]);
+    expect(s.rows[0]!.status).toBe("accepted");
+  });
   it("returns the same state when an event changes nothing (no re-render)", () => {
     const s = applyOrders(emptyRows(), [order("o1", { version: 2 })]);
     expect(applyOrders(s, [order("o1", { version: 2 })])).toBe(s);
