@@ -155,6 +155,16 @@ try {
     await page.waitForSelector('[data-testid="positions"] tr[data-symbol="AAPL"]');
     await shot("trading");
   });
+  await step("trading: a TWAP parent order runs and shows its progress", async () => {
+    const form = page.getByRole("form", { name: "start algorithm" });
+    await form.getByLabel("algorithm account").selectOption(ACCOUNT);
+    await form.getByLabel("algorithm quantity").fill("20");
+    await form.getByLabel("duration seconds").fill("4");
+    await form.getByLabel("slices").fill("4");
+    await form.getByRole("button", { name: "Start" }).click();
+    await page.waitForSelector('[data-testid="algos"] tr[data-kind="twap"]');
+    await page.waitForSelector('[data-testid="algos"] tr[data-kind="twap"][data-status="completed"]', { timeout: 60000 });
+  });
   await step("risk: VaR of the account, a limit breach appears live", async () => {
     await nav("Risk");
     await page.getByRole("form", { name: "var" }).getByRole("button", { name: "Compute" }).click();

@@ -24,6 +24,8 @@ const PAGES = [
   { id: "analytics", title: "Analytics", engine: "analytics", Page: Analytics },
 ] as const;
 
+const ENGINES_REFRESH_MS = 5000;
+
 function useHash(): string {
   const [hash, setHash] = useState(window.location.hash.slice(2) || "overview");
   useEffect(() => {
@@ -47,6 +49,12 @@ function Shell() {
   const session = useSession();
   const hash = useHash();
   const engines = useAsync(async () => unwrap(await session.api.GET("/api/v1/engines")), [session.api]);
+  // breaker states move: re-read them, so a page whose engine is down says so instead of spinning
+  const reloadEngines = engines.reload;
+  useEffect(() => {
+    const t = setInterval(reloadEngines, ENGINES_REFRESH_MS);
+    return () => clearInterval(t);
+  }, [reloadEngines]);
   return (
     <Loaded state={engines}>
       {(data) => {
@@ -54,6 +62,9 @@ function Shell() {
         withOps.add("trading"); // the trading core lives in the gateway itself: its routes are always there
         const pages = PAGES.filter((p) => p.engine === null || withOps.has(p.engine));
         const current = pages.find((p) => p.id === hash) ?? pages[0]!;
+        const down = new Set(
+          data.engines.filter((e) => e.backends.length > 0 && e.backends.every((b) => b.circuit.state === "open")).map((e) => e.name),
+        );
         return (
           <>
             <header>
@@ -72,6 +83,12 @@ function Shell() {
               <button onClick={() => session.signOut()}>Sign out</button>
             </header>
             <main data-page={current.id}>
+              {current.engine && down.has(current.engine) && (
+                <p className="error banner" role="alert" data-testid="engine-down">
+                  The {current.engine} engine is down (every backend's circuit is open): what this page asks of
+                  it fails until a health probe sees it back.
+                </p>
+              )}
               <ErrorBoundary resetKey={current.id}>
                 <current.Page />
               </ErrorBoundary>

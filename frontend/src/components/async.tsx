@@ -28,7 +28,8 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): Async<T> {
       live = false;
     };
   }, [run, tick]);
-  return { data, error, loading, reload: () => setTick((t) => t + 1) };
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data, error, loading, reload };
 }
 
 export function errorText(e: Error): string {

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { unwrap, type Schemas } from "../api/client";
 import { errorText, Loaded, useAsync } from "../components/async";
+import { AlgoForm } from "../components/AlgoForm";
 import { Blotter } from "../components/Blotter";
 import { applyOrders, emptyRows, type Order } from "../components/blotterState";
 import { num } from "../components/format";
@@ -38,6 +39,11 @@ export function Trading() {
   const positions = useAsync(async () => unwrap(await api.GET("/api/v1/trading/positions")).items, [api]);
   const fills = useAsync(async () => unwrap(await api.GET("/api/v1/trading/fills", { params: { query: { limit: 100 } } })).items, [api]);
   const algos = useAsync(async () => unwrap(await api.GET("/api/v1/trading/algorithms")).items, [api]);
+  useEffect(() => {
+    if (!algos.data?.some((a) => a.status === "running")) return;
+    const t = setTimeout(algos.reload, REFRESH_MS);
+    return () => clearTimeout(t);
+  }, [algos.data, algos.reload]);
   const kill = useAsync(async () => unwrap(await api.GET("/api/v1/trading/kill-switch")), [api]);
   const [rows, setRows] = useState(emptyRows);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -181,13 +187,18 @@ export function Trading() {
       </section>
       <section>
         <h2>Algorithms</h2>
+        <AlgoForm accounts={accountIds} disabled={canTrade ? undefined : "this key lacks the trade scope"}
+          start={async (body) => {
+            unwrap(await api.POST("/api/v1/trading/algorithms", { body }));
+            algos.reload();
+          }} />
         <Loaded state={algos} empty={(a) => a.length === 0} emptyText="No TWAP/VWAP/POV algorithms running.">
           {(a) => (
-            <table>
+            <table data-testid="algos">
               <thead><tr><th>id</th><th>kind</th><th>symbol</th><th>side</th><th>progress</th><th>status</th></tr></thead>
               <tbody>
                 {a.map((x) => (
-                  <tr key={x.id}>
+                  <tr key={x.id} data-kind={x.kind} data-status={x.status} title={x.last_error ?? undefined}>
                     <td className="mono">{x.id}</td><td>{x.kind}</td><td>{x.symbol}</td><td>{x.side}</td>
                     <td><progress max={1} value={x.progress} /> {Math.round(x.progress * 100)}%</td><td>{x.status}</td>
                   </tr>
