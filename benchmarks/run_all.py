@@ -59,6 +59,10 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("ipc", "ipc.py"),
     Bench("gateway", "gateway.py"),
     Bench("portfolio", "portfolio.py"),
+    Bench("analytics", "analytics.py"),
+    Bench("optimisation", "optimisation.py"),
+    Bench("backtest_peers", "backtest_peers.py"),
+    Bench("scaling", "scaling.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
 )

@@ -24,7 +24,10 @@ def test_run_all_when_quick_profile_then_every_benchmark_reports_and_every_answe
     assert {b["name"] for b in rep["benchmarks"]} == {b.name for b in run_all.BENCHMARKS}
     assert all(b["ok"] for b in rep["benchmarks"]), rep["benchmarks"]
     assert rep["comparisons"] and all(c["agree"] for c in rep["comparisons"])
-    assert {c["benchmark"] for c in rep["comparisons"]} >= {"features_api", "features", "risk", "portfolio", "gateway"}
+    assert {c["benchmark"] for c in rep["comparisons"]} >= {"features_api", "features", "risk", "portfolio", "gateway",
+                                                            "analytics", "optimisation"}
+    assert {s["benchmark"] for s in rep["scaling"]} >= {"scaling", "analytics"}
+    assert any(f["benchmark"] == "backtest_peers" and f["unit"] == "bars/s" for f in rep["figures"])
     assert rep["machine"]["cpu"] and rep["machine"]["libraries"]["numpy"]
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3  # speed-up, latency, throughput at least
