@@ -23,8 +23,8 @@ class ProcessSpec:
     module: str
     port: int | None  # HTTP port with /health, or None for a socket-only process
     socket: Path | None = None
-    #: "native" for the native engines, "gateway" for the gateway, "dashboard" for the dashboard, "platform" for the engines: a host beside
-    #: Docker mode supervises some groups only (NAUTILUS_SUPERVISE)
+    #: "native" for the native engines, "gateway" for the gateway, "dashboard" for the dashboard, "platform"
+    #: for the engines: a host beside Docker mode supervises some groups only (NAUTILUS_SUPERVISE)
     group: str = "platform"
     cpus: tuple[int, ...] | None = None
 
