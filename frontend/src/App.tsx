@@ -122,7 +122,10 @@ export function App() {
     };
   }, [config.data, signedIn]);
 
-  const live = useMemo(() => (session ? new LiveSocket(session.config.wsUrl, session.apiKey) : null), [session]);
+  const live = useMemo(
+    () => (session ? new LiveSocket(session.config.wsUrl, session.apiKey, undefined, session.signOut) : null),
+    [session],
+  );
   useEffect(() => {
     live?.start();
     return () => live?.stop();

@@ -11,6 +11,9 @@ export interface Envelope {
 type Listener = (e: Envelope) => void;
 
 const BACKOFF_START_MS = 500;
+/** Close codes of backend/auth/websocket.py. */
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_FORBIDDEN = 4403;
 const BACKOFF_MAX_MS = 10_000;
 
 /** fnmatch-style glob (`*`, `?`) as the websocket engine matches topics. */
@@ -34,6 +37,8 @@ export class LiveSocket {
     private readonly url: string,
     private readonly apiKey: string,
     private readonly makeSocket: (url: string) => WebSocket = (u) => new WebSocket(u),
+    /** The gateway refused the key (close 4401/4403): no point retrying. */
+    private readonly onRefused: (reason: string) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -98,11 +103,16 @@ export class LiveSocket {
       const env = msg as Envelope;
       for (const s of this.subs.values()) if (s.re.test(env.topic)) s.fn(env);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.setState("down");
       if (this.closed) return;
+      if (ev.code === CLOSE_UNAUTHORIZED || ev.code === CLOSE_FORBIDDEN) {
+        this.closed = true;
+        this.onRefused(this.lastError ?? `the live stream refused the key (${ev.code})`);
+        return;
+      }
       this.timer = setTimeout(() => this.connect(), this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     };

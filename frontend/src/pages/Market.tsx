@@ -34,8 +34,9 @@ export function Market() {
     if (!symbol) return null;
     return unwrap(await api.POST("/api/v1/marketdata/query_bars", { body: { symbol, timeframe, limit: 100_000 } }));
   }, [api, symbol, timeframe]);
+  const barCount = bars.data?.ts.length ?? 0;
   const indicators = useAsync(async () => {
-    if (!symbol || !overlayOn) return [] as Overlay[];
+    if (!symbol || !overlayOn || barCount === 0) return [] as Overlay[]; // no bars: nothing to overlay
     const r = unwrap(
       await api.POST("/api/v1/features/compute_stored_indicators", {
         body: { symbols: [symbol], timeframe, indicators: OVERLAYS.map((o) => ({ name: o.name, params: { timeperiod: o.period } })) },
@@ -43,7 +44,7 @@ export function Market() {
     );
     const values = r.results[0]?.values ?? {};
     return r.columns.map((c, i) => ({ name: c.name, values: (values[c.name] ?? []) as (number | null)[], color: OVERLAYS[i]?.color ?? "#ccc" }));
-  }, [api, symbol, timeframe, overlayOn]);
+  }, [api, symbol, timeframe, overlayOn, barCount]);
 
   const [quote, setQuote] = useState<{ bid: number; ask: number; ts_ns: number } | null>(null);
   useTopic(symbol ? `data.quotes.*.${symbol}` : null, (e) => {
