@@ -92,6 +92,23 @@ export function Overview() {
         </Loaded>
       </section>
       <section>
+        <h2>Supervised processes</h2>
+        <Loaded state={health} empty={(h) => !h.processes} emptyText="This gateway is not under the platform's supervisor.">
+          {(h) => (
+            <table data-testid="processes">
+              <thead><tr><th>process</th><th>state</th><th>pid</th><th>restarts</th><th>last exit</th></tr></thead>
+              <tbody>
+                {Object.entries(h.processes ?? {}).map(([name, p]) => (
+                  <tr key={name} className={p.state === "running" ? "" : "down"}>
+                    <td>{name}</td><td>{p.state}</td><td>{p.pid ?? "–"}</td><td>{p.restarts}</td><td>{p.last_exit_code ?? "–"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
+      </section>
+      <section>
         <h2>Hardware</h2>
         <Loaded state={hardware}>
           {(hw) => (
