@@ -68,11 +68,11 @@ async def _follow(ctx: JobContext) -> dict[str, Any]:
     from backend.bus.streams import MD_BARS
     from backend.core.settings import Settings
     from engines.marketdata.consumer import MarketDataConsumer, expand
-    from engines.ml.service import _load_fitted
+    from engines.ml.service import load_fitted
 
     p = ctx.params
     req = StartShadowRequest.model_validate(p["request"])
-    models = {role: _load_fitted(v) for role, v in p["versions"].items()}
+    models = {role: load_fitted(v) for role, v in p["versions"].items()}
     closes = np.asarray(p["closes"], dtype=np.float64)
     returns = list(np.diff(np.log(closes)))
     last_close, last_ts = float(closes[-1]), dt.datetime.fromisoformat(p["last_ts"])
