@@ -170,29 +170,32 @@ async def test_webhook_when_target_down_then_retried_then_dead_letter_and_others
                                    webhook_max_attempts=3) as (_, app), engine_http(app) as http:
         set_id = uuid.uuid4().hex[:8]
         dead_url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+        rule_ids = {}
         for url in (dead_url, flaky.url, ok.url):
             r = await call(http, "create_notification_rule", {
                 "name": "down", "event": "limit_breach", "conditions": [{"field": "set_id", "op": "eq",
                                                                          "value": set_id}],
                 "channels": [{"type": "webhook", "url": url, "secret": SECRET}]})
             assert r.status_code == 200, r.text
+            rule_ids[url] = r.json()["id"]
         await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
                          {"breach_id": 1, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
         await ok.wait_for(1)
         await flaky.wait_for(1)  # the first attempt got 503, the retry went through
 
-        async def dead():  # noqa: ANN202
-            items = (await call(http, "list_notification_deliveries", {"status": "dead"})).json()["items"]
-            mine = [d for d in items if d["target"] == dead_url]
-            return mine or None
+        async def attempts(url: str, status: str | None = None) -> list[dict] | None:
+            notes = (await call(http, "list_notifications", {"rule_id": rule_ids[url]})).json()["items"]
+            if not notes:
+                return None
+            body = {"notification_id": notes[0]["id"], **({"status": status} if status else {})}
+            return (await call(http, "list_notification_deliveries", body)).json()["items"] or None
 
-        dead_letters = await until(dead)
+        dead_letters = await until(lambda: attempts(dead_url, "dead"))
         assert dead_letters[0]["attempt"] == 3 and "ClientConnectorError" in dead_letters[0]["error"]
-        tried = (await call(http, "list_notification_deliveries",
-                            {"notification_id": dead_letters[0]["notification_id"]})).json()["items"]
+        tried = await attempts(dead_url)
         assert sorted(d["status"] for d in tried) == ["dead", "failed", "failed"]
-        flaky_rows = [d for d in (await call(http, "list_notification_deliveries", {})).json()["items"]
-                      if d["target"] == flaky.url]
+        assert all(d["target"] == dead_url for d in tried)
+        flaky_rows = await attempts(flaky.url)
         assert sorted((d["attempt"], d["status"], d["http_status"]) for d in flaky_rows) == [
             (1, "failed", 503), (2, "delivered", 204)]
 
