@@ -43,7 +43,8 @@ class Notifier:
     def __init__(self, db: Any, bus: Bus, settings: Any, hub: Hub | None = None) -> None:
         self.db, self.bus, self.settings, self.hub = db, bus, settings, hub
         self.rules = RuleBook(db)
-        self.consumer = f"{socket.gethostname()}-{id(self):x}"
+        # stable across restarts, so a restarted engine gets its own unacknowledged entries back first
+        self.consumer = f"{socket.gethostname()}:{settings.engine_port('websocket')}"
         self.max_attempts = settings.webhook_max_attempts
         self._tasks: list[asyncio.Task] = []
         self._deliveries: set[asyncio.Task] = set()
@@ -53,8 +54,9 @@ class Notifier:
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
-        for stream in STREAMS:
-            await self.bus.ensure_group(stream, GROUP, start_id="$")
+        for stream in STREAMS:  # now if Redis answers (events from here on are seen); else the consumers retry
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bus.ensure_group(stream, GROUP, start_id="$"), 5.0)
         self._tasks = [asyncio.create_task(self._consume(s), name=f"notifier-{s}") for s in STREAMS]
         self._tasks.append(asyncio.create_task(self._escalations(), name="notifier-escalations"))
         if self.hub is not None:
@@ -100,8 +102,12 @@ class Notifier:
     # ---- durable events ------------------------------------------------------------------------
     async def _consume(self, stream: str) -> None:
         backoff = 0.05
+        grouped = False
         while True:
             try:
+                if not grouped:  # here, not in start: the engine starts (degraded) while Redis is down
+                    await self.bus.ensure_group(stream, GROUP, start_id="$")
+                    grouped = True
                 entries = await self.bus.read_group(stream, GROUP, self.consumer, count=200, block_ms=1000)
                 for e in entries:
                     key = e.envelope.payload.get("event_id") if isinstance(e.envelope.payload, dict) else None
