@@ -200,6 +200,38 @@ async def test_webhook_when_target_down_then_retried_then_dead_letter_and_others
             (1, "failed", 503), (2, "delivered", 204)]
 
 
+async def test_quiet_hours_when_now_inside_then_normal_suppressed_and_critical_delivered(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    quiet = {"start": (now - dt.timedelta(hours=1)).time().isoformat(timespec="seconds"),
+             "end": (now + dt.timedelta(hours=1)).time().isoformat(timespec="seconds"), "timezone": "UTC"}
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        set_id = uuid.uuid4().hex[:8]
+        ids = {}
+        for priority in ("normal", "critical"):
+            r = await call(http, "create_notification_rule", {
+                "name": f"quiet-{priority}", "event": "limit_breach", "priority": priority,
+                "conditions": [{"field": "set_id", "op": "eq", "value": set_id}],
+                "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET, "quiet_hours": quiet}]})
+            assert r.status_code == 200, r.text
+            ids[priority] = r.json()["id"]
+        await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
+                         {"breach_id": 1, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
+        posts = await rx.wait_for(1)
+        assert posts[0]["rule_id"] == ids["critical"]
+
+        async def suppressed():  # noqa: ANN202
+            notes = (await call(http, "list_notifications", {"rule_id": ids["normal"]})).json()["items"]
+            return notes if notes and notes[0]["deliveries"] == {"suppressed": 1} else None
+
+        await until(suppressed)
+        assert len(rx.posts) == 1
+
+
 async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redis_url, database_url,
                                                                    admin_key) -> None:
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
@@ -212,7 +244,10 @@ async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redi
                  ({**base, "channels": [{"type": "carrier-pigeon"}]}, "channels.0"),
                  ({**base, "channels": [{"type": "webhook", "url": "ftp://x/y"}]}, "channels.0.webhook.url"),
                  ({**base, "escalate_after_s": 5}, "escalate_to"),
-                 ({**base, "group_by": ["nope"]}, "group_by.0")]
+                 ({**base, "group_by": ["nope"]}, "group_by.0"),
+                 ({**base, "channels": [{"type": "websocket", "quiet_hours": {"start": "22:00", "end": "07:00",
+                                                                              "timezone": "Mars/Olympus"}}]},
+                  "channels.0.websocket.quiet_hours.timezone")]
         for body, field in cases:
             r = await call(http, "create_notification_rule", body)
             assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), body

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backend.contract.operation import Model
 from engines.websocket.notify.events import KINDS
 
 EventName = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 Priority = Literal["low", "normal", "high", "critical"]
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
 Scalar = float | str | bool
 
@@ -24,6 +26,25 @@ class Condition(Model):
     value: Scalar | list[Scalar] = Field(description="a list only with op 'in' (at most 100 items)")
 
 
+class QuietHours(Model):
+    """A recipient's quiet hours: from ``start`` to ``end`` (local time in ``timezone``; may span midnight)
+    notifications below ``unless_priority`` are not sent on this channel (recorded as ``suppressed``)."""
+
+    start: time
+    end: time
+    timezone: str = Field(default="UTC", max_length=64)
+    unless_priority: Priority = "critical"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as 'Europe/London')") from e
+        return v
+
+
 class WebhookChannel(Model):
     """POST of the notification as JSON, signed ``X-Nautilus-Signature: sha256=<hex HMAC of the body>`` when a
     secret is set; retried with exponential back-off, then kept on the dead-letter list."""
@@ -31,12 +52,14 @@ class WebhookChannel(Model):
     type: Literal["webhook"]
     url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
     secret: str | None = Field(default=None, min_length=16, max_length=200)
+    quiet_hours: QuietHours | None = None
 
 
 class WebsocketChannel(Model):
     """Published on ``notifications.<priority>`` for websocket clients (and the dashboard)."""
 
     type: Literal["websocket"]
+    quiet_hours: QuietHours | None = None
 
 
 Channel = Annotated[WebhookChannel | WebsocketChannel, Field(discriminator="type")]
@@ -124,7 +147,7 @@ class AcknowledgeRequest(Model):
 
 class ListDeliveriesRequest(Model):
     notification_id: int | None = Field(default=None, ge=1)
-    status: Literal["delivered", "failed", "dead"] | None = Field(
+    status: Literal["delivered", "failed", "dead", "suppressed"] | None = Field(
         default=None, description="'dead': the dead-letter list (retries exhausted)")
     limit: int = Field(default=100, ge=1, le=1000)
 

@@ -28,7 +28,7 @@ from prometheus_client import Counter
 from backend.bus import Bus
 from backend.bus.envelope import Envelope
 from engines.websocket.hub import Hub, Message
-from engines.websocket.notify.channels import deliver_webhook, deliver_websocket
+from engines.websocket.notify.channels import deliver_webhook, deliver_websocket, in_quiet_hours, record
 from engines.websocket.notify.events import KINDS, PUBSUB, STREAMS, EventKind, kinds_for
 from engines.websocket.notify.rules import LoadedRule, RuleBook
 
@@ -173,7 +173,10 @@ class Notifier:
                    event_ts_ns: int) -> None:
         jobs = []
         for ch in channels:
-            if ch["type"] == "websocket":
+            if in_quiet_hours(ch.get("quiet_hours"), view["priority"]):
+                await record(self.db, view["id"], ch["type"], ch.get("url"), escalation, 1, "suppressed", None,
+                             "quiet hours", event_ts_ns)
+            elif ch["type"] == "websocket":
                 jobs.append(deliver_websocket(self.db, self.bus, view, escalation, event_ts_ns))
             elif ch["type"] == "webhook" and self.http is not None:
                 jobs.append(deliver_webhook(self.db, self.http, ch, view, escalation, event_ts_ns, self.max_attempts))
