@@ -247,7 +247,9 @@ async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redi
                  ({**base, "group_by": ["nope"]}, "group_by.0"),
                  ({**base, "channels": [{"type": "websocket", "quiet_hours": {"start": "22:00", "end": "07:00",
                                                                               "timezone": "Mars/Olympus"}}]},
-                  "channels.0.websocket.quiet_hours.timezone")]
+                  "channels.0.websocket.quiet_hours.timezone"),
+                 ({**base, "channels": [{"type": "websocket", "quiet_hours": {"start": "22:00:00Z", "end": "07:00"}}]},
+                  "channels.0.websocket.quiet_hours.start")]
         for body, field in cases:
             r = await call(http, "create_notification_rule", body)
             assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), body

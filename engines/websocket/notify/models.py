@@ -35,6 +35,13 @@ class QuietHours(Model):
     timezone: str = Field(default="UTC", max_length=64)
     unless_priority: Priority = "critical"
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, v: time) -> time:
+        if v.tzinfo is not None:
+            raise ValueError("give a local time without an offset; the zone is 'timezone'")
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
@@ -140,13 +147,16 @@ class NotificationList(Model):
     items: list[Notification]
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 class AcknowledgeRequest(Model):
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=BIGINT_MAX)
     by: str | None = Field(default=None, max_length=100)
 
 
 class ListDeliveriesRequest(Model):
-    notification_id: int | None = Field(default=None, ge=1)
+    notification_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     status: Literal["delivered", "failed", "dead", "suppressed"] | None = Field(
         default=None, description="'dead': the dead-letter list (retries exhausted)")
     limit: int = Field(default=100, ge=1, le=1000)
