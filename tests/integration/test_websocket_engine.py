@@ -85,6 +85,34 @@ async def test_ws_scopes_when_read_key_subscribes_to_orders_then_forbidden_frame
             assert got[-1]["payload"] == {"bid": 1.0}
 
 
+async def test_ws_families_when_each_live_topic_published_then_it_reaches_a_subscriber(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    """Trades, bars, columnar quote batches (expanded per tick), limit breaches, job progress, notifications, and
+    engine health from the engine's own watcher (the other engines are not running here: "down")."""
+    from engines.marketdata.publisher import StreamPublisher
+
+    async with serve_websocket_engine(redis_url=redis_url, database_url=database_url,
+                                      health_probe_interval_s=0.2) as (url, _):
+        async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
+            topics = ["data.trades.*", "data.bars.*", "data.quotes.COL.*", "events.risk.*", "events.job.*",
+                      "notifications.*", "health.engine.risk"]
+            await ws.send(json.dumps({"action": "subscribe", "topics": topics}))
+            await receive_until(ws, kind("subscribed"))
+            health = await receive_until(ws, lambda m: m.get("topic") == "health.engine.risk")
+            assert health[-1]["type"] == "engine_health" and health[-1]["payload"]["status"] == "down"
+            for topic, type_ in (("data.trades.SIM.T", "trade"), ("data.bars.1m.T", "bar"),
+                                 ("events.risk.limits.s1", "limit_breach"), ("events.job.ml.train", "job.progress"),
+                                 ("notifications.high", "notification")):
+                got = await publish_until_seen(bus, ws, topic, {"k": 1}, type_)
+                assert got[-1]["type"] == type_ and got[-1]["payload"] == {"k": 1}
+            await StreamPublisher(bus).publish_columns({"md.quotes": ("data.quotes.COL", {
+                "symbol": ["A", "B"], "bid": [1.0, 2.0], "ask": [1.1, 2.1], "bid_size": [1, 1], "ask_size": [1, 1],
+                "ts_ns": [1, 2]})})
+            got = await receive_until(ws, lambda m: m.get("topic") == "data.quotes.COL.B")
+            quotes = {m["topic"]: m["payload"]["bid"] for m in got if m.get("type") == "quote"}
+            assert quotes == {"data.quotes.COL.A": 1.0, "data.quotes.COL.B": 2.0}
+
+
 async def test_ws_bad_input_when_malformed_then_error_frames_and_the_stream_goes_on(
         db_pool, redis_url, database_url, bus, admin_key) -> None:
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (url, _):
