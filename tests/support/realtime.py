@@ -29,7 +29,7 @@ async def serve_websocket_engine(**settings: Any) -> AsyncIterator[tuple[str, An
     app = make_engine_app(load_engine("websocket"), instance_settings(**settings), extend=extend)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                           lifespan="on", ws="websockets", ws_ping_interval=None,
+                                           lifespan="on", ws="auto", ws_ping_interval=None,
                                            ws_max_size=WS_MAX_FRAME_BYTES))
     task = asyncio.create_task(server.serve())
     for _ in range(600):
