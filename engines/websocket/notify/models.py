@@ -15,7 +15,8 @@ EventName = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 Priority = Literal["low", "normal", "high", "critical"]
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
-Scalar = float | str | bool
+Scalar = float | Annotated[str, Field(max_length=200)] | bool
+FieldName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Condition(Model):
@@ -23,7 +24,8 @@ class Condition(Model):
 
     field: str = Field(min_length=1, max_length=64)
     op: Op
-    value: Scalar | list[Scalar] = Field(description="a list only with op 'in' (at most 100 items)")
+    value: Scalar | Annotated[list[Scalar], Field(max_length=100)] = Field(
+        description="a list only with op 'in' (at most 100 items)")
 
 
 class QuietHours(Model):
@@ -78,7 +80,7 @@ class CreateRuleRequest(Model):
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     priority: Priority = "normal"
     channels: list[Channel] = Field(min_length=1, max_length=8)
-    group_by: list[str] = Field(default_factory=list, max_length=4,
+    group_by: list[FieldName] = Field(default_factory=list, max_length=4,
                                 description="payload fields whose values make notifications distinct")
     window_s: float = Field(default=60.0, ge=0, le=86_400,
                             description="identical notifications within this window are one, with a count (0: off)")
