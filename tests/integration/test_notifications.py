@@ -80,6 +80,11 @@ async def until(fn, timeout_s: float = 30.0):  # noqa: ANN001, ANN201
     return v
 
 
+async def _when_len(rows, n: int):  # noqa: ANN001, ANN202
+    got = await rows
+    return got if got is not None and len(got) >= n else None
+
+
 def engine_http(app) -> httpx.AsyncClient:  # noqa: ANN001
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
                              headers=ADMIN_HEADERS)
@@ -118,7 +123,12 @@ async def test_rule_when_rest_order_fills_then_signed_webhook_once_even_if_outbo
         notes = (await call(http, "list_notifications", {"rule_id": rule["id"]})).json()["items"]
         assert [n["count"] for n in notes] == [1, 1]
         n1 = notes[-1]
-        deliveries = (await call(http, "list_notification_deliveries", {"notification_id": n1["id"]})).json()["items"]
+
+        async def both_recorded():  # noqa: ANN202 - a row is written once its attempt has ended
+            items = (await call(http, "list_notification_deliveries", {"notification_id": n1["id"]})).json()["items"]
+            return items if len(items) == 2 else None
+
+        deliveries = await until(both_recorded)
         assert sorted((d["channel"], d["status"]) for d in deliveries) == [("webhook", "delivered"),
                                                                            ("websocket", "delivered")]
         assert all(d["latency_ms"] is not None and d["latency_ms"] >= 0 for d in deliveries)
@@ -192,10 +202,10 @@ async def test_webhook_when_target_down_then_retried_then_dead_letter_and_others
 
         dead_letters = await until(lambda: attempts(dead_url, "dead"))
         assert dead_letters[0]["attempt"] == 3 and "ClientConnectorError" in dead_letters[0]["error"]
-        tried = await attempts(dead_url)
+        tried = await until(lambda: _when_len(attempts(dead_url), 3))
         assert sorted(d["status"] for d in tried) == ["dead", "failed", "failed"]
         assert all(d["target"] == dead_url for d in tried)
-        flaky_rows = await attempts(flaky.url)
+        flaky_rows = await until(lambda: _when_len(attempts(flaky.url), 2))
         assert sorted((d["attempt"], d["status"], d["http_status"]) for d in flaky_rows) == [
             (1, "failed", 503), (2, "delivered", 204)]
 
