@@ -37,12 +37,15 @@ async def serve_websocket_engine(**settings: Any) -> AsyncIterator[tuple[str, An
                                            lifespan="on", ws="auto", ws_ping_interval=None,
                                            ws_max_size=WS_MAX_FRAME_BYTES))
     task = asyncio.create_task(server.serve())
-    for _ in range(600):
+    for _ in range(1200):  # a loaded 2-core machine starts slowly
         if server.started:
             break
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
+    else:
+        server.should_exit = True
+        raise TimeoutError("the websocket engine did not start within 60 s")
     try:
         yield f"ws://127.0.0.1:{port}/ws", app
     finally:
