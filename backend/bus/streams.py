@@ -12,3 +12,5 @@ EVENTS_RISK = "events.risk"
 EVENTS_JOBS = "events.jobs"
 #: Topic of kill-switch changes (written by the trading core's outbox to ``events.trading``).
 KILL_SWITCH_TOPIC = "events.risk.kill_switch"
+#: Strategy engine events: paper instances started, stopped, failed, rolled back; promotions.
+EVENTS_STRATEGY = "events.strategy"

@@ -216,6 +216,24 @@ async def test_ws_orders_when_rest_order_filled_then_events_arrive_in_order_resu
             assert (await receive_until(ws, kind("resumed")))[-1]["replayed"] >= len(data)
 
 
+async def test_ws_kill_switch_when_set_via_rest_then_risk_subscriber_gets_it_once(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    async with running(db_pool, redis_url, database_url) as (svc, client, _), \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (url, _):
+        _, acct = await setup_market(svc, client, db_pool)
+        async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["events.risk.*"]}))
+            await receive_until(ws, kind("subscribed"))
+            for active in (True, False):
+                r = await client.post("/api/v1/trading/kill-switch", json={"active": active, "account_id": acct,
+                                                                             "reason": "ws test"})
+                assert r.status_code == 200, r.text
+            got = await receive_until(ws, lambda m: m.get("type") == "kill_switch" and not m["payload"]["active"])
+            switches = [m for m in got if m.get("type") == "kill_switch" and m["payload"]["scope"] == acct]
+            assert [m["payload"]["active"] for m in switches] == [True, False]  # once each, from the stream
+            assert all(m["topic"] == "events.risk.kill_switch" and m["stream"] == "events.trading" for m in switches)
+
+
 async def test_ws_slow_client_when_it_never_reads_then_closed_4008_and_others_get_everything(
         db_pool, redis_url, database_url, bus, admin_key) -> None:
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url,
