@@ -20,7 +20,7 @@ FieldName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Condition(Model):
-    """``payload[field] <op> value``; every condition of a rule must hold."""
+    """`payload[field] <op> value`; every condition of a rule must hold."""
 
     field: str = Field(min_length=1, max_length=64)
     op: Op
@@ -29,8 +29,8 @@ class Condition(Model):
 
 
 class QuietHours(Model):
-    """A recipient's quiet hours: from ``start`` to ``end`` (local time in ``timezone``; may span midnight)
-    notifications below ``unless_priority`` are not sent on this channel (recorded as ``suppressed``)."""
+    """A recipient's quiet hours: from `start` to `end` (local time in `timezone`; may span midnight)
+    notifications below `unless_priority` are not sent on this channel (recorded as `suppressed`)."""
 
     start: time
     end: time
@@ -55,7 +55,7 @@ class QuietHours(Model):
 
 
 class WebhookChannel(Model):
-    """POST of the notification as JSON, signed ``X-Nautilus-Signature: sha256=<hex HMAC of the body>`` when a
+    """POST of the notification as JSON, signed `X-Nautilus-Signature: sha256=<hex HMAC of the body>` when a
     secret is set; retried with exponential back-off, then kept on the dead-letter list."""
 
     type: Literal["webhook"]
@@ -65,7 +65,7 @@ class WebhookChannel(Model):
 
 
 class WebsocketChannel(Model):
-    """Published on ``notifications.<priority>`` for websocket clients (and the dashboard)."""
+    """Published on `notifications.<priority>` for websocket clients (and the dashboard)."""
 
     type: Literal["websocket"]
     quiet_hours: QuietHours | None = None
