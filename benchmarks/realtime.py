@@ -304,6 +304,9 @@ async def bench(url: str, redis_url: str, levels: list[tuple[int, float]], secon
                   f"closed by server {r['closed_by_server']}", flush=True)
             rows.append(r)
     finally:
+        keys = [k async for k in bus.redis.scan_iter(match=bus.key("*"), count=1000)]  # leave Redis as found
+        for lo in range(0, len(keys), 500):
+            await bus.redis.delete(*keys[lo:lo + 500])
         await bus.close()
     return rows, note
 
