@@ -269,3 +269,28 @@ async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redi
         r = await http.post("/api/v1/websocket/create_notification_rule", json=base,
                             headers={"X-API-Key": "ntk_unknown"})
         assert r.status_code == 401
+
+
+async def test_notifier_when_its_consumer_group_vanishes_then_it_makes_it_again_and_goes_on(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    """Redis restarted without its data loses the consumer groups: the notifier recreates its group."""
+    from engines.websocket.notify.notifier import GROUP
+
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        set_id = uuid.uuid4().hex[:8]
+        r = await call(http, "create_notification_rule", {
+            "name": "regroup", "event": "limit_breach", "window_s": 0,
+            "conditions": [{"field": "set_id", "op": "eq", "value": set_id}],
+            "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET}]})
+        assert r.status_code == 200, r.text
+        await bus.redis.xgroup_destroy(bus.key(EVENTS_RISK), GROUP)
+        async with asyncio.timeout(60):
+            n = 0
+            while not rx.posts:  # events appended before the group is made again are not the notifier's
+                n += 1
+                await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
+                                 {"breach_id": n, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
+                await asyncio.sleep(0.2)
+        assert rx.posts[0]["event"]["set_id"] == set_id

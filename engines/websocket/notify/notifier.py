@@ -117,6 +117,8 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - Redis or PostgreSQL gone: entries stay pending, retried
+                if "NOGROUP" in str(e):  # Redis came back without its data: make the group again
+                    grouped = False
                 log.warning("notifier on %s: %s: %s", stream, type(e).__name__, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
