@@ -2,8 +2,9 @@
 
 Client -> server (JSON objects, at most ``MAX_CLIENT_MESSAGE_BYTES``):
   {"action": "auth", "api_key": "..."}                  first message, when no X-API-Key header
-  {"action": "subscribe", "topics": [...], "since": "<id>"}   ``since``: resume order/fill/position events
-                                                        after that ``events.trading`` entry id
+  {"action": "subscribe", "topics": [...], "since": "<id>"}   ``since``: resume stream-sourced events (orders,
+                                                        fills, positions, strategy) after that entry id
+                                                        (ids are Redis server times, comparable across streams)
   {"action": "unsubscribe", "topics": [...]}
   {"action": "ping"}  -> {"type": "pong"}
   {"action": "pong"}  answers the server's {"type": "ping"}
@@ -248,8 +249,8 @@ class Session:
                 self.error("'since' must be a stream entry id such as '1733000000000-0'", field="since")
                 return
             if not streams:
-                self.error("'since' resumes order, fill and position events: subscribe to one of their topics",
-                           field="since")
+                self.error("'since' resumes order, fill, position and strategy events: subscribe to one of "
+                           "their topics", field="since")
                 return
         for p, fam in checked:
             self.patterns[p] = fam

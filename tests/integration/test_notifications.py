@@ -294,3 +294,21 @@ async def test_notifier_when_its_consumer_group_vanishes_then_it_makes_it_again_
                                  {"breach_id": n, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
                 await asyncio.sleep(0.2)
         assert rx.posts[0]["event"]["set_id"] == set_id
+
+
+async def test_rule_when_strategy_rolled_back_then_webhook(db_pool, redis_url, database_url, bus, admin_key) -> None:
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        name = f"s{uuid.uuid4().hex[:6]}"
+        r = await call(http, "create_notification_rule", {
+            "name": "rollbacks", "event": "strategy_rolled_back", "priority": "high",
+            "conditions": [{"field": "strategy", "op": "eq", "value": name}],
+            "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET}]})
+        assert r.status_code == 200, r.text
+        for what in ("started", "rolled_back"):  # as engines/strategy/paper.py writes them
+            await bus.append("events.strategy", f"events.strategy.{name}", what,
+                             {"instance_id": "i1", "strategy": name, "version": 3, "event": what,
+                              "error": "drawdown 12% over 10%" if what == "rolled_back" else None, "equity": 1.0})
+        posts = await rx.wait_for(1)
+        assert posts[0]["event_kind"] == "strategy_rolled_back" and "drawdown" in posts[0]["title"]

@@ -87,8 +87,9 @@ async def test_ws_scopes_when_read_key_subscribes_to_orders_then_forbidden_frame
 
 async def test_ws_families_when_each_live_topic_published_then_it_reaches_a_subscriber(
         db_pool, redis_url, database_url, bus, admin_key) -> None:
-    """Trades, bars, columnar quote batches (expanded per tick), limit breaches, job progress, notifications, and
-    engine health from the engine's own watcher (the other engines are not running here: "down")."""
+    """Trades, bars, columnar quote batches (expanded per tick), limit breaches, job progress, notifications,
+    engine health from the engine's own watcher (the other engines are not running here: "down"), and strategy
+    events from their stream."""
     from engines.marketdata.publisher import StreamPublisher
 
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url,
@@ -111,6 +112,12 @@ async def test_ws_families_when_each_live_topic_published_then_it_reaches_a_subs
             got = await receive_until(ws, lambda m: m.get("topic") == "data.quotes.COL.B")
             quotes = {m["topic"]: m["payload"]["bid"] for m in got if m.get("type") == "quote"}
             assert quotes == {"data.quotes.COL.A": 1.0, "data.quotes.COL.B": 2.0}
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["events.strategy.*"]}))
+            await receive_until(ws, kind("subscribed"))
+            await bus.append("events.strategy", "events.strategy.momo", "rolled_back",  # as engines/strategy/paper.py
+                             {"instance_id": "i1", "strategy": "momo", "version": 2, "event": "rolled_back"})
+            got = await receive_until(ws, lambda m: m.get("topic") == "events.strategy.momo")
+            assert got[-1]["type"] == "rolled_back" and got[-1]["stream"] == "events.strategy" and got[-1]["id"]
 
 
 async def test_ws_bad_input_when_malformed_then_error_frames_and_the_stream_goes_on(
