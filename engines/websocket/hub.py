@@ -5,7 +5,8 @@ Two readers share the process's Redis client:
 * pub/sub: a single pattern subscription ``<instance prefix>*`` (Redis pub/sub ignores the
   database number; the prefix is what keeps instances apart) for live topics: market data (per
   message and columnar, expanded per tick), limit breaches, job progress, engine health and
-  notifications. Topics of a stream-sourced family are ignored here (they arrive by the stream).
+  notifications. Topics of a stream-sourced family, and pub/sub copies of outbox events (payload with
+  ``event_id``), are ignored here: they arrive by the stream, in order, with their entry ids.
 * streams: XREAD on ``events.trading`` (the trading core's outbox: order, fill, position and
   kill-switch events) from the tail at start, then from the last entry read, so a Redis restart
   loses nothing that reached the stream. Each entry carries its stream id, by which a client
@@ -187,8 +188,10 @@ class Hub:
             fam = family_of_topic(env.topic)
             if fam is None:
                 DISCARDED.labels("unknown_topic").inc()
-            elif fam.source != PUBSUB:
-                DISCARDED.labels("stream_family").inc()  # delivered from its stream, in order
+            elif fam.source != PUBSUB or (isinstance(env.payload, dict) and "event_id" in env.payload):
+                # delivered from its stream, in order: a stream family, or a pub/sub copy of an outbox event
+                # (only the outbox stamps event_id; the kill switch's topic is in the pub/sub "risk" family)
+                DISCARDED.labels("stream_family").inc()
             else:
                 self.dispatch(to_message(env, fam))
 

@@ -34,11 +34,12 @@ class SendQueue:
     def put(self, text: str, conflate_key: str | None = None) -> bool:
         """Queue one message; False when the queue is over its bound (the client must go)."""
         if conflate_key is not None:
-            if conflate_key in self._latest:
-                self._latest[conflate_key] = text
+            latest = self._latest
+            if conflate_key in latest:
+                latest[conflate_key] = text
                 self.conflated += 1
                 return True
-            self._latest[conflate_key] = text
+            latest[conflate_key] = text
             self._order.append((conflate_key, None, time.monotonic()))
         else:
             self._order.append((None, text, time.monotonic()))

@@ -2,8 +2,9 @@
 
 Client -> server (JSON objects, at most ``MAX_CLIENT_MESSAGE_BYTES``):
   {"action": "auth", "api_key": "..."}                  first message, when no X-API-Key header
-  {"action": "subscribe", "topics": [...], "since": "<id>"}   ``since``: resume order/fill/position events
-                                                        after that ``events.trading`` entry id
+  {"action": "subscribe", "topics": [...], "since": "<id>"}   ``since``: resume stream-sourced events (orders,
+                                                        fills, positions, strategy) after that entry id
+                                                        (ids are Redis server times, comparable across streams)
   {"action": "unsubscribe", "topics": [...]}
   {"action": "ping"}  -> {"type": "pong"}
   {"action": "pong"}  answers the server's {"type": "ping"}
@@ -74,18 +75,21 @@ class Session:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.last_heard = time.monotonic()
         self.stop = asyncio.Event()
+        self.closed = False  # set with ``stop``; a plain attribute for the hot path
+        self._conflated_counted = 0
         self.close_code = 1000
         self.close_reason = ""
-        self._conflated_told = 0
 
     # ---- hub side (synchronous, on the hub's reader) -------------------------------------------
     def matches(self, topic: str) -> bool:
         return self._regex is not None and self._regex.match(topic) is not None
 
     def deliver(self, msg: Message) -> None:
-        if self.stop.is_set():
+        # the hot path: called once per message per subscribed client (metrics are counted by the sender)
+        if self.closed:
             return
-        if msg.family.per_account and msg.account is not None and not self.principal.may_use(msg.account):
+        fam = msg.family
+        if fam.per_account and msg.account is not None and not self.principal.may_use(msg.account):
             return
         if msg.stream is not None:
             if self.held is not None:
@@ -93,10 +97,8 @@ class Session:
                 return
             if not self._fresh(msg):
                 return
-        before = self.queue.conflated
-        if not self.queue.put(msg.text, msg.topic if msg.family.conflate else None):
+        if not self.queue.put(msg.text, msg.topic if fam.conflate else None):
             self.kick(CLOSE_SLOW_CONSUMER, f"slow consumer: more than {self.queue.max_items} messages waiting")
-        CONFLATED.inc(self.queue.conflated - before)
 
     def _fresh(self, msg: Message) -> bool:
         """In stream order and not seen in this session (exactly once per session)."""
@@ -112,8 +114,13 @@ class Session:
                 self._seen.popitem(last=False)
         return True
 
+    def _end(self) -> None:
+        self.closed = True
+        self.stop.set()
+
     def kick(self, code: int, reason: str) -> None:
         if not self.stop.is_set():
+            self.closed = True
             self.close_code, self.close_reason = code, reason
             DISCONNECTED.labels({CLOSE_SLOW_CONSUMER: "slow_consumer", CLOSE_HEARTBEAT: "heartbeat"}
                                 .get(code, str(code))).inc()
@@ -126,7 +133,7 @@ class Session:
         tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._send()),
                  asyncio.create_task(self._heartbeat())]
         for t in tasks:
-            t.add_done_callback(lambda _t: self.stop.set())
+            t.add_done_callback(lambda _t: self._end())
         try:
             await self.stop.wait()
         finally:
@@ -148,6 +155,9 @@ class Session:
             await self.socket.send_text(frame(texts))
             SENT.inc()
             SEND_DELAY.observe(time.monotonic() - queued_at)
+            if self.queue.conflated != self._conflated_counted:
+                CONFLATED.inc(self.queue.conflated - self._conflated_counted)
+                self._conflated_counted = self.queue.conflated
 
     async def _heartbeat(self) -> None:
         while True:
@@ -239,8 +249,8 @@ class Session:
                 self.error("'since' must be a stream entry id such as '1733000000000-0'", field="since")
                 return
             if not streams:
-                self.error("'since' resumes order, fill and position events: subscribe to one of their topics",
-                           field="since")
+                self.error("'since' resumes order, fill, position and strategy events: subscribe to one of "
+                           "their topics", field="since")
                 return
         for p, fam in checked:
             self.patterns[p] = fam

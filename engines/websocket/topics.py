@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from backend.bus.streams import EVENTS_TRADING
+from backend.bus.streams import EVENTS_STRATEGY, EVENTS_TRADING
 from backend.core.scopes import Scope
 
 PUBSUB = "pubsub"
@@ -46,6 +46,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("orders", "events.order.", Scope.TRADE, EVENTS_TRADING, per_account=True),
     Family("fills", "events.fill.", Scope.TRADE, EVENTS_TRADING, per_account=True),
     Family("positions", "events.position.", Scope.TRADE, EVENTS_TRADING, per_account=True),
+    Family("strategy", "events.strategy.", Scope.READ, EVENTS_STRATEGY),
     Family("risk", "events.risk.", Scope.RISK_ADMIN, PUBSUB),
     Family("jobs", "events.job.", Scope.COMPUTE, PUBSUB),
     Family("health", "health.", Scope.READ, PUBSUB),

@@ -59,3 +59,18 @@ async def test_redis_restart_when_clients_connected_then_they_stay_and_miss_no_o
     finally:
         await bus.close()
         infra.stop_pid(pid)
+
+
+async def test_engine_when_redis_down_at_start_then_it_serves_degraded(database_url, admin_key) -> None:
+    import httpx
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    async with serve_websocket_engine(redis_url=dead, database_url=database_url, health_probe_interval_s=3600) as (
+            ws_url, app):
+        base = ws_url.replace("ws://", "http://").removesuffix("/ws")
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/health")).json()["status"] == "degraded"
+        async with connect(ws_url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["data.quotes.*"]}))
+            assert (await receive_until(ws, lambda m: m.get("type") == "subscribed"))[-1]["topics"] == ["data.quotes.*"]
+        assert app.state.hub.connected == {"pubsub": False, "streams": False}

@@ -80,6 +80,11 @@ async def until(fn, timeout_s: float = 30.0):  # noqa: ANN001, ANN201
     return v
 
 
+async def _when_len(rows, n: int):  # noqa: ANN001, ANN202
+    got = await rows
+    return got if got is not None and len(got) >= n else None
+
+
 def engine_http(app) -> httpx.AsyncClient:  # noqa: ANN001
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
                              headers=ADMIN_HEADERS)
@@ -118,7 +123,12 @@ async def test_rule_when_rest_order_fills_then_signed_webhook_once_even_if_outbo
         notes = (await call(http, "list_notifications", {"rule_id": rule["id"]})).json()["items"]
         assert [n["count"] for n in notes] == [1, 1]
         n1 = notes[-1]
-        deliveries = (await call(http, "list_notification_deliveries", {"notification_id": n1["id"]})).json()["items"]
+
+        async def both_recorded():  # noqa: ANN202 - a row is written once its attempt has ended
+            items = (await call(http, "list_notification_deliveries", {"notification_id": n1["id"]})).json()["items"]
+            return items if len(items) == 2 else None
+
+        deliveries = await until(both_recorded)
         assert sorted((d["channel"], d["status"]) for d in deliveries) == [("webhook", "delivered"),
                                                                            ("websocket", "delivered")]
         assert all(d["latency_ms"] is not None and d["latency_ms"] >= 0 for d in deliveries)
@@ -170,31 +180,66 @@ async def test_webhook_when_target_down_then_retried_then_dead_letter_and_others
                                    webhook_max_attempts=3) as (_, app), engine_http(app) as http:
         set_id = uuid.uuid4().hex[:8]
         dead_url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+        rule_ids = {}
         for url in (dead_url, flaky.url, ok.url):
             r = await call(http, "create_notification_rule", {
                 "name": "down", "event": "limit_breach", "conditions": [{"field": "set_id", "op": "eq",
                                                                          "value": set_id}],
                 "channels": [{"type": "webhook", "url": url, "secret": SECRET}]})
             assert r.status_code == 200, r.text
+            rule_ids[url] = r.json()["id"]
         await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
                          {"breach_id": 1, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
         await ok.wait_for(1)
         await flaky.wait_for(1)  # the first attempt got 503, the retry went through
 
-        async def dead():  # noqa: ANN202
-            items = (await call(http, "list_notification_deliveries", {"status": "dead"})).json()["items"]
-            mine = [d for d in items if d["target"] == dead_url]
-            return mine or None
+        async def attempts(url: str, status: str | None = None) -> list[dict] | None:
+            notes = (await call(http, "list_notifications", {"rule_id": rule_ids[url]})).json()["items"]
+            if not notes:
+                return None
+            body = {"notification_id": notes[0]["id"], **({"status": status} if status else {})}
+            return (await call(http, "list_notification_deliveries", body)).json()["items"] or None
 
-        dead_letters = await until(dead)
+        dead_letters = await until(lambda: attempts(dead_url, "dead"))
         assert dead_letters[0]["attempt"] == 3 and "ClientConnectorError" in dead_letters[0]["error"]
-        tried = (await call(http, "list_notification_deliveries",
-                            {"notification_id": dead_letters[0]["notification_id"]})).json()["items"]
+        tried = await until(lambda: _when_len(attempts(dead_url), 3))
         assert sorted(d["status"] for d in tried) == ["dead", "failed", "failed"]
-        flaky_rows = [d for d in (await call(http, "list_notification_deliveries", {})).json()["items"]
-                      if d["target"] == flaky.url]
+        assert all(d["target"] == dead_url for d in tried)
+        flaky_rows = await until(lambda: _when_len(attempts(flaky.url), 2))
         assert sorted((d["attempt"], d["status"], d["http_status"]) for d in flaky_rows) == [
             (1, "failed", 503), (2, "delivered", 204)]
+
+
+async def test_quiet_hours_when_now_inside_then_normal_suppressed_and_critical_delivered(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    quiet = {"start": (now - dt.timedelta(hours=1)).time().isoformat(timespec="seconds"),
+             "end": (now + dt.timedelta(hours=1)).time().isoformat(timespec="seconds"), "timezone": "UTC"}
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        set_id = uuid.uuid4().hex[:8]
+        ids = {}
+        for priority in ("normal", "critical"):
+            r = await call(http, "create_notification_rule", {
+                "name": f"quiet-{priority}", "event": "limit_breach", "priority": priority,
+                "conditions": [{"field": "set_id", "op": "eq", "value": set_id}],
+                "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET, "quiet_hours": quiet}]})
+            assert r.status_code == 200, r.text
+            ids[priority] = r.json()["id"]
+        await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
+                         {"breach_id": 1, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
+        posts = await rx.wait_for(1)
+        assert posts[0]["rule_id"] == ids["critical"]
+
+        async def suppressed():  # noqa: ANN202
+            notes = (await call(http, "list_notifications", {"rule_id": ids["normal"]})).json()["items"]
+            return notes if notes and notes[0]["deliveries"] == {"suppressed": 1} else None
+
+        await until(suppressed)
+        assert len(rx.posts) == 1
 
 
 async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redis_url, database_url,
@@ -209,7 +254,12 @@ async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redi
                  ({**base, "channels": [{"type": "carrier-pigeon"}]}, "channels.0"),
                  ({**base, "channels": [{"type": "webhook", "url": "ftp://x/y"}]}, "channels.0.webhook.url"),
                  ({**base, "escalate_after_s": 5}, "escalate_to"),
-                 ({**base, "group_by": ["nope"]}, "group_by.0")]
+                 ({**base, "group_by": ["nope"]}, "group_by.0"),
+                 ({**base, "channels": [{"type": "websocket", "quiet_hours": {"start": "22:00", "end": "07:00",
+                                                                              "timezone": "Mars/Olympus"}}]},
+                  "channels.0.websocket.quiet_hours.timezone"),
+                 ({**base, "channels": [{"type": "websocket", "quiet_hours": {"start": "22:00:00Z", "end": "07:00"}}]},
+                  "channels.0.websocket.quiet_hours.start")]
         for body, field in cases:
             r = await call(http, "create_notification_rule", body)
             assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), body
@@ -219,3 +269,46 @@ async def test_rule_when_invalid_then_422_problem_naming_the_field(db_pool, redi
         r = await http.post("/api/v1/websocket/create_notification_rule", json=base,
                             headers={"X-API-Key": "ntk_unknown"})
         assert r.status_code == 401
+
+
+async def test_notifier_when_its_consumer_group_vanishes_then_it_makes_it_again_and_goes_on(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    """Redis restarted without its data loses the consumer groups: the notifier recreates its group."""
+    from engines.websocket.notify.notifier import GROUP
+
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        set_id = uuid.uuid4().hex[:8]
+        r = await call(http, "create_notification_rule", {
+            "name": "regroup", "event": "limit_breach", "window_s": 0,
+            "conditions": [{"field": "set_id", "op": "eq", "value": set_id}],
+            "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET}]})
+        assert r.status_code == 200, r.text
+        await bus.redis.xgroup_destroy(bus.key(EVENTS_RISK), GROUP)
+        async with asyncio.timeout(60):
+            n = 0
+            while not rx.posts:  # events appended before the group is made again are not the notifier's
+                n += 1
+                await bus.append(EVENTS_RISK, f"events.risk.limits.{set_id}", "limit_breach",
+                                 {"breach_id": n, "set_id": set_id, "limit_id": "x", "value": 2.0, "threshold": 1.0})
+                await asyncio.sleep(0.2)
+        assert rx.posts[0]["event"]["set_id"] == set_id
+
+
+async def test_rule_when_strategy_rolled_back_then_webhook(db_pool, redis_url, database_url, bus, admin_key) -> None:
+    async with Receiver() as rx, \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (_, app), \
+            engine_http(app) as http:
+        name = f"s{uuid.uuid4().hex[:6]}"
+        r = await call(http, "create_notification_rule", {
+            "name": "rollbacks", "event": "strategy_rolled_back", "priority": "high",
+            "conditions": [{"field": "strategy", "op": "eq", "value": name}],
+            "channels": [{"type": "webhook", "url": rx.url, "secret": SECRET}]})
+        assert r.status_code == 200, r.text
+        for what in ("started", "rolled_back"):  # as engines/strategy/paper.py writes them
+            await bus.append("events.strategy", f"events.strategy.{name}", what,
+                             {"instance_id": "i1", "strategy": name, "version": 3, "event": what,
+                              "error": "drawdown 12% over 10%" if what == "rolled_back" else None, "equity": 1.0})
+        posts = await rx.wait_for(1)
+        assert posts[0]["event_kind"] == "strategy_rolled_back" and "drawdown" in posts[0]["title"]

@@ -85,6 +85,41 @@ async def test_ws_scopes_when_read_key_subscribes_to_orders_then_forbidden_frame
             assert got[-1]["payload"] == {"bid": 1.0}
 
 
+async def test_ws_families_when_each_live_topic_published_then_it_reaches_a_subscriber(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    """Trades, bars, columnar quote batches (expanded per tick), limit breaches, job progress, notifications,
+    engine health from the engine's own watcher (the other engines are not running here: "down"), and strategy
+    events from their stream."""
+    from engines.marketdata.publisher import StreamPublisher
+
+    async with serve_websocket_engine(redis_url=redis_url, database_url=database_url,
+                                      health_probe_interval_s=0.2) as (url, _):
+        async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
+            topics = ["data.trades.*", "data.bars.*", "data.quotes.COL.*", "events.risk.*", "events.job.*",
+                      "notifications.*", "health.engine.risk"]
+            await ws.send(json.dumps({"action": "subscribe", "topics": topics}))
+            await receive_until(ws, kind("subscribed"))
+            health = await receive_until(ws, lambda m: m.get("topic") == "health.engine.risk")
+            assert health[-1]["type"] == "engine_health" and health[-1]["payload"]["status"] == "down"
+            for topic, type_ in (("data.trades.SIM.T", "trade"), ("data.bars.1m.T", "bar"),
+                                 ("events.risk.limits.s1", "limit_breach"), ("events.job.ml.train", "job.progress"),
+                                 ("notifications.high", "notification")):
+                got = await publish_until_seen(bus, ws, topic, {"k": 1}, type_)
+                assert got[-1]["type"] == type_ and got[-1]["payload"] == {"k": 1}
+            await StreamPublisher(bus).publish_columns({"md.quotes": ("data.quotes.COL", {
+                "symbol": ["A", "B"], "bid": [1.0, 2.0], "ask": [1.1, 2.1], "bid_size": [1, 1], "ask_size": [1, 1],
+                "ts_ns": [1, 2]})})
+            got = await receive_until(ws, lambda m: m.get("topic") == "data.quotes.COL.B")
+            quotes = {m["topic"]: m["payload"]["bid"] for m in got if m.get("type") == "quote"}
+            assert quotes == {"data.quotes.COL.A": 1.0, "data.quotes.COL.B": 2.0}
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["events.strategy.*"]}))
+            await receive_until(ws, kind("subscribed"))
+            await bus.append("events.strategy", "events.strategy.momo", "rolled_back",  # as engines/strategy/paper.py
+                             {"instance_id": "i1", "strategy": "momo", "version": 2, "event": "rolled_back"})
+            got = await receive_until(ws, lambda m: m.get("topic") == "events.strategy.momo")
+            assert got[-1]["type"] == "rolled_back" and got[-1]["stream"] == "events.strategy" and got[-1]["id"]
+
+
 async def test_ws_bad_input_when_malformed_then_error_frames_and_the_stream_goes_on(
         db_pool, redis_url, database_url, bus, admin_key) -> None:
     async with serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (url, _):
@@ -186,6 +221,24 @@ async def test_ws_orders_when_rest_order_filled_then_events_arrive_in_order_resu
             ids = [tuple(map(int, m["id"].split("-"))) for m in data]
             assert ids == sorted(ids) and ids[0] > tuple(map(int, last_seen.split("-")))
             assert (await receive_until(ws, kind("resumed")))[-1]["replayed"] >= len(data)
+
+
+async def test_ws_kill_switch_when_set_via_rest_then_risk_subscriber_gets_it_once(
+        db_pool, redis_url, database_url, bus, admin_key) -> None:
+    async with running(db_pool, redis_url, database_url) as (svc, client, _), \
+            serve_websocket_engine(redis_url=redis_url, database_url=database_url) as (url, _):
+        _, acct = await setup_market(svc, client, db_pool)
+        async with connect(url, additional_headers={"X-API-Key": ADMIN_KEY}) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["events.risk.*"]}))
+            await receive_until(ws, kind("subscribed"))
+            for active in (True, False):
+                r = await client.post("/api/v1/trading/kill-switch", json={"active": active, "account_id": acct,
+                                                                             "reason": "ws test"})
+                assert r.status_code == 200, r.text
+            got = await receive_until(ws, lambda m: m.get("type") == "kill_switch" and not m["payload"]["active"])
+            switches = [m for m in got if m.get("type") == "kill_switch" and m["payload"]["scope"] == acct]
+            assert [m["payload"]["active"] for m in switches] == [True, False]  # once each, from the stream
+            assert all(m["topic"] == "events.risk.kill_switch" and m["stream"] == "events.trading" for m in switches)
 
 
 async def test_ws_slow_client_when_it_never_reads_then_closed_4008_and_others_get_everything(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -19,25 +20,32 @@ from backend.auth.websocket import WS_MAX_FRAME_BYTES
 from backend.contract.operation import load_engine
 from backend.service.app import make_engine_app
 from engines.websocket.routes import extend
-from tests.support.access import instance_settings
+from tests.support.access import TEST_INSTANCE, instance_settings
 from tests.support.procs import free_port
 
 
 @asynccontextmanager
 async def serve_websocket_engine(**settings: Any) -> AsyncIterator[tuple[str, Any]]:
-    """(ws://host:port/ws, app) of a websocket engine of the test instance, stopped on exit."""
+    """(ws://host:port/ws, app) of a websocket engine of the test instance, stopped on exit.
+
+    The notifier's consumer groups are dropped first: each test starts the notifier afresh, instead of
+    resuming after every event other tests of the session wrote to the shared streams."""
+    await drop_notifier_groups(settings.get("redis_url"))
     app = make_engine_app(load_engine("websocket"), instance_settings(**settings), extend=extend)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                           lifespan="on", ws="websockets", ws_ping_interval=None,
+                                           lifespan="on", ws="auto", ws_ping_interval=None,
                                            ws_max_size=WS_MAX_FRAME_BYTES))
     task = asyncio.create_task(server.serve())
-    for _ in range(600):
+    for _ in range(1200):  # a loaded 2-core machine starts slowly
         if server.started:
             break
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
+    else:
+        server.should_exit = True
+        raise TimeoutError("the websocket engine did not start within 60 s")
     try:
         yield f"ws://127.0.0.1:{port}/ws", app
     finally:
@@ -47,6 +55,23 @@ async def serve_websocket_engine(**settings: Any) -> AsyncIterator[tuple[str, An
 
 #: Messages of a frame not yet handed out, per connection (a frame may hold several).
 _LEFT: dict[Any, list[dict[str, Any]]] = {}
+
+
+async def drop_notifier_groups(redis_url: str | None) -> None:
+    import redis.asyncio as aioredis
+
+    from engines.websocket.notify.events import STREAMS
+    from engines.websocket.notify.notifier import GROUP
+
+    if not redis_url:
+        return
+    r = aioredis.from_url(redis_url, socket_connect_timeout=1)
+    try:
+        for stream in STREAMS:
+            with contextlib.suppress(Exception):  # no such stream or group, or Redis down (a fault test)
+                await r.xgroup_destroy(f"{TEST_INSTANCE}:{stream}", GROUP)
+    finally:
+        await r.aclose()
 
 
 async def receive(ws: Any, timeout_s: float = 20.0) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS notification_deliveries (
     target text,
     escalation boolean NOT NULL DEFAULT false,
     attempt integer NOT NULL,
-    status text NOT NULL,          -- delivered | failed (will retry) | dead (retries exhausted)
+    status text NOT NULL,          -- delivered | failed (will retry) | dead (retries exhausted) | suppressed (quiet hours)
     http_status integer,
     error text,
     latency_ms double precision,   -- from the event's publish time to this attempt's end

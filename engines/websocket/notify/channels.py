@@ -4,11 +4,13 @@ status ``dead``: the dead-letter list). Every attempt is a row of ``notification
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
@@ -25,6 +27,17 @@ WEBHOOK_TIMEOUT_S = 5.0
 
 def notification_topic(priority: str) -> str:
     return f"notifications.{priority}"
+
+
+def in_quiet_hours(quiet: dict[str, Any] | None, priority: str, now: dt.datetime | None = None) -> bool:
+    """Whether a notification of ``priority`` is held back by a channel's quiet hours now."""
+    from engines.websocket.notify.models import PRIORITY_RANK
+
+    if not quiet or PRIORITY_RANK[priority] >= PRIORITY_RANK[quiet.get("unless_priority", "critical")]:
+        return False
+    local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(quiet.get("timezone", "UTC"))).time()
+    start, end = dt.time.fromisoformat(quiet["start"]), dt.time.fromisoformat(quiet["end"])
+    return start <= local < end if start <= end else (local >= start or local < end)
 
 
 def sign(secret: str, body: bytes) -> str:

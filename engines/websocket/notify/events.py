@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.bus.streams import EVENTS_JOBS, EVENTS_RISK, EVENTS_TRADING
+from backend.bus.streams import EVENTS_JOBS, EVENTS_RISK, EVENTS_STRATEGY, EVENTS_TRADING
 
 PUBSUB = "pubsub"
 
@@ -60,6 +60,12 @@ KINDS: dict[str, EventKind] = {k.name: k for k in (
               lambda p: f"{_g(p, 'engine')} job {_g(p, 'id')} ({_g(p, 'kind')}) finished"),
     EventKind("job_failed", EVENTS_JOBS, frozenset({"job.failed"}), frozenset({"id", "engine", "kind", "error"}),
               lambda p: f"{_g(p, 'engine')} job {_g(p, 'id')} ({_g(p, 'kind')}) failed"),
+    EventKind("strategy_rolled_back", EVENTS_STRATEGY, frozenset({"rolled_back"}),
+              frozenset({"instance_id", "strategy", "version", "error", "equity"}),
+              lambda p: f"strategy {_g(p, 'strategy')} v{_g(p, 'version')} rolled back: {p.get('error') or ''}"[:300]),
+    EventKind("strategy_failed", EVENTS_STRATEGY, frozenset({"failed"}),
+              frozenset({"instance_id", "strategy", "version", "error", "equity"}),
+              lambda p: f"strategy {_g(p, 'strategy')} v{_g(p, 'version')} failed: {p.get('error') or ''}"[:300]),
     EventKind("engine_down", PUBSUB, frozenset({"engine_health"}), frozenset({"engine", "previous"}),
               lambda p: f"engine {_g(p, 'engine')} is down: {p.get('detail') or ''}"[:300],
               topic_prefix="health.engine.", when=lambda p: p.get("status") == "down"),

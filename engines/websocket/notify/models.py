@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backend.contract.operation import Model
 from engines.websocket.notify.events import KINDS
 
 EventName = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 Priority = Literal["low", "normal", "high", "critical"]
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
-Scalar = float | str | bool
+Scalar = float | Annotated[str, Field(max_length=200)] | bool
+FieldName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Condition(Model):
-    """``payload[field] <op> value``; every condition of a rule must hold."""
+    """`payload[field] <op> value`; every condition of a rule must hold."""
 
     field: str = Field(min_length=1, max_length=64)
     op: Op
-    value: Scalar | list[Scalar] = Field(description="a list only with op 'in' (at most 100 items)")
+    value: Scalar | Annotated[list[Scalar], Field(max_length=100)] = Field(
+        description="a list only with op 'in' (at most 100 items)")
+
+
+class QuietHours(Model):
+    """A recipient's quiet hours: from `start` to `end` (local time in `timezone`; may span midnight)
+    notifications below `unless_priority` are not sent on this channel (recorded as `suppressed`)."""
+
+    start: time
+    end: time
+    timezone: str = Field(default="UTC", max_length=64)
+    unless_priority: Priority = "critical"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, v: time) -> time:
+        if v.tzinfo is not None:
+            raise ValueError("give a local time without an offset; the zone is 'timezone'")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as 'Europe/London')") from e
+        return v
 
 
 class WebhookChannel(Model):
-    """POST of the notification as JSON, signed ``X-Nautilus-Signature: sha256=<hex HMAC of the body>`` when a
+    """POST of the notification as JSON, signed `X-Nautilus-Signature: sha256=<hex HMAC of the body>` when a
     secret is set; retried with exponential back-off, then kept on the dead-letter list."""
 
     type: Literal["webhook"]
     url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
     secret: str | None = Field(default=None, min_length=16, max_length=200)
+    quiet_hours: QuietHours | None = None
 
 
 class WebsocketChannel(Model):
-    """Published on ``notifications.<priority>`` for websocket clients (and the dashboard)."""
+    """Published on `notifications.<priority>` for websocket clients (and the dashboard)."""
 
     type: Literal["websocket"]
+    quiet_hours: QuietHours | None = None
 
 
 Channel = Annotated[WebhookChannel | WebsocketChannel, Field(discriminator="type")]
@@ -48,7 +80,7 @@ class CreateRuleRequest(Model):
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     priority: Priority = "normal"
     channels: list[Channel] = Field(min_length=1, max_length=8)
-    group_by: list[str] = Field(default_factory=list, max_length=4,
+    group_by: list[FieldName] = Field(default_factory=list, max_length=4,
                                 description="payload fields whose values make notifications distinct")
     window_s: float = Field(default=60.0, ge=0, le=86_400,
                             description="identical notifications within this window are one, with a count (0: off)")
@@ -117,14 +149,17 @@ class NotificationList(Model):
     items: list[Notification]
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 class AcknowledgeRequest(Model):
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=BIGINT_MAX)
     by: str | None = Field(default=None, max_length=100)
 
 
 class ListDeliveriesRequest(Model):
-    notification_id: int | None = Field(default=None, ge=1)
-    status: Literal["delivered", "failed", "dead"] | None = Field(
+    notification_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
+    status: Literal["delivered", "failed", "dead", "suppressed"] | None = Field(
         default=None, description="'dead': the dead-letter list (retries exhausted)")
     limit: int = Field(default=100, ge=1, le=1000)
 

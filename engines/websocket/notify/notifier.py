@@ -28,7 +28,7 @@ from prometheus_client import Counter
 from backend.bus import Bus
 from backend.bus.envelope import Envelope
 from engines.websocket.hub import Hub, Message
-from engines.websocket.notify.channels import deliver_webhook, deliver_websocket
+from engines.websocket.notify.channels import deliver_webhook, deliver_websocket, in_quiet_hours, record
 from engines.websocket.notify.events import KINDS, PUBSUB, STREAMS, EventKind, kinds_for
 from engines.websocket.notify.rules import LoadedRule, RuleBook
 
@@ -43,7 +43,8 @@ class Notifier:
     def __init__(self, db: Any, bus: Bus, settings: Any, hub: Hub | None = None) -> None:
         self.db, self.bus, self.settings, self.hub = db, bus, settings, hub
         self.rules = RuleBook(db)
-        self.consumer = f"{socket.gethostname()}-{id(self):x}"
+        # stable across restarts, so a restarted engine gets its own unacknowledged entries back first
+        self.consumer = f"{socket.gethostname()}:{settings.engine_port('websocket')}"
         self.max_attempts = settings.webhook_max_attempts
         self._tasks: list[asyncio.Task] = []
         self._deliveries: set[asyncio.Task] = set()
@@ -53,8 +54,9 @@ class Notifier:
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self.http = aiohttp.ClientSession()
-        for stream in STREAMS:
-            await self.bus.ensure_group(stream, GROUP, start_id="$")
+        for stream in STREAMS:  # now if Redis answers (events from here on are seen); else the consumers retry
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bus.ensure_group(stream, GROUP, start_id="$"), 5.0)
         self._tasks = [asyncio.create_task(self._consume(s), name=f"notifier-{s}") for s in STREAMS]
         self._tasks.append(asyncio.create_task(self._escalations(), name="notifier-escalations"))
         if self.hub is not None:
@@ -100,8 +102,12 @@ class Notifier:
     # ---- durable events ------------------------------------------------------------------------
     async def _consume(self, stream: str) -> None:
         backoff = 0.05
+        grouped = False
         while True:
             try:
+                if not grouped:  # here, not in start: the engine starts (degraded) while Redis is down
+                    await self.bus.ensure_group(stream, GROUP, start_id="$")
+                    grouped = True
                 entries = await self.bus.read_group(stream, GROUP, self.consumer, count=200, block_ms=1000)
                 for e in entries:
                     key = e.envelope.payload.get("event_id") if isinstance(e.envelope.payload, dict) else None
@@ -111,6 +117,8 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - Redis or PostgreSQL gone: entries stay pending, retried
+                if "NOGROUP" in str(e):  # Redis came back without its data: make the group again
+                    grouped = False
                 log.warning("notifier on %s: %s: %s", stream, type(e).__name__, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -167,7 +175,10 @@ class Notifier:
                    event_ts_ns: int) -> None:
         jobs = []
         for ch in channels:
-            if ch["type"] == "websocket":
+            if in_quiet_hours(ch.get("quiet_hours"), view["priority"]):
+                await record(self.db, view["id"], ch["type"], ch.get("url"), escalation, 1, "suppressed", None,
+                             "quiet hours", event_ts_ns)
+            elif ch["type"] == "websocket":
                 jobs.append(deliver_websocket(self.db, self.bus, view, escalation, event_ts_ns))
             elif ch["type"] == "webhook" and self.http is not None:
                 jobs.append(deliver_webhook(self.db, self.http, ch, view, escalation, event_ts_ns, self.max_attempts))
