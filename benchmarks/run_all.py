@@ -65,6 +65,9 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("scaling", "scaling.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
+    Bench("ml", "ml.py"),
+    Bench("realtime", "realtime.py"),
+    Bench("backtest", "backtest.py"),
 )
 TIMEOUT_S = {"quick": 600, "full": 3 * 3600}
 

@@ -273,6 +273,7 @@ def make_engine_app(
     app.add_middleware(RequestContext, process=spec.name)  # outermost: the gateway's request id, timed
     auth = make_authenticator(settings, lambda: state["db"])
     app.state.auth = auth
+    app.state.settings = settings
     large = LargeBodies(settings.max_large_requests)
 
     def ctx_factory() -> OpContext:
