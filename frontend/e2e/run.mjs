@@ -190,6 +190,15 @@ try {
     await page.waitForSelector('[data-testid="metrics"]', { timeout: 90000 });
     await shot("analytics");
   });
+  await step("strategies: a backtest runs as a job with progress; equity, drawdown and trades", async () => {
+    await nav("Strategies");
+    await page.getByLabel("strategy", { exact: true }).selectOption("sma_cross");
+    await page.getByRole("button", { name: "Run backtest" }).click();
+    await page.waitForSelector('[data-testid="backtest-job"]');
+    await page.waitForSelector('[data-testid="backtest-result"] canvas', { timeout: 120000 });
+    await page.waitForSelector('[data-testid="trades"] tbody tr');
+    await shot("strategies");
+  });
   await step("trading: the kill switch asks for confirmation, then stops trading", async () => {
     await nav("Trading");
     await page.getByRole("button", { name: "Activate kill switch…" }).click();

@@ -10,6 +10,7 @@ import { Market } from "./pages/Market";
 import { Overview } from "./pages/Overview";
 import { Portfolio } from "./pages/Portfolio";
 import { Risk } from "./pages/Risk";
+import { Strategies } from "./pages/Strategies";
 import { Trading } from "./pages/Trading";
 import { KEY_STORAGE, SessionContext, useSession, type Identity, type Session } from "./session";
 import { SignIn } from "./SignIn";
@@ -22,6 +23,7 @@ const PAGES = [
   { id: "risk", title: "Risk", engine: "risk", Page: Risk },
   { id: "portfolio", title: "Portfolio", engine: "portfolio", Page: Portfolio },
   { id: "analytics", title: "Analytics", engine: "analytics", Page: Analytics },
+  { id: "strategies", title: "Strategies", engine: "strategy", Page: Strategies },
 ] as const;
 
 const ENGINES_REFRESH_MS = 5000;
