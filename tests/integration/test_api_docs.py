@@ -62,7 +62,8 @@ def test_openapi_when_descriptions_hold_placeholders_then_they_are_code_spans(cl
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "description" and isinstance(value, str):
-                    if re.search(r"<[A-Za-z_][^<>\s]*>", re.sub(r"`[^`]*`", "", value)):
+                    # code spans of any backtick run length (``like this``) are shown literally
+                    if re.search(r"<[A-Za-z_][^<>\s]*>", re.sub(r"(`+)(.+?)\1", "", value, flags=re.S)):
                         bare.append(f"{path}: {value[:80]}")
                 else:
                     walk(value, f"{path}/{key}")
@@ -83,6 +84,7 @@ def test_openapi_when_descriptions_hold_placeholders_then_they_are_code_spans(cl
         ("ends with <x>.", "ends with `<x>`."),
         ("already `a/<b>` here", "already `a/<b>` here"),
         ("a < b and c > d", "a < b and c > d"),
+    ("on ``notifications.<priority>`` here", "on ``notifications.<priority>`` here"),
     ],
 )
 def test_code_placeholders_when_text_has_placeholders_then_wrapped_once(text, expected):

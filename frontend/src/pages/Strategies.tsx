@@ -48,10 +48,10 @@ export function Strategies() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [backtestId]);
 
-  async function open(backtestId: number) {
+  async function open(id: number) {
     setError(null);
     try {
-      setResult(unwrap(await api.POST("/api/v1/strategy/get_backtest", { body: { backtest_id: backtestId } })));
+      setResult(unwrap(await api.POST("/api/v1/strategy/get_backtest", { body: { backtest_id: id } })));
     } catch (e) {
       setError(errorText(e as Error));
     }
