@@ -12,6 +12,7 @@ from backend.jobs.ops import job_operations
 from engines.ml.models import direction as dm
 from engines.ml.models import regime as gm
 from engines.ml.models import registry as rm
+from engines.ml.models import shadow as sm
 from engines.ml.models import volatility as vm
 
 _E = "ml"
@@ -108,6 +109,14 @@ ENGINE = EngineSpec(
                   timeout_s=120.0,
                   summary="Champion vs challenger direction versions on the same labelled rows of a window after "
                   "both trained (each with its own features): AUC, log-loss, Brier, hit rate, Diebold-Mariano"),
+        Operation(engine=_E, name="start_shadow", scope=Scope.COMPUTE, request=sm.StartShadowRequest,
+                  response=JobView, fn_path="engines.ml.shadow:start_shadow", idempotent=False,
+                  summary="Run a challenger in shadow beside the champion on the live feed (md.bars): a job storing "
+                  "both versions' forecasts and, as bars arrive, the outcomes; stop it with cancel_job"),
+        Operation(engine=_E, name="compare_shadow", scope=Scope.READ, request=sm.ShadowRef,
+                  response=sm.ShadowComparison, fn_path="engines.ml.shadow:compare_shadow",
+                  summary="Champion vs challenger over a shadow run's forecasts whose outcome has arrived: QLIKE, "
+                  "MSE, Diebold-Mariano"),
         Operation(engine=_E, name="predict_volatility", scope=Scope.COMPUTE, request=rm.PredictVolatilityRequest,
                   response=rm.PredictVolatilityResponse, fn_path=f"{_S}:predict_volatility", prepare_path=_PREP,
                   summary="Variance forecasts 1..h from a registered version (default: production) after the "
@@ -117,5 +126,7 @@ ENGINE = EngineSpec(
     jobs=(JobKind("train_volatility", "engines.ml.training:train_volatility", timeout_s=1800.0,
                   on_done_path="engines.ml.training:register_version"),
           JobKind("train_direction", "engines.ml.training:train_direction", timeout_s=3600.0,
-                  on_done_path="engines.ml.training:register_version")),
+                  on_done_path="engines.ml.training:register_version"),
+          # runs until cancelled: it holds one of the engine's job workers meanwhile
+          JobKind("shadow_volatility", "engines.ml.shadow:shadow_volatility", timeout_s=30 * 86400.0)),
 )

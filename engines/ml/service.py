@@ -100,7 +100,8 @@ async def delete_model_version(req: m.VersionRef, ctx: OpContext) -> m.Deleted:
     return m.Deleted(name=req.name, version=req.version, artifact_removed=artifacts.remove(path))
 
 
-def _load_fitted(row: Any) -> tuple[GarchSpec | HarSpec | EwmaSpec, vol.Fitted]:
+def load_fitted(row: Any) -> tuple[GarchSpec | HarSpec | EwmaSpec, vol.Fitted]:
+    """A registered volatility version's spec and parameters from its artifact (sha256 checked: 409 if not)."""
     what = f"{row['name']} v{row['version']}"
     payload = json.loads(artifacts.read_verified(row["artifact_path"], row["artifact_hash"], what))
     if payload.get("format") != artifacts.FORMAT_VOLATILITY:
@@ -113,7 +114,7 @@ async def predict_volatility(req: m.PredictVolatilityRequest, ctx: OpContext) ->
     row = await store.get_version(ctx.require_db(), req.name, req.version)
     if row["stage"] == store.ARCHIVED:
         raise Conflict(f"{req.name} v{row['version']} is archived; promote it to predict with it", field="version")
-    spec, fitted = _load_fitted(row)
+    spec, fitted = load_fitted(row)
     r = req.data.returns
     vol.check_length(r, spec)
     var = await asyncio.to_thread(vol.forecast, spec, fitted, r, req.horizon_days)
@@ -139,7 +140,7 @@ async def compare_model_versions(req: m.CompareRequest, ctx: OpContext) -> m.Com
     if r.size - req.warmup < 20:
         raise InvalidInput(f"{r.size} returns leave fewer than 20 forecasts after warmup={req.warmup}",
                            field="data.returns")
-    loaded = [_load_fitted(row) for row in (champ, chall)]
+    loaded = [load_fitted(row) for row in (champ, chall)]
     return await asyncio.to_thread(_compare, req, champ, chall, loaded, r, dates)
 
 

@@ -4,7 +4,8 @@ A registered version arrives resolved by the prepare step (``ResolvedArtifact``:
 is read only from ``<run_dir>/models`` and only when its sha256 equals the registry's. Torch weights are
 safetensors (tensors only, no code), histogram GBMs skops with a reviewed list of trusted types (never
 "trust everything"). A network sent by value (``inline``) is cached by the hash of its content. The cache
-holds ``MAX_RESIDENT`` models, least recently used out first. Runs the same in the HTTP engine (CPU) and in
+holds ``MAX_RESIDENT`` models, least recently used out first. Concurrent calls on one torch model are
+micro-batched (``batching.MicroBatcher``: no waiting window). Runs the same in the HTTP engine (CPU) and in
 the native ML process (CUDA, then MPS, then CPU).
 """
 
@@ -44,6 +45,26 @@ class Resident:
     model: Any
     n_features: int
     device: str
+    batcher: Any = None  # MicroBatcher of a torch model: concurrent calls share forward passes
+
+    def __post_init__(self) -> None:
+        if self.model_type != "hgb":
+            from engines.ml.compute.batching import MicroBatcher
+
+            self.batcher = MicroBatcher(self._forward)
+
+    def _forward(self, rows: np.ndarray) -> np.ndarray:
+        import torch
+
+        from engines.ml.compute import nets
+
+        return nets.predict_proba(self.model, torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+                                  .to(self.device))
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if self.model_type == "hgb":
+            return np.asarray(self.model.predict_proba(rows)[:, 1], dtype=np.float64)
+        return self.batcher(rows)
 
 
 _CACHE: OrderedDict[tuple[str, str], Resident] = OrderedDict()
@@ -150,15 +171,7 @@ def _load_inline(inl: InlineNet, device: str) -> Resident:
 def probabilities(a: ResolvedArtifact, rows: np.ndarray, ctx: OpContext) -> np.ndarray:
     """P(up) of ``rows`` with a registered version (resident on ``ctx.device``), as float64."""
     device = ctx.device or "cpu"
-    res = _resident((a.sha256, device), lambda: _load_artifact(a, device, ctx))
-    if res.model_type == "hgb":
-        return np.asarray(res.model.predict_proba(rows)[:, 1], dtype=np.float64)
-    import torch
-
-    from engines.ml.compute import nets
-
-    return nets.predict_proba(res.model, torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
-                              .to(res.device))
+    return _resident((a.sha256, device), lambda: _load_artifact(a, device, ctx)).predict(rows)
 
 
 # ---- the operation ---------------------------------------------------------------------------------------
@@ -183,15 +196,7 @@ def predict_direction(req: PredictDirectionRequest, ctx: OpContext) -> PredictDi
                           field="at")
     if rows.shape[1] != res.n_features:
         raise InvalidInput(f"rows have {rows.shape[1]} values; the model takes {res.n_features}", field="rows")
-    if res.model_type == "hgb":
-        p = res.model.predict_proba(rows)[:, 1]
-    else:
-        import torch
-
-        from engines.ml.compute import nets
-
-        x = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(res.device)
-        p = nets.predict_proba(res.model, x)
+    p = res.predict(rows)
     return PredictDirectionResponse(model_type=res.model_type, name=name, version=version,
                                     bar_date=req.at.as_of if req.at is not None else None,
                                     probability_up=np.asarray(p, dtype=np.float64), device=res.device)
