@@ -199,6 +199,20 @@ try {
     await page.waitForSelector('[data-testid="trades"] tbody tr');
     await shot("strategies");
   });
+  await step("models: a volatility model trains as a job and is registered with its metrics", async () => {
+    await nav("Models");
+    const name = `${ACCOUNT}-vol`;
+    await page.getByLabel("model name").fill(name);
+    await page.getByLabel("model type").selectOption("ewma");
+    await page.getByRole("button", { name: "Train" }).click();
+    await page.waitForSelector('[data-testid="training-job"][data-status="succeeded"], [data-testid="training-job"][data-status="failed"]', { timeout: 180000 });
+    const status = await page.getByTestId("training-job").getAttribute("data-status");
+    if (status !== "succeeded") throw new Error(`training ${status}: ${await page.getByTestId("training-job").textContent()}`);
+    await page.waitForSelector(`[data-testid="models"] tr[data-model="${name}"][data-stage="staging"]`);
+    await page.locator(`[data-testid="models"] tr[data-model="${name}"]`).getByRole("button", { name: "promote" }).click();
+    await page.waitForSelector(`[data-testid="models"] tr[data-model="${name}"][data-stage="production"]`);
+    await shot("models");
+  });
   await step("trading: the kill switch asks for confirmation, then stops trading", async () => {
     await nav("Trading");
     await page.getByRole("button", { name: "Activate kill switch…" }).click();

@@ -7,6 +7,7 @@ import { LiveContext, useLiveState } from "./live/context";
 import { LiveSocket } from "./live/socket";
 import { Analytics } from "./pages/Analytics";
 import { Market } from "./pages/Market";
+import { Models } from "./pages/Models";
 import { Overview } from "./pages/Overview";
 import { Portfolio } from "./pages/Portfolio";
 import { Risk } from "./pages/Risk";
@@ -24,6 +25,7 @@ const PAGES = [
   { id: "portfolio", title: "Portfolio", engine: "portfolio", Page: Portfolio },
   { id: "analytics", title: "Analytics", engine: "analytics", Page: Analytics },
   { id: "strategies", title: "Strategies", engine: "strategy", Page: Strategies },
+  { id: "models", title: "Models", engine: "ml", Page: Models },
 ] as const;
 
 const ENGINES_REFRESH_MS = 5000;

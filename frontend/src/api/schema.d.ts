@@ -1132,6 +1132,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ml/compare_shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Champion vs challenger over a shadow run's forecasts whose outcome has arrived: QLIKE, MSE, Diebold-Mariano
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_compare_shadow_api_v1_ml_compare_shadow_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ml/delete_model_version": {
         parameters: {
             query?: never;
@@ -1390,6 +1412,28 @@ export interface paths {
          *     Scope: `data-admin`. Body limit: 8,388,608 bytes.
          */
         post: operations["ml_promote_model_version_api_v1_ml_promote_model_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/start_shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a challenger in shadow beside the champion on the live feed (md.bars): a job storing both versions' forecasts and, as bars arrive, the outcomes; stop it with cancel_job
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_start_shadow_api_v1_ml_start_shadow_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -9841,6 +9885,52 @@ export interface components {
              */
             weekdays_only?: boolean;
         };
+        /** ShadowComparison */
+        ShadowComparison: {
+            challenger: components["schemas"]["LossPair"] | null;
+            /** Challenger Better */
+            challenger_better: boolean;
+            /** Challenger Version */
+            challenger_version: number;
+            champion: components["schemas"]["LossPair"] | null;
+            /** Champion Version */
+            champion_version: number;
+            /**
+             * Diebold Mariano
+             * @description challenger minus champion (needs 10 outcomes)
+             */
+            diebold_mariano: components["schemas"]["DieboldMariano"][];
+            /** First Origin */
+            first_origin: string | null;
+            /** Last Origin */
+            last_origin: string | null;
+            /**
+             * N Forecasts
+             * @description bars whose outcome has arrived, forecast by both
+             */
+            n_forecasts: number;
+            /** Name */
+            name: string;
+            /**
+             * Pending
+             * @description forecasts still waiting for their outcome
+             */
+            pending: number;
+            /** Shadow Id */
+            shadow_id: string;
+            /** Symbol */
+            symbol: string;
+            /** Verdict */
+            verdict: string;
+        };
+        /** ShadowRef */
+        ShadowRef: {
+            /**
+             * Shadow Id
+             * @description the shadow's job id
+             */
+            shadow_id: string;
+        };
         /**
          * Side
          * @enum {string}
@@ -10004,6 +10094,34 @@ export interface components {
              * @default SIM
              */
             venue?: string;
+        };
+        /** StartShadowRequest */
+        StartShadowRequest: {
+            /** Challenger */
+            challenger: number;
+            /**
+             * Champion
+             * @description default: the production version
+             */
+            champion?: number | null;
+            /**
+             * History Bars
+             * @description stored bars the filters start from
+             * @default 1000
+             */
+            history_bars?: number;
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
         };
         /** Stats */
         Stats: {
@@ -17711,6 +17829,131 @@ export interface operations {
             };
         };
     };
+    ml_compare_shadow_api_v1_ml_compare_shadow_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShadowRef"];
+                "application/msgpack": components["schemas"]["ShadowRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowComparison"];
+                    "application/msgpack": components["schemas"]["ShadowComparison"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     ml_delete_model_version_api_v1_ml_delete_model_version_post: {
         parameters: {
             query?: never;
@@ -19108,6 +19351,131 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["StageChange"];
                     "application/msgpack": components["schemas"]["StageChange"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_start_shadow_api_v1_ml_start_shadow_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartShadowRequest"];
+                "application/msgpack": components["schemas"]["StartShadowRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
