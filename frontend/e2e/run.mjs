@@ -213,6 +213,27 @@ try {
     await page.waitForSelector(`[data-testid="models"] tr[data-model="${name}"][data-stage="production"]`);
     await shot("models");
   });
+  await step("alerts: a rule on fills raises a notification for the next fill; it is acknowledged", async () => {
+    await nav("Alerts");
+    const rule = `${ACCOUNT}-fills`;
+    await page.getByLabel("rule name").fill(rule);
+    await page.getByLabel("rule event").selectOption("order_filled");
+    await page.getByRole("button", { name: "Add rule" }).click();
+    await page.waitForSelector(`[data-testid="rules"] tr[data-rule="${rule}"]`);
+    await nav("Trading");
+    const ticket = page.getByRole("form", { name: "order ticket" });
+    await ticket.locator('select[name="account_id"]').selectOption(ACCOUNT);
+    await ticket.locator('select[name="type"]').selectOption("market"); // a fresh ticket: no limit price to clear
+    await ticket.locator('input[name="qty"]').fill("5");
+    await ticket.getByRole("button", { name: "Submit order" }).click();
+    await page.waitForSelector('[data-testid="ticket-outcome"]:has-text("filled")');
+    await nav("Alerts");
+    const row = `[data-testid="notifications"] tr[data-rule="${rule}"]`;
+    await page.waitForSelector(row, { timeout: 60000 });
+    await page.locator(row).getByRole("button", { name: "acknowledge" }).click();
+    await page.waitForSelector(`${row}[data-acknowledged="yes"]`);
+    await shot("alerts");
+  });
   await step("trading: the kill switch asks for confirmation, then stops trading", async () => {
     await nav("Trading");
     await page.getByRole("button", { name: "Activate kill switch…" }).click();

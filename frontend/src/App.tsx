@@ -5,6 +5,7 @@ import { useAsync, Loaded } from "./components/async";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { LiveContext, useLiveState } from "./live/context";
 import { LiveSocket } from "./live/socket";
+import { Alerts } from "./pages/Alerts";
 import { Analytics } from "./pages/Analytics";
 import { Market } from "./pages/Market";
 import { Models } from "./pages/Models";
@@ -26,6 +27,7 @@ const PAGES = [
   { id: "analytics", title: "Analytics", engine: "analytics", Page: Analytics },
   { id: "strategies", title: "Strategies", engine: "strategy", Page: Strategies },
   { id: "models", title: "Models", engine: "ml", Page: Models },
+  { id: "alerts", title: "Alerts", engine: "websocket", Page: Alerts },
 ] as const;
 
 const ENGINES_REFRESH_MS = 5000;
