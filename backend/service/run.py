@@ -32,4 +32,7 @@ def run_engine(name: str) -> None:
         app, host=settings.host, port=settings.engine_port(name), log_config=None, access_log=False,
         loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
         ws_max_size=WS_MAX_FRAME_BYTES,
+        # longer than the gateway's pooled keep-alive (30 s, backend/gateway/app.py): with uvicorn's 5 s the
+        # engine closed idle connections the gateway still reused, and a call written onto one failed (503)
+        timeout_keep_alive=75,
     )

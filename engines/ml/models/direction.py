@@ -162,11 +162,11 @@ class AsOf(Model):
 class ResolvedArtifact(Model):
     """Filled by the platform's prepare step from the registry; whatever a client sends here is replaced."""
 
-    name: str
-    version: int
-    stage: str
-    model_type: str
-    path: str
+    name: Annotated[str, Field(max_length=64)]
+    version: Annotated[int, Field(ge=1, le=1_000_000)]
+    stage: Annotated[str, Field(max_length=32)]
+    model_type: Annotated[str, Field(max_length=32)]
+    path: Annotated[str, Field(max_length=4096)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
