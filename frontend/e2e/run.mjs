@@ -233,6 +233,9 @@ try {
     await page.locator(row).getByRole("button", { name: "acknowledge" }).click();
     await page.waitForSelector(`${row}[data-acknowledged="yes"]`);
     await shot("alerts");
+    // leave the shared instance as found: the rule would keep raising notifications for later fills
+    await page.locator(`[data-testid="rules"] tr[data-rule="${rule}"]`).getByRole("button", { name: "delete" }).click();
+    await page.waitForSelector(`[data-testid="rules"] tr[data-rule="${rule}"]`, { state: "detached" });
   });
   await step("trading: the kill switch asks for confirmation, then stops trading", async () => {
     await nav("Trading");
