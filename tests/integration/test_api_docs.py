@@ -90,3 +90,12 @@ def test_openapi_when_descriptions_hold_placeholders_then_they_are_code_spans(cl
 def test_code_placeholders_when_text_has_placeholders_then_wrapped_once(text, expected):
     assert code_placeholders(text) == expected
     assert code_placeholders(expected) == expected
+
+
+def test_markdown_safe_when_examples_hold_placeholders_then_data_is_left_alone():
+    from backend.service.docs import markdown_safe
+
+    tree = {"description": "see <x>", "example": {"description": "keep <x>"}, "default": "<y>",
+            "properties": {"example": {"description": "field <z>"}}}
+    assert markdown_safe(tree) == {"description": "see `<x>`", "example": {"description": "keep <x>"},
+                                   "default": "<y>", "properties": {"example": {"description": "field `<z>`"}}}
