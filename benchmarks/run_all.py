@@ -82,7 +82,7 @@ def run(benches: list[Bench], profile: str, out: Path) -> list[dict]:
         cmd = [sys.executable, str(ROOT / "benchmarks" / b.script), *args]
         shown = " ".join([".venv/bin/python", f"benchmarks/{b.script}", *args])
         print(f"== {b.name}: {shown}", flush=True)
-        t0 = time.perf_counter()
+        t0, load0 = time.perf_counter(), os.getloadavg()[0]
         log = logs / f"{b.name}.log"
         try:
             with open(log, "wb") as f:
@@ -96,7 +96,14 @@ def run(benches: list[Bench], profile: str, out: Path) -> list[dict]:
         if not ok and log.exists():
             print("   " + "\n   ".join(log.read_text(errors="replace").splitlines()[-15:]), flush=True)
         status.append({"name": b.name, "command": shown, "ok": ok, "exit": code, "wall_s": round(wall, 1),
-                       "log": str(log.relative_to(out))})
+                       "log": str(log.relative_to(out)), "load_before": round(load0, 2),
+                       "load_after": round(os.getloadavg()[0], 2),
+                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    # kept across runs of parts (--only) so that --report-only can rebuild the whole report with every status
+    path = out / "status.json"
+    kept = {x["name"]: x for x in (json.loads(path.read_text()) if path.exists() else [])}
+    kept.update({x["name"]: x for x in status})
+    path.write_text(json.dumps(list(kept.values()), indent=1) + "\n")
     return status
 
 
@@ -116,8 +123,13 @@ def collect(benches: list[Bench], out: Path, status: list[dict] | None) -> dict:
             for k in merged:
                 merged[k] += [{**item, "benchmark": stem, "command": rep.get("command")} for item in rep.get(k, [])]
     if status is None:
-        status = [{"name": f["name"], "command": f["command"], "ok": True, "exit": 0, "wall_s": None, "log": None}
-                  for f in found]
+        path = out / "status.json"
+        kept = {x["name"]: x for x in (json.loads(path.read_text()) if path.exists() else [])}
+        status = [kept.get(b.name) for b in benches if b.name in kept]
+        named = {x["name"] for x in status}
+        status += [{"name": f["name"], "command": f["command"], "ok": True, "exit": 0, "wall_s": None, "log": None}
+                   for f in found if f["name"] not in named and not any(f["name"] in b.files() and b.name in named
+                                                                        for b in benches)]
     return {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "benchmarks": status, **merged}
 
@@ -152,6 +164,10 @@ def comparison_table(comps: list[dict]) -> list[str]:
     return lines
 
 
+def _load(b: dict) -> str:
+    return f"{b['load_before']:.1f} → {b['load_after']:.1f}" if b.get("load_before") is not None else "-"
+
+
 def markdown(rep: dict, profile: str) -> str:
     failed = [b for b in rep["benchmarks"] if not b["ok"]]
     lines = [f"# Benchmark report ({profile} profile)", "",
@@ -159,9 +175,14 @@ def markdown(rep: dict, profile: str) -> str:
              f"{' --profile quick' if profile == 'quick' else ''}`. Every figure below was measured in this run on "
              "this machine; each benchmark's own file (linked) names its command and method.", "",
              *machine_lines(rep["machine"]), "", "## Benchmarks run", "",
-             "| benchmark | command | result | wall s |", "|---|---|---|---:|"]
+             "The load average (1 minute) is the machine's before and after each benchmark: above the number of "
+             "cores, other work competed with the benchmark and absolute times are inflated; ratios within one "
+             "benchmark are measured side by side and suffer less.", "",
+             "| benchmark | command | result | wall s | finished | load avg before → after |",
+             "|---|---|---|---:|---|---|"]
     lines += [f"| [{b['name']}]({b['name']}.md) | `{b['command']}` | {'ok' if b['ok'] else '**FAILED** (' + str(b['exit']) + ', see ' + str(b['log']) + ')'} | "
-              f"{b['wall_s'] if b['wall_s'] is not None else '-'} |" for b in rep["benchmarks"]]
+              f"{b['wall_s'] if b['wall_s'] is not None else '-'} | {b.get('date', '-')} | "
+              f"{_load(b)} |" for b in rep["benchmarks"]]
     if failed:
         lines += ["", f"**{len(failed)} benchmark(s) failed**: {', '.join(b['name'] for b in failed)}."]
     lines += ["", "## Ours beside each peer", "",
@@ -269,6 +290,14 @@ def write_html(rep: dict, md: str, images: dict[str, bytes], path: Path) -> None
 
 
 # ---- README ------------------------------------------------------------------------------------
+def _load_range(rep: dict) -> str:
+    loads = [x for b in rep["benchmarks"] for x in (b.get("load_before"), b.get("load_after")) if x is not None]
+    if not loads:
+        return ""
+    return (f" The machine's 1-minute load average ran {min(loads):.1f}–{max(loads):.1f} during the runs (other work "
+            f"shared its {rep['machine']['logical_cpus']} CPUs): compare the ratios, not the absolute times.")
+
+
 def readme_section(rep: dict) -> str:
     """The README's performance section, from a report: the machine and every comparison with its command."""
     m = rep["machine"]
@@ -276,7 +305,7 @@ def readme_section(rep: dict) -> str:
              f"Measured by `.venv/bin/python benchmarks/run_all.py` on {m['cpu']} ({m['logical_cpus']} logical CPUs, "
              f"{m['memory_gb']} GB{', ' + m['gpu'] if m['gpu'] else ', no GPU'}), commit {m['commit']}, {rep['date']}; "
              "the whole report with plots: `benchmarks/results/report.md` and `report.html`. Same work and data for "
-             "both sides, answers checked to agree before timing, medians of warm repeats.", ""]
+             "both sides, answers checked to agree before timing, medians of warm repeats." + _load_range(rep), ""]
     lines += comparison_table(rep["comparisons"])
     failed = [b["name"] for b in rep["benchmarks"] if not b["ok"]]
     if failed:

@@ -250,3 +250,26 @@ def test_random_session_when_every_step_then_totals_equal_recount_and_zero_after
     for oid in list(eng.orders):
         eng.cancel(oid)
     _assert_zero(eng)
+
+
+@pytest.mark.parametrize(
+    ("side", "stop", "below", "at"), [(Side.BUY, 100.50, 100.49, 100.50), (Side.SHORT, 99.50, 99.51, 99.50)]
+)
+@pytest.mark.parametrize("typ", [OrderType.STOP, OrderType.STOP_LIMIT])
+def test_stop_when_the_market_reaches_its_price_exactly_then_triggered(side, stop, below, at, typ) -> None:
+    """A stop triggers when the last price reaches the stop price: one tick short leaves it waiting."""
+    eng = _engine()
+    kw = {"limit_price": stop} if typ is OrderType.STOP_LIMIT else {}
+    o = _go(eng, side=side, type=typ, stop_price=stop, **kw)
+    eng.on_trade("AAA", below, 1)
+    assert o.status is S.ACCEPTED and o.id in eng.stops["AAA"]
+    eff = eng.on_trade("AAA", at, 1)
+    assert [st for oo, st in eff.transitions if oo is o][0] is S.TRIGGERED
+    assert o.id not in eng.stops["AAA"]
+
+
+@pytest.mark.parametrize(("side", "stop"), [(Side.BUY, 100.01), (Side.SHORT, 100.01)])
+def test_stop_when_submitted_with_the_mark_at_its_price_then_triggered_at_once(side, stop) -> None:
+    eng = _engine()  # mark = mid 100.01
+    _, eff = eng.submit(account_id="acc", symbol="AAA", side=side, type=OrderType.STOP, qty=1.0, stop_price=stop)
+    assert [st for _, st in eff.transitions][:3] == [S.SUBMITTED, S.ACCEPTED, S.TRIGGERED]
