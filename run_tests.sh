@@ -18,4 +18,7 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
         >/dev/null; } || echo "note: could not install chromium; the dashboard's end-to-end tests will skip"
 fi
+# the dashboard, built once here so that every test that starts the platform finds it built (the start
+# script's own build step is then a no-op); tests that need it fail with the build's output if this did not work
+bash scripts/build_frontend.sh || echo "note: the dashboard did not build; its tests will say why"
 exec .venv/bin/python -m pytest "$@"

@@ -19,6 +19,8 @@ from fastapi_offline import FastAPIOffline
 #: a run of characters holding ``<name>``; spaces, quotes, brackets and backticks end it
 _PLACEHOLDER_WORD = re.compile(r"[^\s`'\"()\[\],;]*<[A-Za-z_][^<>\s`]*>[^\s`'\"()\[\],;]*")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+#: values that are data, not documentation: a "description" inside them is a field's value, left as it is
+_DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const"})
 
 
 def documented_app(**kwargs: Any) -> FastAPI:
@@ -49,7 +51,10 @@ def markdown_safe(schema: Any) -> Any:
         for key, value in schema.items():
             if key == "description" and isinstance(value, str):
                 schema[key] = code_placeholders(value)
-            else:
+            elif key == "properties" and isinstance(value, dict):  # field names, whatever they are called
+                for field in value.values():
+                    markdown_safe(field)
+            elif key not in _DATA_KEYS:
                 markdown_safe(value)
     elif isinstance(schema, list):
         for item in schema:

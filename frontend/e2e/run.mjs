@@ -190,6 +190,53 @@ try {
     await page.waitForSelector('[data-testid="metrics"]', { timeout: 90000 });
     await shot("analytics");
   });
+  await step("strategies: a backtest runs as a job with progress; equity, drawdown and trades", async () => {
+    await nav("Strategies");
+    await page.getByLabel("strategy", { exact: true }).selectOption("sma_cross");
+    await page.getByRole("button", { name: "Run backtest" }).click();
+    await page.waitForSelector('[data-testid="backtest-job"]');
+    await page.waitForSelector('[data-testid="backtest-result"] canvas', { timeout: 120000 });
+    await page.waitForSelector('[data-testid="trades"] tbody tr');
+    await shot("strategies");
+  });
+  await step("models: a volatility model trains as a job and is registered with its metrics", async () => {
+    await nav("Models");
+    const name = `${ACCOUNT}-vol`;
+    await page.getByLabel("model name").fill(name);
+    await page.getByLabel("model type").selectOption("ewma");
+    await page.getByRole("button", { name: "Train" }).click();
+    await page.waitForSelector('[data-testid="training-job"][data-status="succeeded"], [data-testid="training-job"][data-status="failed"]', { timeout: 180000 });
+    const status = await page.getByTestId("training-job").getAttribute("data-status");
+    if (status !== "succeeded") throw new Error(`training ${status}: ${await page.getByTestId("training-job").textContent()}`);
+    await page.waitForSelector(`[data-testid="models"] tr[data-model="${name}"][data-stage="staging"]`);
+    await page.locator(`[data-testid="models"] tr[data-model="${name}"]`).getByRole("button", { name: "promote" }).click();
+    await page.waitForSelector(`[data-testid="models"] tr[data-model="${name}"][data-stage="production"]`);
+    await shot("models");
+  });
+  await step("alerts: a rule on fills raises a notification for the next fill; it is acknowledged", async () => {
+    await nav("Alerts");
+    const rule = `${ACCOUNT}-fills`;
+    await page.getByLabel("rule name").fill(rule);
+    await page.getByLabel("rule event").selectOption("order_filled");
+    await page.getByRole("button", { name: "Add rule" }).click();
+    await page.waitForSelector(`[data-testid="rules"] tr[data-rule="${rule}"]`);
+    await nav("Trading");
+    const ticket = page.getByRole("form", { name: "order ticket" });
+    await ticket.locator('select[name="account_id"]').selectOption(ACCOUNT);
+    await ticket.locator('select[name="type"]').selectOption("market"); // a fresh ticket: no limit price to clear
+    await ticket.locator('input[name="qty"]').fill("5");
+    await ticket.getByRole("button", { name: "Submit order" }).click();
+    await page.waitForSelector('[data-testid="ticket-outcome"]:has-text("filled")');
+    await nav("Alerts");
+    const row = `[data-testid="notifications"] tr[data-rule="${rule}"]`;
+    await page.waitForSelector(row, { timeout: 60000 });
+    await page.locator(row).getByRole("button", { name: "acknowledge" }).click();
+    await page.waitForSelector(`${row}[data-acknowledged="yes"]`);
+    await shot("alerts");
+    // leave the shared instance as found: the rule would keep raising notifications for later fills
+    await page.locator(`[data-testid="rules"] tr[data-rule="${rule}"]`).getByRole("button", { name: "delete" }).click();
+    await page.waitForSelector(`[data-testid="rules"] tr[data-rule="${rule}"]`, { state: "detached" });
+  });
   await step("trading: the kill switch asks for confirmation, then stops trading", async () => {
     await nav("Trading");
     await page.getByRole("button", { name: "Activate kill switch…" }).click();

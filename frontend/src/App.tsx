@@ -5,11 +5,14 @@ import { useAsync, Loaded } from "./components/async";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { LiveContext, useLiveState } from "./live/context";
 import { LiveSocket } from "./live/socket";
+import { Alerts } from "./pages/Alerts";
 import { Analytics } from "./pages/Analytics";
 import { Market } from "./pages/Market";
+import { Models } from "./pages/Models";
 import { Overview } from "./pages/Overview";
 import { Portfolio } from "./pages/Portfolio";
 import { Risk } from "./pages/Risk";
+import { Strategies } from "./pages/Strategies";
 import { Trading } from "./pages/Trading";
 import { KEY_STORAGE, SessionContext, useSession, type Identity, type Session } from "./session";
 import { SignIn } from "./SignIn";
@@ -22,6 +25,9 @@ const PAGES = [
   { id: "risk", title: "Risk", engine: "risk", Page: Risk },
   { id: "portfolio", title: "Portfolio", engine: "portfolio", Page: Portfolio },
   { id: "analytics", title: "Analytics", engine: "analytics", Page: Analytics },
+  { id: "strategies", title: "Strategies", engine: "strategy", Page: Strategies },
+  { id: "models", title: "Models", engine: "ml", Page: Models },
+  { id: "alerts", title: "Alerts", engine: "websocket", Page: Alerts },
 ] as const;
 
 const ENGINES_REFRESH_MS = 5000;

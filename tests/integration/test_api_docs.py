@@ -62,7 +62,8 @@ def test_openapi_when_descriptions_hold_placeholders_then_they_are_code_spans(cl
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "description" and isinstance(value, str):
-                    if re.search(r"<[A-Za-z_][^<>\s]*>", re.sub(r"`[^`]*`", "", value)):
+                    # code spans of any backtick run length (``like this``) are shown literally
+                    if re.search(r"<[A-Za-z_][^<>\s]*>", re.sub(r"(`+)(.+?)\1", "", value, flags=re.S)):
                         bare.append(f"{path}: {value[:80]}")
                 else:
                     walk(value, f"{path}/{key}")
@@ -83,8 +84,18 @@ def test_openapi_when_descriptions_hold_placeholders_then_they_are_code_spans(cl
         ("ends with <x>.", "ends with `<x>`."),
         ("already `a/<b>` here", "already `a/<b>` here"),
         ("a < b and c > d", "a < b and c > d"),
+    ("on ``notifications.<priority>`` here", "on ``notifications.<priority>`` here"),
     ],
 )
 def test_code_placeholders_when_text_has_placeholders_then_wrapped_once(text, expected):
     assert code_placeholders(text) == expected
     assert code_placeholders(expected) == expected
+
+
+def test_markdown_safe_when_examples_hold_placeholders_then_data_is_left_alone():
+    from backend.service.docs import markdown_safe
+
+    tree = {"description": "see <x>", "example": {"description": "keep <x>"}, "default": "<y>",
+            "properties": {"example": {"description": "field <z>"}}}
+    assert markdown_safe(tree) == {"description": "see `<x>`", "example": {"description": "keep <x>"},
+                                   "default": "<y>", "properties": {"example": {"description": "field `<z>`"}}}

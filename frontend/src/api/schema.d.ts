@@ -1066,6 +1066,446 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ml/cancel_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a queued or running job (409 once it has finished)
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_cancel_job_api_v1_ml_cancel_job_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/compare_direction_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Champion vs challenger direction versions on the same labelled rows of a window after both trained (each with its own features): AUC, log-loss, Brier, hit rate, Diebold-Mariano
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_compare_direction_versions_api_v1_ml_compare_direction_versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/compare_model_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Champion vs challenger with their stored parameters on the same out-of-sample window (QLIKE, MSE, Diebold-Mariano), next to the EWMA baseline
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_compare_model_versions_api_v1_ml_compare_model_versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/compare_shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Champion vs challenger over a shadow run's forecasts whose outcome has arrived: QLIKE, MSE, Diebold-Mariano
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_compare_shadow_api_v1_ml_compare_shadow_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/delete_model_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete a version that is not in production, with its artifact
+         * @description Served by the ml engine.
+         *
+         *     Scope: `data-admin`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_delete_model_version_api_v1_ml_delete_model_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/detect_regimes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gaussian HMM or mixture regimes on return and trailing volatility: paths (causal out-of-sample), transition matrix, per-regime statistics next to a volatility-quantile rule
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_detect_regimes_api_v1_ml_detect_regimes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/evaluate_direction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Walk-forward (purged, embargoed) direction forecasts of histogram GBM or a torch MLP on indicators, or a torch LSTM on return windows: AUC, log-loss, Brier, hit rate next to historical-frequency and persistence baselines, Diebold-Mariano on log-loss
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_evaluate_direction_api_v1_ml_evaluate_direction_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/evaluate_volatility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Walk-forward (expanding or rolling, periodic re-estimation) out-of-sample QLIKE and MSE of a volatility model and the EWMA baseline on the same origins, with a Diebold-Mariano test
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_evaluate_volatility_api_v1_ml_evaluate_volatility_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/forecast_volatility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fit a volatility model on a return series (inline or stored bars) and forecast its variance 1..h periods ahead
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_forecast_volatility_api_v1_ml_forecast_volatility_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/get_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One job: status, progress, ETA, result
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_get_job_api_v1_ml_get_job_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/get_model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A model's versions: hyper-parameters, dataset and data hash, metrics, stage
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_get_model_api_v1_ml_get_model_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/list_jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Jobs, newest first (results omitted)
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_list_jobs_api_v1_ml_list_jobs_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/list_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registered models and versions
+         * @description Served by the ml engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_list_models_api_v1_ml_list_models_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/predict_direction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * P(up) for feature rows (or return windows) from a registered direction model (default: production) or a torch network by value, kept resident on the device by the native ML process
+         * @description Served by the ml engine (GPU-capable).
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_predict_direction_api_v1_ml_predict_direction_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/predict_volatility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Variance forecasts 1..h from a registered version (default: production) after the given returns
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_predict_volatility_api_v1_ml_predict_volatility_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/promote_model_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a version to production (archiving the champion), staging or archived; promoting an archived version rolls back; optionally only if it beats the champion
+         * @description Served by the ml engine.
+         *
+         *     Scope: `data-admin`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_promote_model_version_api_v1_ml_promote_model_version_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/start_shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a challenger in shadow beside the champion on the live feed (md.bars): a job storing both versions' forecasts and, as bars arrive, the outcomes; stop it with cancel_job
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_start_shadow_api_v1_ml_start_shadow_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/train_direction_model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a training job for a direction model: purged walk-forward evaluation, final fit, artifact (safetensors for torch, skops for GBM), new registry version in staging
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_train_direction_model_api_v1_ml_train_direction_model_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/train_volatility_model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a training job: walk-forward evaluation, final fit, artifact, new registry version in staging (follow it with get_job)
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_train_volatility_model_api_v1_ml_train_volatility_model_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ml/tune_direction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose among candidate direction models by purged k-fold cross-validation with an embargo on the first part, then evaluate the chosen one walk-forward on the rest
+         * @description Served by the ml engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["ml_tune_direction_api_v1_ml_tune_direction_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/portfolio/compute_efficient_frontier": {
         parameters: {
             query?: never;
@@ -1550,6 +1990,424 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/strategy/cancel_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a queued or running job (409 once it has finished)
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_cancel_job_api_v1_strategy_cancel_job_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/describe_strategy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One strategy: documentation, typed parameters with ranges, whether it vectorises
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_describe_strategy_api_v1_strategy_describe_strategy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/detect_chart_patterns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Chart patterns (head and shoulders, double/triple tops and bottoms, triangles, wedges, flags, cup and handle) from pivot points, over many series and every bar, on the torch device
+         * @description Served by the strategy engine (GPU-capable).
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_detect_chart_patterns_api_v1_strategy_detect_chart_patterns_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/get_backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A stored backtest: metrics, trades, orders, logs, equity and exposure curves
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_get_backtest_api_v1_strategy_get_backtest_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/get_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One job: status, progress, ETA, result
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_get_job_api_v1_strategy_get_job_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/list_backtests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stored backtests, newest first (metrics only)
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_list_backtests_api_v1_strategy_list_backtests_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/list_jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Jobs, newest first (results omitted)
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_list_jobs_api_v1_strategy_list_jobs_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/list_paper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Paper instances of this engine
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_list_paper_api_v1_strategy_list_paper_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/list_promotions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The promotion record: stages passed, failed and rolled back, with evidence and version
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_list_promotions_api_v1_strategy_list_promotions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/list_strategies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Strategies of the strategies directory: name, version (content hash), parameters
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_list_strategies_api_v1_strategy_list_strategies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/paper_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An instance: status, error, its P&L, positions, open orders, logs, state
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_paper_status_api_v1_strategy_paper_status_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/promote_strategy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Staged promotion: validate -> backtest gate -> paper, each stage recorded with evidence
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `trade`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_promote_strategy_api_v1_strategy_promote_strategy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/run_backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Backtest on stored bars (up to 200000 bars), stored: trades, orders, equity, metrics
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_run_backtest_api_v1_strategy_run_backtest_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/run_sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grid or random parameter sweep (optionally walk-forward) with the deflated Sharpe ratio and the probability of backtest overfitting
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_run_sweep_api_v1_strategy_run_sweep_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/start_paper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a strategy on the live feed through the trading core under an account, with a rollback rule (paper trading; 'production' is paper too: there is no broker here)
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `trade`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_start_paper_api_v1_strategy_start_paper_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/stop_paper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop an instance: cancel its open orders, optionally flatten its positions
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `trade`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_stop_paper_api_v1_strategy_stop_paper_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/submit_backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a backtest as a job (up to 2000000 bars); progress with bars and ETA
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_submit_backtest_api_v1_strategy_submit_backtest_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/submit_sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a sweep as a job on the local process pool; the job's result is the report
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_submit_sweep_api_v1_strategy_submit_sweep_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/validate_strategy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load a strategy, check its parameters and smoke-run it on canned bars
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `compute`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_validate_strategy_api_v1_strategy_validate_strategy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/hardware": {
         parameters: {
             query?: never;
@@ -1935,6 +2793,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/websocket/acknowledge_notification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge a notification: no escalation, and its aggregation window closes
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `risk-admin`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["websocket_acknowledge_notification_api_v1_websocket_acknowledge_notification_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/websocket/create_notification_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A rule: an event kind, conditions on its payload, priority, channels, aggregation window and escalation
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `risk-admin`. Body limit: 65,536 bytes.
+         */
+        post: operations["websocket_create_notification_rule_api_v1_websocket_create_notification_rule_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/websocket/delete_notification_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete a rule (its notifications and deliveries are kept)
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `risk-admin`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["websocket_delete_notification_rule_api_v1_websocket_delete_notification_rule_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/websocket/list_notification_deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delivery attempts (status 'dead': the dead-letter list) with latency from the event
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["websocket_list_notification_deliveries_api_v1_websocket_list_notification_deliveries_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/websocket/list_notification_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Every notification rule (webhook secrets masked)
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["websocket_list_notification_rules_api_v1_websocket_list_notification_rules_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/websocket/list_notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Notifications, newest first, with their counts and delivery outcomes
+         * @description Served by the websocket engine.
+         *
+         *     Scope: `read`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["websocket_list_notifications_api_v1_websocket_list_notifications_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -2050,6 +3040,13 @@ export interface components {
             starting_cash: number;
             /** Unrealised Pnl */
             unrealised_pnl: number;
+        };
+        /** AcknowledgeRequest */
+        AcknowledgeRequest: {
+            /** By */
+            by?: string | null;
+            /** Id */
+            id: number;
         };
         /** AlgoList */
         AlgoList: {
@@ -2168,6 +3165,28 @@ export interface components {
             /** Items */
             items: components["schemas"]["ApiKeyInfo"][];
         };
+        /** AsOf */
+        AsOf: {
+            /**
+             * As Of
+             * Format: date
+             * @description the prediction is made with the bars up to and including this date
+             */
+            as_of: string;
+            /**
+             * History Bars
+             * @description bars read before as_of for the features' warm-up
+             * @default 500
+             */
+            history_bars?: number;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
+        };
         /** AssignLimitSet */
         AssignLimitSet: {
             /**
@@ -2192,6 +3211,167 @@ export interface components {
             kind: string;
             /** Name */
             name: string;
+        };
+        /** BacktestList */
+        BacktestList: {
+            /** Items */
+            items: components["schemas"]["BacktestSummary"][];
+        };
+        /**
+         * BacktestOptions
+         * @description Conventions of a run (see engines/strategy/backtest.py and the README).
+         */
+        BacktestOptions: {
+            /**
+             * Fill At
+             * @default close
+             * @enum {string}
+             */
+            fill_at?: "close" | "next_open";
+            /**
+             * Initial Cash
+             * @default 100000
+             */
+            initial_cash?: number;
+            /**
+             * Intrabar
+             * @default adaptive
+             * @enum {string}
+             */
+            intrabar?: "adaptive" | "ohlc" | "olhc";
+            /**
+             * Liquidity
+             * @description units per side at each quote; null: unlimited
+             */
+            liquidity?: number | null;
+            /**
+             * Lot Size
+             * @description default: the instrument's
+             */
+            lot_size?: number | null;
+            /**
+             * Maker Fee Bps
+             * @default 0
+             */
+            maker_fee_bps?: number;
+            /**
+             * Periods Per Year
+             * @description default: from the timeframe
+             */
+            periods_per_year?: number | null;
+            risk?: components["schemas"]["RiskOptions"];
+            /**
+             * Slippage Ticks
+             * @default 0
+             */
+            slippage_ticks?: number;
+            /**
+             * Taker Fee Bps
+             * @default 0
+             */
+            taker_fee_bps?: number;
+            /**
+             * Tick Size
+             * @description default: the instrument's
+             */
+            tick_size?: number | null;
+        };
+        /** BacktestRef */
+        BacktestRef: {
+            /** Backtest Id */
+            backtest_id: number;
+        };
+        /** BacktestRequest */
+        BacktestRequest: {
+            /** End */
+            end?: string | null;
+            /**
+             * Engine
+             * @default event
+             * @enum {string}
+             */
+            engine?: "event" | "vector";
+            options?: components["schemas"]["BacktestOptions"];
+            /** Params */
+            params?: {
+                [key: string]: number | boolean | string;
+            };
+            /** Start */
+            start?: string | null;
+            /** Strategy */
+            strategy: string;
+            /** Symbols */
+            symbols: string[];
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
+        };
+        /** BacktestResponse */
+        BacktestResponse: {
+            /** Backtest Id */
+            backtest_id: number;
+            /** Engine */
+            engine: string;
+            equity: components["schemas"]["EquityCurve"];
+            /** Logs */
+            logs: {
+                [key: string]: unknown;
+            }[];
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Orders */
+            orders: {
+                [key: string]: unknown;
+            }[];
+            /** Params */
+            params: {
+                [key: string]: number | boolean | string;
+            };
+            /** Strategy */
+            strategy: string;
+            /** Trades */
+            trades: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Truncated
+             * @description trades/orders were cut to MAX_RESPONSE_ROWS (all are stored)
+             */
+            truncated: boolean;
+            /** Version */
+            version: string;
+        };
+        /** BacktestSummary */
+        BacktestSummary: {
+            /** Backtest Id */
+            backtest_id: number;
+            /** Created At */
+            created_at: string;
+            /** Engine */
+            engine: string;
+            /** Job Id */
+            job_id: string | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Strategy */
+            strategy: string;
+            /** Version */
+            version: string;
         };
         /** BacktestVarRequest */
         BacktestVarRequest: {
@@ -2299,6 +3479,35 @@ export interface components {
             ts: string[];
             /** Volume */
             volume: number[];
+        };
+        /**
+         * BarsData
+         * @description Exactly one of inline bars (``close``, and whatever else the indicators read) or a stored ``symbol``.
+         */
+        BarsData: {
+            /** Close */
+            close?: number[] | null;
+            /** Dates */
+            dates?: string[] | null;
+            /** End */
+            end?: string | null;
+            /** High */
+            high?: number[] | null;
+            /** Low */
+            low?: number[] | null;
+            /** Open */
+            open?: number[] | null;
+            /** Start */
+            start?: string | null;
+            /** Symbol */
+            symbol?: string | null;
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
+            /** Volume */
+            volume?: number[] | null;
         };
         /** BenchmarkStats */
         BenchmarkStats: {
@@ -2435,6 +3644,22 @@ export interface components {
             worst_month: number;
             /** Years */
             years: components["schemas"]["YearRow"][];
+        };
+        /** CandidateScore */
+        CandidateScore: {
+            /**
+             * Cv Log Loss
+             * @description mean over the purged folds
+             */
+            cv_log_loss: number;
+            /** Cv Log Loss Std */
+            cv_log_loss_std: number;
+            /** Index */
+            index: number;
+            /** Model */
+            model: {
+                [key: string]: unknown;
+            };
         };
         /** ChartRequest */
         ChartRequest: {
@@ -2605,6 +3830,97 @@ export interface components {
             /** Source */
             source: string;
         };
+        /** CompareDirectionRequest */
+        CompareDirectionRequest: {
+            /** Challenger */
+            challenger: number;
+            /**
+             * Champion
+             * @description default: the production version
+             */
+            champion?: number | null;
+            /** @description the comparison window; its labelled rows must come after both versions' training data */
+            data: components["schemas"]["BarsData"];
+            /** Name */
+            name: string;
+        };
+        /** CompareDirectionResponse */
+        CompareDirectionResponse: {
+            challenger: components["schemas"]["DirectionVersionScores"];
+            /**
+             * Challenger Better
+             * @description lower log-loss with DM p < 0.05
+             */
+            challenger_better: boolean;
+            champion: components["schemas"]["DirectionVersionScores"];
+            /** @description log-loss, challenger minus champion */
+            diebold_mariano: components["schemas"]["DirectionDM"];
+            /** First Date */
+            first_date: string | null;
+            /** Last Date */
+            last_date: string | null;
+            /** N Forecasts */
+            n_forecasts: number;
+            /** Name */
+            name: string;
+            /** Verdict */
+            verdict: string;
+        };
+        /** CompareRequest */
+        CompareRequest: {
+            /**
+             * Baseline Lam
+             * @default 0.94
+             */
+            baseline_lam?: number;
+            /** Challenger */
+            challenger: number;
+            /**
+             * Champion
+             * @description default: the production version
+             */
+            champion?: number | null;
+            /** @description the comparison window; it must start after both versions' training */
+            data: components["schemas"]["ReturnsData"];
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /**
+             * Warmup
+             * @description first returns used only to start the filters (arch's backcast reads the first 75)
+             * @default 100
+             */
+            warmup?: number;
+        };
+        /** CompareResponse */
+        CompareResponse: {
+            /** @description EWMA on the same window */
+            baseline: components["schemas"]["LossPair"];
+            challenger: components["schemas"]["VersionLosses"];
+            /**
+             * Challenger Better
+             * @description lower QLIKE with DM p < 0.05
+             */
+            challenger_better: boolean;
+            champion: components["schemas"]["VersionLosses"];
+            /**
+             * Diebold Mariano
+             * @description challenger minus champion
+             */
+            diebold_mariano: components["schemas"]["DieboldMariano"][];
+            /** First Date */
+            first_date: string | null;
+            /** Last Date */
+            last_date: string | null;
+            /** N Forecasts */
+            n_forecasts: number;
+            /** Name */
+            name: string;
+            /** Verdict */
+            verdict: string;
+        };
         /** ComponentRisk */
         ComponentRisk: {
             /**
@@ -2713,6 +4029,24 @@ export interface components {
              * @default 1d
              */
             timeframe?: string;
+        };
+        /**
+         * Condition
+         * @description ``payload[field] <op> value``; every condition of a rule must hold.
+         */
+        Condition: {
+            /** Field */
+            field: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "in";
+            /**
+             * Value
+             * @description a list only with op 'in' (at most 100 items)
+             */
+            value: number | string | boolean | (number | string | boolean)[];
         };
         /** Constraints */
         Constraints: {
@@ -2931,6 +4265,49 @@ export interface components {
             /** Name */
             name: string;
         };
+        /** CreateRuleRequest */
+        CreateRuleRequest: {
+            /** Channels */
+            channels: (components["schemas"]["WebhookChannel"] | components["schemas"]["WebsocketChannel"])[];
+            /** Conditions */
+            conditions?: components["schemas"]["Condition"][];
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /**
+             * Escalate After S
+             * @description unacknowledged after this long: sent to escalate_to
+             */
+            escalate_after_s?: number | null;
+            /** Escalate To */
+            escalate_to?: (components["schemas"]["WebhookChannel"] | components["schemas"]["WebsocketChannel"])[];
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "order_filled" | "order_rejected" | "fill" | "position_pnl" | "kill_switch" | "limit_breach" | "job_finished" | "job_failed" | "engine_down";
+            /**
+             * Group By
+             * @description payload fields whose values make notifications distinct
+             */
+            group_by?: string[];
+            /** Name */
+            name: string;
+            /**
+             * Priority
+             * @default normal
+             * @enum {string}
+             */
+            priority?: "low" | "normal" | "high" | "critical";
+            /**
+             * Window S
+             * @description identical notifications within this window are one, with a count (0: off)
+             * @default 60
+             */
+            window_s?: number;
+        };
         /** CreatedApiKey */
         CreatedApiKey: {
             /** Account Ids */
@@ -3066,12 +4443,38 @@ export interface components {
             /** Id */
             id: number;
         };
-        /** Deleted */
-        Deleted: {
-            /** Deleted */
-            deleted: boolean;
-            /** Name */
-            name: string;
+        /** Delivery */
+        Delivery: {
+            /** Attempt */
+            attempt: number;
+            /** Channel */
+            channel: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Escalation */
+            escalation: boolean;
+            /** Http Status */
+            http_status: number | null;
+            /** Id */
+            id: number;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Notification Id */
+            notification_id: number;
+            /** Status */
+            status: string;
+            /** Target */
+            target: string | null;
+        };
+        /** DeliveryList */
+        DeliveryList: {
+            /** Items */
+            items: components["schemas"]["Delivery"][];
         };
         /** DenialView */
         DenialView: {
@@ -3085,6 +4488,129 @@ export interface components {
             values: {
                 [key: string]: unknown;
             };
+        };
+        /** DetectRegimesRequest */
+        DetectRegimesRequest: {
+            data: components["schemas"]["ReturnsData"];
+            /** Model */
+            model: components["schemas"]["HmmSpec"] | components["schemas"]["GmmSpec"];
+            /**
+             * Periods Per Year
+             * @default 252
+             */
+            periods_per_year?: number;
+            /**
+             * Train Fraction
+             * @description share of the days the model is fitted on; the rest is read out-of-sample
+             * @default 0.7
+             */
+            train_fraction?: number;
+            /**
+             * Vol Window
+             * @description trailing window of the volatility feature
+             * @default 21
+             */
+            vol_window?: number;
+        };
+        /** DetectRegimesResponse */
+        DetectRegimesResponse: {
+            /** @description naive rule: trailing volatility cut at its training quantiles into as many regimes */
+            baseline_out_of_sample: components["schemas"]["RegimeReading"];
+            /** Bic */
+            bic: number;
+            /** Features */
+            features: string[];
+            /** First Test Date */
+            first_test_date: string | null;
+            in_sample: components["schemas"]["RegimeReading"];
+            /**
+             * Log Likelihood
+             * @description of the training features
+             */
+            log_likelihood: number;
+            /** Model Type */
+            model_type: string;
+            /** N Regimes */
+            n_regimes: number;
+            /** N Test */
+            n_test: number;
+            /** N Train */
+            n_train: number;
+            out_of_sample: components["schemas"]["RegimeReading"];
+            /**
+             * Path In Sample
+             * @description training days (HMM: Viterbi, smoothed with hindsight)
+             */
+            path_in_sample: number[];
+            /**
+             * Path Out Of Sample
+             * @description test days, causal: HMM forward filter, GMM per day
+             */
+            path_out_of_sample: number[];
+            /**
+             * Transition Matrix
+             * @description HMM: fitted; GMM: counted on the training path (the mixture has none)
+             */
+            transition_matrix: number[][];
+        };
+        /** DieboldMariano */
+        DieboldMariano: {
+            /**
+             * Loss
+             * @enum {string}
+             */
+            loss: "qlike" | "mse";
+            /**
+             * P Value
+             * @description two-sided, Student-t with n-1 degrees of freedom
+             */
+            p_value: number;
+            /**
+             * Statistic
+             * @description mean loss difference (model - baseline) / HAC std. error, Harvey-Leybourne-Newbold corrected; negative: the model is better
+             */
+            statistic: number;
+        };
+        /** DirectionDM */
+        DirectionDM: {
+            /** Baseline */
+            baseline: string;
+            /** P Value */
+            p_value: number;
+            /**
+             * Statistic
+             * @description negative: the model's log-loss is lower
+             */
+            statistic: number;
+        };
+        /** DirectionVersionScores */
+        DirectionVersionScores: {
+            /** Model Type */
+            model_type: string;
+            scores: components["schemas"]["Scores"];
+            /** Version */
+            version: number;
+        };
+        /** DirectionWindow */
+        DirectionWindow: {
+            /** First Date */
+            first_date: string | null;
+            /**
+             * First Row
+             * @description bar index of the first out-of-sample forecast
+             */
+            first_row: number;
+            /** Last Date */
+            last_date: string | null;
+            /** N Forecasts */
+            n_forecasts: number;
+            /** Refits */
+            refits: number;
+            /**
+             * Up Share
+             * @description share of up labels out-of-sample
+             */
+            up_share: number;
         };
         /** Disk */
         Disk: {
@@ -3239,6 +4765,15 @@ export interface components {
             /** Operations */
             operations: components["schemas"]["OperationView"][];
         };
+        /** EquityCurve */
+        EquityCurve: {
+            /** Equity */
+            equity: number[];
+            /** Exposure */
+            exposure: number[];
+            /** Ts Ns */
+            ts_ns: number[];
+        };
         /** EstimatedLevel */
         EstimatedLevel: {
             /** Confidence */
@@ -3273,6 +4808,82 @@ export interface components {
              * @description Standard error of the VaR estimate (currency).
              */
             var_se: number;
+        };
+        /** EvaluateDirectionRequest */
+        EvaluateDirectionRequest: {
+            data: components["schemas"]["BarsData"];
+            /**
+             * Embargo Bars
+             * @description bars dropped after each training window
+             * @default 5
+             */
+            embargo_bars?: number;
+            /**
+             * Feature Set
+             * @description a stored feature set instead of indicators
+             */
+            feature_set?: string | null;
+            /**
+             * Horizon Bars
+             * @description label: sign of the log return over h bars
+             * @default 1
+             */
+            horizon_bars?: number;
+            /**
+             * Indicators
+             * @description features of hgb and mlp
+             */
+            indicators?: components["schemas"]["IndicatorSpec"][] | null;
+            /**
+             * Min Train
+             * @default 500
+             */
+            min_train?: number;
+            /** Model */
+            model: components["schemas"]["HgbSpec"] | components["schemas"]["MlpSpec"] | components["schemas"]["LstmSpec"];
+            /**
+             * Placebo
+             * @description train on labels shuffled within each training window (seeded): a model that still 'wins' is finding noise
+             * @default false
+             */
+            placebo?: boolean;
+            /**
+             * Refit Every
+             * @default 250
+             */
+            refit_every?: number;
+        };
+        /** EvaluateDirectionResponse */
+        EvaluateDirectionResponse: {
+            /**
+             * Baselines
+             * @description historical_frequency (training share of ups), persistence (training P(up | last h-bar return up / down)), on the same rows
+             */
+            baselines: {
+                [key: string]: components["schemas"]["Scores"];
+            };
+            /**
+             * Beats Baseline
+             * @description lower log-loss than every baseline with DM p < 0.05
+             */
+            beats_baseline: boolean;
+            /**
+             * Diebold Mariano
+             * @description log-loss, model minus each baseline
+             */
+            diebold_mariano: components["schemas"]["DirectionDM"][];
+            /** Features */
+            features: string[];
+            /** Horizon Bars */
+            horizon_bars: number;
+            model: components["schemas"]["Scores"];
+            /** Model Type */
+            model_type: string;
+            /** Placebo */
+            placebo: boolean;
+            /** Verdict */
+            verdict: string;
+            window: components["schemas"]["DirectionWindow"];
         };
         /**
          * EvaluateFactorsRequest
@@ -3349,6 +4960,113 @@ export interface components {
              */
             timeframe?: string;
         };
+        /** EvaluateVolatilityRequest */
+        EvaluateVolatilityRequest: {
+            /**
+             * Baseline Lam
+             * @description the EWMA baseline's decay
+             * @default 0.94
+             */
+            baseline_lam?: number;
+            data: components["schemas"]["ReturnsData"];
+            /**
+             * Horizon Days
+             * @description target: the variance summed over h periods
+             * @default 1
+             */
+            horizon_days?: number;
+            /**
+             * Include Series
+             * @description return the forecasts and the realised target
+             * @default false
+             */
+            include_series?: boolean;
+            /**
+             * Min Train
+             * @description returns before the first forecast origin
+             * @default 500
+             */
+            min_train?: number;
+            /** Model */
+            model: components["schemas"]["GarchSpec"] | components["schemas"]["HarSpec"] | components["schemas"]["EwmaSpec"];
+            /**
+             * Refit Every
+             * @description periods between re-estimations
+             * @default 20
+             */
+            refit_every?: number;
+            /**
+             * Rolling Size
+             * @description rolling window length (default min_train)
+             */
+            rolling_size?: number | null;
+            /**
+             * Window
+             * @default expanding
+             * @enum {string}
+             */
+            window?: "expanding" | "rolling";
+        };
+        /** EvaluateVolatilityResponse */
+        EvaluateVolatilityResponse: {
+            /** @description EWMA (RiskMetrics) on exactly the same forecast origins */
+            baseline: components["schemas"]["LossPair"];
+            /** Baseline Forecasts */
+            baseline_forecasts?: number[] | null;
+            /**
+             * Beats Baseline
+             * @description lower QLIKE than the baseline with DM p < 0.05
+             */
+            beats_baseline: boolean;
+            /** Diebold Mariano */
+            diebold_mariano: components["schemas"]["DieboldMariano"][];
+            /** Forecasts */
+            forecasts?: number[] | null;
+            /** Horizon Days */
+            horizon_days: number;
+            model: components["schemas"]["LossPair"];
+            /** Model Type */
+            model_type: string;
+            /** Realised */
+            realised?: number[] | null;
+            /** Verdict */
+            verdict: string;
+            window: components["schemas"]["EvaluationWindow"];
+        };
+        /**
+         * Evaluation
+         * @description How a training job evaluates the model before it is registered (walk-forward, out-of-sample).
+         */
+        Evaluation: {
+            /**
+             * Baseline Lam
+             * @default 0.94
+             */
+            baseline_lam?: number;
+            /**
+             * Horizon Days
+             * @default 1
+             */
+            horizon_days?: number;
+            /**
+             * Min Train
+             * @default 500
+             */
+            min_train?: number;
+            /**
+             * Refit Every
+             * @default 20
+             */
+            refit_every?: number;
+            /** Rolling Size */
+            rolling_size?: number | null;
+            /**
+             * Window
+             * @default expanding
+             * @enum {string}
+             */
+            window?: "expanding" | "rolling";
+        };
         /** EvaluationOptions */
         EvaluationOptions: {
             /**
@@ -3391,6 +5109,36 @@ export interface components {
             joint_factor_returns: components["schemas"]["Stats"][];
             /** Names */
             names: string[];
+        };
+        /** EvaluationWindow */
+        EvaluationWindow: {
+            /** First Date */
+            first_date: string | null;
+            /**
+             * First Origin
+             * @description index (in the returns) of the first forecast origin
+             */
+            first_origin: number;
+            /** Last Date */
+            last_date: string | null;
+            /** N Forecasts */
+            n_forecasts: number;
+            /** Refits */
+            refits: number;
+        };
+        /** EwmaSpec */
+        EwmaSpec: {
+            /**
+             * Lam
+             * @description decay (RiskMetrics daily: 0.94)
+             * @default 0.94
+             */
+            lam?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "ewma";
         };
         /** ExecuteRebalanceRequest */
         ExecuteRebalanceRequest: {
@@ -3899,6 +5647,68 @@ export interface components {
             /** Venue Ts Ns */
             venue_ts_ns: number;
         };
+        /** ForecastVolatilityRequest */
+        ForecastVolatilityRequest: {
+            data: components["schemas"]["ReturnsData"];
+            /**
+             * Horizon Days
+             * @default 10
+             */
+            horizon_days?: number;
+            /** Model */
+            model: components["schemas"]["GarchSpec"] | components["schemas"]["HarSpec"] | components["schemas"]["EwmaSpec"];
+            /**
+             * Periods Per Year
+             * @description to annualise volatility
+             * @default 252
+             */
+            periods_per_year?: number;
+            /**
+             * Seed
+             * @description EGARCH beyond 1 step is simulated: its seed
+             * @default 0
+             */
+            seed?: number;
+        };
+        /** ForecastVolatilityResponse */
+        ForecastVolatilityResponse: {
+            /**
+             * Cumulative Volatility
+             * @description sqrt of the summed variance over the h periods
+             */
+            cumulative_volatility: number;
+            /**
+             * In Sample
+             * @description parameters fitted on all the data given: not an evaluation
+             * @default true
+             */
+            in_sample?: boolean;
+            /** Last Date */
+            last_date: string | null;
+            /** Log Likelihood */
+            log_likelihood: number | null;
+            /** Model Type */
+            model_type: string;
+            /** N Observations */
+            n_observations: number;
+            /**
+             * Params
+             * @description fitted parameters (arch's names; percent units for arch)
+             */
+            params: {
+                [key: string]: number;
+            };
+            /**
+             * Variance
+             * @description forecast variance of the return 1..h periods ahead (decimal^2)
+             */
+            variance: number[];
+            /**
+             * Volatility Annual
+             * @description sqrt(variance * periods_per_year), per step
+             */
+            volatility_annual: number[];
+        };
         /** FrontierPoint */
         FrontierPoint: {
             /** Expected Return Annual */
@@ -4035,6 +5845,90 @@ export interface components {
             /** Symbol */
             symbol: string;
         };
+        /** GarchSpec */
+        GarchSpec: {
+            /**
+             * Dist
+             * @description error distribution (t = Student-t)
+             * @default t
+             * @enum {string}
+             */
+            dist?: "normal" | "t" | "skewt";
+            /**
+             * Mean
+             * @default constant
+             * @enum {string}
+             */
+            mean?: "zero" | "constant";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "egarch" | "garch" | "gjr_garch";
+            /**
+             * P
+             * @description lags of the squared (or absolute) shock
+             * @default 1
+             */
+            p?: number;
+            /**
+             * Q
+             * @description lags of the conditional variance
+             * @default 1
+             */
+            q?: number;
+        };
+        /**
+         * GateThresholds
+         * @description The backtest gate: every threshold that is set must hold.
+         */
+        GateThresholds: {
+            /**
+             * Max Drawdown
+             * @description largest loss from a peak (0.5: 50%)
+             * @default 0.5
+             */
+            max_drawdown?: number | null;
+            /**
+             * Min Sharpe
+             * @default 0
+             */
+            min_sharpe?: number | null;
+            /**
+             * Min Trades
+             * @default 1
+             */
+            min_trades?: number | null;
+        };
+        /** GmmSpec */
+        GmmSpec: {
+            /**
+             * Covariance Type
+             * @default full
+             * @enum {string}
+             */
+            covariance_type?: "full" | "diag";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "gmm";
+            /**
+             * N Init
+             * @default 3
+             */
+            n_init?: number;
+            /**
+             * N Regimes
+             * @default 2
+             */
+            n_regimes?: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
+        };
         /** Gpu */
         Gpu: {
             /** Driver Version */
@@ -4108,6 +6002,24 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HarSpec */
+        HarSpec: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "har_rv";
+            /**
+             * Monthly Days
+             * @default 22
+             */
+            monthly_days?: number;
+            /**
+             * Weekly Days
+             * @default 5
+             */
+            weekly_days?: number;
+        };
         /** HardwareStatus */
         HardwareStatus: {
             cpu: components["schemas"]["Cpu"];
@@ -4121,6 +6033,39 @@ export interface components {
             processes: components["schemas"]["ProcessReading"][];
             /** Processes Note */
             processes_note: string | null;
+        };
+        /** HgbSpec */
+        HgbSpec: {
+            /**
+             * L2 Regularization
+             * @default 1
+             */
+            l2_regularization?: number;
+            /**
+             * Learning Rate
+             * @default 0.05
+             */
+            learning_rate?: number;
+            /**
+             * Max Depth
+             * @default 3
+             */
+            max_depth?: number | null;
+            /**
+             * Max Iter
+             * @default 100
+             */
+            max_iter?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "hgb";
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
         };
         /** HistoricalStressRequest */
         HistoricalStressRequest: {
@@ -4174,6 +6119,36 @@ export interface components {
             market: components["schemas"]["MarketData"];
             /** Positions */
             positions?: components["schemas"]["Position"][] | null;
+        };
+        /** HmmSpec */
+        HmmSpec: {
+            /**
+             * Covariance Type
+             * @default full
+             * @enum {string}
+             */
+            covariance_type?: "full" | "diag";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "hmm";
+            /**
+             * N Iter
+             * @description EM iterations at most
+             * @default 100
+             */
+            n_iter?: number;
+            /**
+             * N Regimes
+             * @default 2
+             */
+            n_regimes?: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
         };
         /** Holding */
         Holding: {
@@ -4286,7 +6261,7 @@ export interface components {
             /** Outputs */
             outputs: string[];
             /** Params */
-            params: components["schemas"]["ParamInfo"][];
+            params: components["schemas"]["engines__features__models__ParamInfo"][];
             /** Source */
             source: string;
             /** Title */
@@ -4416,6 +6391,94 @@ export interface components {
              */
             venue?: string | null;
         };
+        /**
+         * InlineNet
+         * @description A torch network by value: its spec, input width and flattened tensors (``state_dict`` names).
+         */
+        InlineNet: {
+            /**
+             * N Features
+             * @description mlp: features per row; lstm: the window
+             */
+            n_features: number;
+            /** Spec */
+            spec: components["schemas"]["MlpSpec"] | components["schemas"]["LstmSpec"];
+            /** State */
+            state: {
+                [key: string]: number[];
+            };
+        };
+        /** InstanceList */
+        InstanceList: {
+            /** Items */
+            items: components["schemas"]["InstanceView"][];
+        };
+        /** InstanceRef */
+        InstanceRef: {
+            /** Instance Id */
+            instance_id: string;
+        };
+        /** InstanceView */
+        InstanceView: {
+            /** Account Id */
+            account_id: string;
+            /** Bar Seconds */
+            bar_seconds: number;
+            /** Bars */
+            bars: number;
+            /** Drawdown */
+            drawdown: number;
+            /** Equity */
+            equity: number;
+            /** Error */
+            error: string | null;
+            /** Instance Id */
+            instance_id: string;
+            /** Logs */
+            logs: {
+                [key: string]: unknown;
+            }[];
+            /** Open Orders */
+            open_orders: {
+                [key: string]: unknown;
+            }[];
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Peak Equity */
+            peak_equity: number | null;
+            /** Positions */
+            positions: {
+                [key: string]: unknown;
+            }[];
+            /** Rule */
+            rule: {
+                [key: string]: unknown;
+            };
+            /** Stage */
+            stage: string;
+            /** State */
+            state: {
+                [key: string]: unknown;
+            };
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "stopped" | "failed" | "rolled_back";
+            /** Strategy */
+            strategy: string;
+            /**
+             * Strategy Id
+             * @description its strategy id in the trading core: `<strategy>.<instance` id>
+             */
+            strategy_id: string;
+            /** Symbols */
+            symbols: string[];
+            /** Version */
+            version: string;
+        };
         /** Instrument */
         Instrument: {
             /**
@@ -4502,6 +6565,75 @@ export interface components {
             updated_at: string;
             /** Venues */
             venues?: string[];
+        };
+        /** JobList */
+        JobList: {
+            /** Count */
+            count: number;
+            /** Items */
+            items: components["schemas"]["JobView"][];
+            /** Total */
+            total: number;
+        };
+        /** JobRef */
+        JobRef: {
+            /** Job Id */
+            job_id: string;
+        };
+        /** JobView */
+        JobView: {
+            /** Attempts */
+            attempts: number;
+            /** Cancel Requested */
+            cancel_requested: boolean;
+            /** Created At */
+            created_at: string;
+            /** Elapsed S */
+            elapsed_s: number | null;
+            /** Engine */
+            engine: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Message */
+            message: string | null;
+            /**
+             * Metrics
+             * @description the job's latest reported figures, e.g. bars processed, eta_s
+             */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Owner */
+            owner: string | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * Progress
+             * @description 0..1
+             */
+            progress: number;
+            /**
+             * Result
+             * @description the job's result once it succeeded (omitted in lists)
+             */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         };
         /** KillSwitch */
         KillSwitch: {
@@ -4792,6 +6924,16 @@ export interface components {
              */
             rate_window_s?: number;
         };
+        /** ListBacktestsRequest */
+        ListBacktestsRequest: {
+            /**
+             * Limit
+             * @default 50
+             */
+            limit?: number;
+            /** Strategy */
+            strategy?: string | null;
+        };
         /** ListBreachesRequest */
         ListBreachesRequest: {
             /**
@@ -4808,6 +6950,21 @@ export interface components {
         ListBreachesResponse: {
             /** Breaches */
             breaches: components["schemas"]["Breach"][];
+        };
+        /** ListDeliveriesRequest */
+        ListDeliveriesRequest: {
+            /**
+             * Limit
+             * @default 100
+             */
+            limit?: number;
+            /** Notification Id */
+            notification_id?: number | null;
+            /**
+             * Status
+             * @description 'dead': the dead-letter list (retries exhausted)
+             */
+            status?: ("delivered" | "failed" | "dead") | null;
         };
         /** ListFactorsRequest */
         ListFactorsRequest: {
@@ -4850,6 +7007,8 @@ export interface components {
             /** Indicators */
             indicators: components["schemas"]["IndicatorInfo"][];
         };
+        /** ListInstancesRequest */
+        ListInstancesRequest: Record<string, never>;
         /** ListInstrumentsRequest */
         ListInstrumentsRequest: {
             /** Asset Class */
@@ -4868,6 +7027,23 @@ export interface components {
             sector?: string | null;
             /** Venue */
             venue?: string | null;
+        };
+        /** ListJobsRequest */
+        ListJobsRequest: {
+            /** Kind */
+            kind?: string | null;
+            /**
+             * Limit
+             * @default 50
+             */
+            limit?: number;
+            /**
+             * Offset
+             * @default 0
+             */
+            offset?: number;
+            /** Status */
+            status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
         };
         /** ListLimitSetsRequest */
         ListLimitSetsRequest: {
@@ -4890,6 +7066,45 @@ export interface components {
              */
             limit?: number;
         };
+        /** ListModelsRequest */
+        ListModelsRequest: {
+            /**
+             * Limit
+             * @default 100
+             */
+            limit?: number;
+            /** Task */
+            task?: ("volatility" | "regime" | "direction") | null;
+        };
+        /** ListNotificationsRequest */
+        ListNotificationsRequest: {
+            /**
+             * Limit
+             * @default 100
+             */
+            limit?: number;
+            /** Rule Id */
+            rule_id?: string | null;
+            /**
+             * Unacknowledged Only
+             * @default false
+             */
+            unacknowledged_only?: boolean;
+        };
+        /** ListPromotionsRequest */
+        ListPromotionsRequest: {
+            /**
+             * Limit
+             * @default 100
+             */
+            limit?: number;
+            /** Strategy */
+            strategy?: string | null;
+        };
+        /** ListRulesRequest */
+        ListRulesRequest: Record<string, never>;
+        /** ListStrategiesRequest */
+        ListStrategiesRequest: Record<string, never>;
         /** LiveBar */
         LiveBar: {
             /** Benchmark */
@@ -4982,6 +7197,58 @@ export interface components {
         LoadSamplesResponse: {
             /** Loads */
             loads: components["schemas"]["LoadReport"][];
+        };
+        /** LossPair */
+        LossPair: {
+            /**
+             * Mse
+             * @description mean of (f - y)^2, decimal^2 squared
+             */
+            mse: number;
+            /**
+             * Qlike
+             * @description mean of log(f) + y/f (lower is better)
+             */
+            qlike: number;
+        };
+        /** LstmSpec */
+        LstmSpec: {
+            /**
+             * Batch Size
+             * @default 256
+             */
+            batch_size?: number;
+            /**
+             * Epochs
+             * @default 20
+             */
+            epochs?: number;
+            /**
+             * Hidden
+             * @default 16
+             */
+            hidden?: number;
+            /**
+             * Learning Rate
+             * @default 0.001
+             */
+            learning_rate?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "lstm";
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
+            /**
+             * Window
+             * @description past returns in each input sequence
+             * @default 20
+             */
+            window?: number;
         };
         /**
          * MCOptionPosition
@@ -5224,6 +7491,54 @@ export interface components {
             /** Used Bytes */
             used_bytes: number;
         };
+        /** MlpSpec */
+        MlpSpec: {
+            /**
+             * Batch Size
+             * @default 256
+             */
+            batch_size?: number;
+            /**
+             * Epochs
+             * @default 30
+             */
+            epochs?: number;
+            /**
+             * Hidden
+             * @default [
+             *       32,
+             *       16
+             *     ]
+             */
+            hidden?: number[];
+            /**
+             * Learning Rate
+             * @default 0.001
+             */
+            learning_rate?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            model_type: "mlp";
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
+            /**
+             * Weight Decay
+             * @default 0.0001
+             */
+            weight_decay?: number;
+        };
+        /** ModelList */
+        ModelList: {
+            /** Count */
+            count: number;
+            /** Items */
+            items: components["schemas"]["ModelView"][];
+        };
         /**
          * ModelParams
          * @description GBM with Merton jumps and an intraday U-shaped volatility over a 6.5 h session.
@@ -5293,6 +7608,29 @@ export interface components {
              * @default 2
              */
             u_shape?: number;
+        };
+        /** ModelRef */
+        ModelRef: {
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+        };
+        /** ModelView */
+        ModelView: {
+            /** Created At */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
+            /** Production Version */
+            production_version: number | null;
+            /** Task */
+            task: string;
+            /** Versions */
+            versions: components["schemas"]["VersionView"][];
         };
         /** MonteCarloVarRequest */
         MonteCarloVarRequest: {
@@ -5470,6 +7808,58 @@ export interface components {
              * Format: date
              */
             start: string;
+        };
+        /** Notification */
+        Notification: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Acknowledged By */
+            acknowledged_by: string | null;
+            /** Count */
+            count: number;
+            /**
+             * Deliveries
+             * @description delivery attempts by status (delivered, failed, dead)
+             */
+            deliveries: {
+                [key: string]: number;
+            };
+            /** Escalated At */
+            escalated_at: string | null;
+            /** Event */
+            event: {
+                [key: string]: unknown;
+            };
+            /** Event Kind */
+            event_kind: string;
+            /**
+             * First Ts
+             * Format: date-time
+             */
+            first_ts: string;
+            /** Id */
+            id: number;
+            /**
+             * Last Ts
+             * Format: date-time
+             */
+            last_ts: string;
+            /**
+             * Priority
+             * @enum {string}
+             */
+            priority: "low" | "normal" | "high" | "critical";
+            /** Rule Id */
+            rule_id: string;
+            /** Rule Name */
+            rule_name: string;
+            /** Title */
+            title: string;
+        };
+        /** NotificationList */
+        NotificationList: {
+            /** Items */
+            items: components["schemas"]["Notification"][];
         };
         /** OperationLatency */
         OperationLatency: {
@@ -5883,18 +8273,46 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** ParamInfo */
-        ParamInfo: {
-            /** Default */
-            default: number;
-            /** Integer */
-            integer: boolean;
-            /** Max */
-            max: number;
-            /** Min */
-            min: number;
-            /** Name */
-            name: string;
+        /** PaperStartRequest */
+        PaperStartRequest: {
+            /**
+             * Account Id
+             * @description the trading core account it trades under
+             */
+            account_id: string;
+            /**
+             * Bar Seconds
+             * @description bars built from the live feed
+             * @default 60
+             */
+            bar_seconds?: number;
+            /**
+             * Capital
+             * @description what its equity is measured from
+             * @default 100000
+             */
+            capital?: number;
+            /** Params */
+            params?: {
+                [key: string]: number | boolean | string;
+            };
+            rule?: components["schemas"]["RollbackRule"];
+            /**
+             * Stage
+             * @description production is paper trading too, on its own account: there is no broker here
+             * @default paper
+             * @enum {string}
+             */
+            stage?: "paper" | "production";
+            /** Strategy */
+            strategy: string;
+            /** Symbols */
+            symbols: string[];
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
         };
         /** ParametricLevel */
         ParametricLevel: {
@@ -5971,6 +8389,93 @@ export interface components {
              * @description Daily standard deviation of the portfolio P&L (currency).
              */
             std_pnl_1d: number;
+        };
+        /** PatternHit */
+        PatternHit: {
+            /**
+             * Index
+             * @description the bar at which the pattern is confirmed
+             */
+            index: number;
+            /** Pattern */
+            pattern: string;
+            /** Series */
+            series: number;
+        };
+        /**
+         * PatternsRequest
+         * @description Closes of many series (one row each, equal lengths); every bar of every series is a window end.
+         */
+        PatternsRequest: {
+            /**
+             * Closes
+             * @description series x bars, float64, finite and > 0
+             */
+            closes: number[][];
+            /**
+             * Depth Pct
+             * @description least depth of tops' troughs, cups (%)
+             * @default 3
+             */
+            depth_pct?: number;
+            /**
+             * Flag Bars
+             * @default 6
+             */
+            flag_bars?: number;
+            /**
+             * Max Detections
+             * @default 10000
+             */
+            max_detections?: number;
+            /**
+             * Order
+             * @description pivot: the extreme of 2 order + 1 closes
+             * @default 3
+             */
+            order?: number;
+            /**
+             * Patterns
+             * @description the patterns to report (default: all)
+             */
+            patterns?: ("double_top" | "double_bottom" | "triple_top" | "triple_bottom" | "head_shoulders" | "inverse_head_shoulders" | "ascending_triangle" | "descending_triangle" | "symmetric_triangle" | "rising_wedge" | "falling_wedge" | "cup_handle" | "bull_flag" | "bear_flag")[] | null;
+            /**
+             * Pole Bars
+             * @default 10
+             */
+            pole_bars?: number;
+            /**
+             * Pole Pct
+             * @default 8
+             */
+            pole_pct?: number;
+            /**
+             * Tolerance Pct
+             * @description 'equal' prices are this close (%)
+             * @default 2
+             */
+            tolerance_pct?: number;
+        };
+        /** PatternsResponse */
+        PatternsResponse: {
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Detections
+             * @description ordered by series, then bar, then pattern
+             */
+            detections: components["schemas"]["PatternHit"][];
+            /** Device */
+            device: string;
+            /** Truncated */
+            truncated: boolean;
+            /**
+             * Windows
+             * @description series x bars examined
+             */
+            windows: number;
         };
         /**
          * PerformanceRequest
@@ -6318,6 +8823,95 @@ export interface components {
             /** Unrealised Pnl */
             unrealised_pnl: number | null;
         };
+        /** PredictDirectionRequest */
+        PredictDirectionRequest: {
+            artifact?: components["schemas"]["ResolvedArtifact"] | null;
+            /** @description or by reference: the engine builds the registered version's features from stored bars up to this date */
+            at?: components["schemas"]["AsOf"] | null;
+            /** @description or a torch network by value */
+            inline?: components["schemas"]["InlineNet"] | null;
+            /**
+             * Name
+             * @description a registered direction model (default version: production)
+             */
+            name?: string | null;
+            /**
+             * Rows
+             * @description mlp and hgb: one row of feature values per prediction (the model's features, in order); lstm: one row of the last `window` log returns
+             */
+            rows?: number[][] | null;
+            /** Version */
+            version?: number | null;
+        };
+        /** PredictDirectionResponse */
+        PredictDirectionResponse: {
+            /**
+             * Bar Date
+             * @description by reference: the date of the bar predicted from
+             */
+            bar_date?: string | null;
+            /**
+             * Device
+             * @description where the model is resident
+             */
+            device: string;
+            /** Model Type */
+            model_type: string;
+            /** Name */
+            name: string | null;
+            /**
+             * Probability Up
+             * @description numbers in bulk: a JSON array, or a typed binary array in application/msgpack
+             */
+            probability_up: number[];
+            /** Version */
+            version: number | null;
+        };
+        /** PredictVolatilityRequest */
+        PredictVolatilityRequest: {
+            /** @description returns up to the forecast origin (the model's parameters stay fixed) */
+            data: components["schemas"]["ReturnsData"];
+            /**
+             * Horizon Days
+             * @default 1
+             */
+            horizon_days?: number;
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /**
+             * Periods Per Year
+             * @default 252
+             */
+            periods_per_year?: number;
+            /**
+             * Version
+             * @description default: the production version
+             */
+            version?: number | null;
+        };
+        /** PredictVolatilityResponse */
+        PredictVolatilityResponse: {
+            /** Last Date */
+            last_date: string | null;
+            /** Model Type */
+            model_type: string;
+            /** Name */
+            name: string;
+            /**
+             * Stage
+             * @enum {string}
+             */
+            stage: "staging" | "production" | "archived";
+            /** Variance */
+            variance: number[];
+            /** Version */
+            version: number;
+            /** Volatility Annual */
+            volatility_annual: number[];
+        };
         /** PriceOptionsRequest */
         PriceOptionsRequest: {
             /** Options */
@@ -6445,6 +9039,66 @@ export interface components {
              */
             winsor_upper?: number;
         };
+        /** PromoteResponse */
+        PromoteResponse: {
+            /** Backtest Id */
+            backtest_id: number | null;
+            instance: components["schemas"]["InstanceView"] | null;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "passed" | "failed";
+            /** Stages */
+            stages: components["schemas"]["PromotionStage"][];
+            /** Strategy */
+            strategy: string;
+            /** Version */
+            version: string;
+        };
+        /** PromotionList */
+        PromotionList: {
+            /** Items */
+            items: components["schemas"]["PromotionRecord"][];
+        };
+        /** PromotionRecord */
+        PromotionRecord: {
+            /** Created At */
+            created_at: string;
+            /** Evidence */
+            evidence: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Instance Id */
+            instance_id: string | null;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "passed" | "failed" | "rolled_back";
+            /** Stage */
+            stage: string;
+            /** Strategy */
+            strategy: string;
+            /** Version */
+            version: string;
+        };
+        /** PromotionStage */
+        PromotionStage: {
+            /** Evidence */
+            evidence: {
+                [key: string]: unknown;
+            };
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "passed" | "failed" | "rolled_back";
+            /** Stage */
+            stage: string;
+        };
         /** ProposedOrder */
         ProposedOrder: {
             /** Notional */
@@ -6561,6 +9215,15 @@ export interface components {
             symbol: string;
             /** Venue */
             venue?: string | null;
+        };
+        /** RangeSpec */
+        RangeSpec: {
+            /** High */
+            high?: number | null;
+            /** Low */
+            low?: number | null;
+            /** Step */
+            step?: number | null;
         };
         /** Rebalance */
         Rebalance: {
@@ -6687,6 +9350,53 @@ export interface components {
             /** Positions */
             positions: number;
         };
+        /**
+         * RegimeReading
+         * @description One labelling of a stretch of days: per-regime statistics and persistence.
+         */
+        RegimeReading: {
+            /**
+             * Persistence
+             * @description share of days whose regime equals the previous day's
+             */
+            persistence: number;
+            /** Regimes */
+            regimes: components["schemas"]["RegimeStats"][];
+            /**
+             * Spread
+             * @description next-day volatility of the most volatile regime / the calmest
+             */
+            spread: number | null;
+        };
+        /** RegimeStats */
+        RegimeStats: {
+            /** Days */
+            days: number;
+            /**
+             * Mean Duration Days
+             * @description mean length of an uninterrupted spell
+             */
+            mean_duration_days: number | null;
+            /**
+             * Mean Return
+             * @description mean return on the regime's days
+             */
+            mean_return: number | null;
+            /**
+             * Next Day Volatility Annual
+             * @description volatility of the following day's return: what knowing the regime tells ahead
+             */
+            next_day_volatility_annual: number | null;
+            /**
+             * Regime
+             * @description 0 = the calmest (regimes are ordered by their return variance)
+             */
+            regime: number;
+            /** Share */
+            share: number;
+            /** Volatility Annual */
+            volatility_annual: number | null;
+        };
         /** RejectExample */
         RejectExample: {
             /** Reason */
@@ -6761,6 +9471,57 @@ export interface components {
             stream_key: string;
             /** Symbol */
             symbol: string;
+        };
+        /**
+         * ResolvedArtifact
+         * @description Filled by the platform's prepare step from the registry; whatever a client sends here is replaced.
+         */
+        ResolvedArtifact: {
+            /** Model Type */
+            model_type: string;
+            /** Name */
+            name: string;
+            /** Path */
+            path: string;
+            /** Sha256 */
+            sha256: string;
+            /** Stage */
+            stage: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * ReturnsData
+         * @description Exactly one of inline ``returns`` or a ``symbol`` whose stored closes give them.
+         */
+        ReturnsData: {
+            /**
+             * Dates
+             * @description date of each return (inline only; optional)
+             */
+            dates?: string[] | null;
+            /**
+             * End
+             * @description last bar's date (inclusive)
+             */
+            end?: string | null;
+            /**
+             * Returns
+             * @description decimal log returns, oldest first
+             */
+            returns?: number[] | null;
+            /**
+             * Start
+             * @description first bar's date (inclusive)
+             */
+            start?: string | null;
+            /** Symbol */
+            symbol?: string | null;
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
         };
         /** RevalueOptionsRequest */
         RevalueOptionsRequest: {
@@ -6858,6 +9619,53 @@ export interface components {
              */
             var: number;
         };
+        /**
+         * RiskOptions
+         * @description Pre-trade limits of the backtest account (the trading core's RiskLimits; null turns one off).
+         */
+        RiskOptions: {
+            /**
+             * Margin Rate
+             * @description 1: a cash account, no leverage
+             * @default 1
+             */
+            margin_rate?: number;
+            /** Max Gross Exposure */
+            max_gross_exposure?: number | null;
+            /** Max Open Orders */
+            max_open_orders?: number | null;
+            /** Max Order Notional */
+            max_order_notional?: number | null;
+            /** Max Order Qty */
+            max_order_qty?: number | null;
+            /** Max Position Qty */
+            max_position_qty?: number | null;
+            /** Price Collar Pct */
+            price_collar_pct?: number | null;
+        };
+        /**
+         * RollbackRule
+         * @description When a running instance is stopped and rolled back automatically.
+         */
+        RollbackRule: {
+            /**
+             * Flatten On Rollback
+             * @default true
+             */
+            flatten_on_rollback?: boolean;
+            /**
+             * Max Drawdown Pct
+             * @description equity this far below its peak (%); null: off
+             * @default 10
+             */
+            max_drawdown_pct?: number | null;
+            /**
+             * Max Errors
+             * @description orders refused by the trading core; null: off
+             * @default 20
+             */
+            max_errors?: number | null;
+        };
         /** RollingRequest */
         RollingRequest: {
             /** Benchmark Returns */
@@ -6941,11 +9749,75 @@ export interface components {
             /** Route */
             route: string;
         };
+        /** Rule */
+        Rule: {
+            /** Channels */
+            channels: {
+                [key: string]: unknown;
+            }[];
+            /** Conditions */
+            conditions: components["schemas"]["Condition"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Escalate After S */
+            escalate_after_s: number | null;
+            /** Escalate To */
+            escalate_to: {
+                [key: string]: unknown;
+            }[];
+            /** Event */
+            event: string;
+            /** Group By */
+            group_by: string[];
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Priority
+             * @enum {string}
+             */
+            priority: "low" | "normal" | "high" | "critical";
+            /** Window S */
+            window_s: number;
+        };
+        /** RuleList */
+        RuleList: {
+            /** Items */
+            items: components["schemas"]["Rule"][];
+        };
+        /** RuleRef */
+        RuleRef: {
+            /** Id */
+            id: string;
+        };
         /**
          * Scope
          * @enum {string}
          */
         Scope: "read" | "compute" | "data-admin" | "trade" | "risk-admin" | "admin";
+        /** Scores */
+        Scores: {
+            /**
+             * Auc
+             * @description ROC AUC (null when every label is the same)
+             */
+            auc: number | null;
+            /** Brier */
+            brier: number;
+            /**
+             * Hit Rate
+             * @description share of rows whose predicted side (p > 0.5) was right
+             */
+            hit_rate: number;
+            /** Log Loss */
+            log_loss: number;
+        };
         /** SectorEffects */
         SectorEffects: {
             /** Allocation */
@@ -7013,6 +9885,52 @@ export interface components {
              */
             weekdays_only?: boolean;
         };
+        /** ShadowComparison */
+        ShadowComparison: {
+            challenger: components["schemas"]["LossPair"] | null;
+            /** Challenger Better */
+            challenger_better: boolean;
+            /** Challenger Version */
+            challenger_version: number;
+            champion: components["schemas"]["LossPair"] | null;
+            /** Champion Version */
+            champion_version: number;
+            /**
+             * Diebold Mariano
+             * @description challenger minus champion (needs 10 outcomes)
+             */
+            diebold_mariano: components["schemas"]["DieboldMariano"][];
+            /** First Origin */
+            first_origin: string | null;
+            /** Last Origin */
+            last_origin: string | null;
+            /**
+             * N Forecasts
+             * @description bars whose outcome has arrived, forecast by both
+             */
+            n_forecasts: number;
+            /** Name */
+            name: string;
+            /**
+             * Pending
+             * @description forecasts still waiting for their outcome
+             */
+            pending: number;
+            /** Shadow Id */
+            shadow_id: string;
+            /** Symbol */
+            symbol: string;
+            /** Verdict */
+            verdict: string;
+        };
+        /** ShadowRef */
+        ShadowRef: {
+            /**
+             * Shadow Id
+             * @description the shadow's job id
+             */
+            shadow_id: string;
+        };
         /**
          * Side
          * @enum {string}
@@ -7056,6 +9974,30 @@ export interface components {
             solver: string;
             /** Status */
             status: string;
+        };
+        /** StageChange */
+        StageChange: {
+            /**
+             * Archived Version
+             * @description the champion this promotion replaced, now archived
+             */
+            archived_version: number | null;
+            /** @description the comparison promotion required */
+            comparison?: components["schemas"]["CompareResponse"] | null;
+            /** Name */
+            name: string;
+            /**
+             * Previous Stage
+             * @enum {string}
+             */
+            previous_stage: "staging" | "production" | "archived";
+            /**
+             * Stage
+             * @enum {string}
+             */
+            stage: "staging" | "production" | "archived";
+            /** Version */
+            version: number;
         };
         /** StartFeedRequest */
         StartFeedRequest: {
@@ -7153,6 +10095,34 @@ export interface components {
              */
             venue?: string;
         };
+        /** StartShadowRequest */
+        StartShadowRequest: {
+            /** Challenger */
+            challenger: number;
+            /**
+             * Champion
+             * @description default: the production version
+             */
+            champion?: number | null;
+            /**
+             * History Bars
+             * @description stored bars the filters start from
+             * @default 1000
+             */
+            history_bars?: number;
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
+        };
         /** Stats */
         Stats: {
             /** Ir */
@@ -7177,6 +10147,63 @@ export interface components {
             quantity: number;
             /** Underlying */
             underlying: string;
+        };
+        /** StopPaperRequest */
+        StopPaperRequest: {
+            /**
+             * Flatten
+             * @description close its positions at the market after cancelling orders
+             * @default false
+             */
+            flatten?: boolean;
+            /** Instance Id */
+            instance_id: string;
+        };
+        /** StrategyInfo */
+        StrategyInfo: {
+            /** Class Name */
+            class_name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Doc */
+            doc?: string | null;
+            /**
+             * Error
+             * @description why the file does not load (then nothing else is given)
+             */
+            error?: string | null;
+            /** Kind */
+            kind?: ("signal" | "event") | null;
+            /** Name */
+            name: string;
+            /** Params */
+            params?: {
+                [key: string]: components["schemas"]["engines__strategy__models__ParamInfo"];
+            } | null;
+            /**
+             * Vectorised
+             * @description gives signals for the vectorised backtest
+             */
+            vectorised?: boolean | null;
+            /** Version */
+            version: string;
+        };
+        /** StrategyList */
+        StrategyList: {
+            /** Directory */
+            directory: string;
+            /** Items */
+            items: components["schemas"]["StrategyInfo"][];
+        };
+        /** StrategyRef */
+        StrategyRef: {
+            /** Strategy */
+            strategy: string;
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
         };
         /** StrategyResult */
         StrategyResult: {
@@ -7291,6 +10318,111 @@ export interface components {
             status?: string | null;
             /** Symbol */
             symbol: string;
+        };
+        /** SweepRequest */
+        SweepRequest: {
+            /** End */
+            end?: string | null;
+            /**
+             * Engine
+             * @default vector
+             * @enum {string}
+             */
+            engine?: "event" | "vector";
+            /**
+             * Method
+             * @default grid
+             * @enum {string}
+             */
+            method?: "grid" | "random";
+            /**
+             * Objective
+             * @default sharpe
+             * @enum {string}
+             */
+            objective?: "sharpe" | "total_return" | "calmar" | "final_value";
+            options?: components["schemas"]["BacktestOptions"];
+            /**
+             * Samples
+             * @description parameter sets drawn by the random method
+             * @default 100
+             */
+            samples?: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
+            /**
+             * Space
+             * @description per parameter: a list of values, or {low, high, step} (defaults: its declared range)
+             */
+            space: {
+                [key: string]: (number | boolean | string)[] | components["schemas"]["RangeSpec"];
+            };
+            /** Start */
+            start?: string | null;
+            /** Strategy */
+            strategy: string;
+            /** Symbols */
+            symbols: string[];
+            /**
+             * Timeframe
+             * @default 1d
+             */
+            timeframe?: string;
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
+            walk_forward?: components["schemas"]["WalkForwardSpec"] | null;
+            /**
+             * Workers
+             * @description processes of the local pool (at most the CPUs)
+             * @default 1
+             */
+            workers?: number;
+        };
+        /** SweepResponse */
+        SweepResponse: {
+            /** Best */
+            best: {
+                [key: string]: unknown;
+            };
+            /** Best Index */
+            best_index: number;
+            /** Deflated Sharpe */
+            deflated_sharpe: {
+                [key: string]: unknown;
+            };
+            /** Engine */
+            engine: string;
+            /** Objective */
+            objective: string;
+            /** Pbo */
+            pbo: {
+                [key: string]: unknown;
+            };
+            /** Results */
+            results: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Skipped
+             * @description parameter sets the strategy's own rules refused (e.g. fast >= slow)
+             */
+            skipped: number;
+            /** Strategy */
+            strategy: string;
+            /** Trials */
+            trials: number;
+            /** Version */
+            version: string;
+            /** Walk Forward */
+            walk_forward?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** SwitchState */
         SwitchState: {
@@ -7468,6 +10600,148 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * TrainDirectionRequest
+         * @description Evaluate walk-forward (as ``evaluate_direction``), then fit on every usable row and register.
+         */
+        TrainDirectionRequest: {
+            data: components["schemas"]["BarsData"];
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Embargo Bars
+             * @description bars dropped after each training window
+             * @default 5
+             */
+            embargo_bars?: number;
+            /**
+             * Feature Set
+             * @description a stored feature set instead of indicators
+             */
+            feature_set?: string | null;
+            /**
+             * Horizon Bars
+             * @description label: sign of the log return over h bars
+             * @default 1
+             */
+            horizon_bars?: number;
+            /**
+             * Indicators
+             * @description features of hgb and mlp
+             */
+            indicators?: components["schemas"]["IndicatorSpec"][] | null;
+            /**
+             * Min Train
+             * @default 500
+             */
+            min_train?: number;
+            /** Model */
+            model: components["schemas"]["HgbSpec"] | components["schemas"]["MlpSpec"] | components["schemas"]["LstmSpec"];
+            /** Name */
+            name: string;
+            /**
+             * Placebo
+             * @description train on labels shuffled within each training window (seeded): a model that still 'wins' is finding noise
+             * @default false
+             */
+            placebo?: boolean;
+            /**
+             * Refit Every
+             * @default 250
+             */
+            refit_every?: number;
+        };
+        /** TrainVolatilityRequest */
+        TrainVolatilityRequest: {
+            data: components["schemas"]["ReturnsData"];
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * @default {
+             *       "baseline_lam": 0.94,
+             *       "horizon_days": 1,
+             *       "min_train": 500,
+             *       "refit_every": 20,
+             *       "window": "expanding"
+             *     }
+             */
+            evaluation?: components["schemas"]["Evaluation"];
+            /**
+             * Forecast Horizon Days
+             * @description steps the stored model serves (HAR-RV fits one regression per step)
+             * @default 10
+             */
+            forecast_horizon_days?: number;
+            /** Model */
+            model: components["schemas"]["GarchSpec"] | components["schemas"]["HarSpec"] | components["schemas"]["EwmaSpec"];
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+        };
+        /**
+         * TuneDirectionRequest
+         * @description Choose among candidate models by purged k-fold cross-validation on the first part of the rows, then
+         *     evaluate the chosen one walk-forward on the rest (which the choice never saw).
+         */
+        TuneDirectionRequest: {
+            /** Candidates */
+            candidates: (components["schemas"]["HgbSpec"] | components["schemas"]["MlpSpec"] | components["schemas"]["LstmSpec"])[];
+            data: components["schemas"]["BarsData"];
+            /**
+             * Embargo Bars
+             * @default 5
+             */
+            embargo_bars?: number;
+            /** Feature Set */
+            feature_set?: string | null;
+            /**
+             * Folds
+             * @default 5
+             */
+            folds?: number;
+            /**
+             * Horizon Bars
+             * @default 1
+             */
+            horizon_bars?: number;
+            /** Indicators */
+            indicators?: components["schemas"]["IndicatorSpec"][] | null;
+            /**
+             * Refit Every
+             * @default 250
+             */
+            refit_every?: number;
+            /**
+             * Tuning Fraction
+             * @description share of the usable rows the cross-validation sees; the walk-forward evaluation starts after them
+             * @default 0.5
+             */
+            tuning_fraction?: number;
+        };
+        /** TuneDirectionResponse */
+        TuneDirectionResponse: {
+            /** Candidates */
+            candidates: components["schemas"]["CandidateScore"][];
+            /**
+             * Chosen
+             * @description index of the candidate with the lowest cross-validated log-loss
+             */
+            chosen: number;
+            /** @description the chosen candidate, walk-forward on the rows after the tuning part, next to the baselines */
+            evaluation: components["schemas"]["EvaluateDirectionResponse"];
+            /** Folds */
+            folds: number;
+            /** Tuning Rows */
+            tuning_rows: number;
+        };
         /** Underlying */
         Underlying: {
             /**
@@ -7589,6 +10863,40 @@ export interface components {
             /** Valid */
             valid: boolean;
         };
+        /** ValidateStrategyRequest */
+        ValidateStrategyRequest: {
+            /** Params */
+            params?: {
+                [key: string]: number | boolean | string;
+            };
+            /** Strategy */
+            strategy: string;
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
+        };
+        /** ValidateStrategyResponse */
+        ValidateStrategyResponse: {
+            /** Params */
+            params: {
+                [key: string]: number | boolean | string;
+            };
+            /**
+             * Smoke
+             * @description metrics of an event-driven run on 500 canned synthetic bars
+             */
+            smoke: {
+                [key: string]: unknown;
+            };
+            /** Strategy */
+            strategy: string;
+            /** Version */
+            version: string;
+            /** Warmup Bars */
+            warmup_bars: number;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -7672,6 +10980,75 @@ export interface components {
             /** Taker Fee Bps */
             taker_fee_bps: number;
         };
+        /** VersionLosses */
+        VersionLosses: {
+            losses: components["schemas"]["LossPair"];
+            /** Model Type */
+            model_type: string;
+            /** Version */
+            version: number;
+        };
+        /** VersionRef */
+        VersionRef: {
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /** Version */
+            version: number;
+        };
+        /** VersionView */
+        VersionView: {
+            /** Artifact Hash */
+            artifact_hash: string;
+            /** Created At */
+            created_at: string;
+            /**
+             * Data Hash
+             * @description sha256 of the training returns (float64, little-endian)
+             */
+            data_hash: string;
+            /**
+             * Dataset
+             * @description the dataset definition as requested (inline data: its size)
+             */
+            dataset: {
+                [key: string]: unknown;
+            };
+            /** Hyperparams */
+            hyperparams: {
+                [key: string]: unknown;
+            };
+            /** Job Id */
+            job_id: string | null;
+            /**
+             * Metrics
+             * @description walk-forward out-of-sample losses of the model and its baseline
+             */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Model Type */
+            model_type: string;
+            /** N Train */
+            n_train: number;
+            /** Name */
+            name: string;
+            /**
+             * Stage
+             * @enum {string}
+             */
+            stage: "staging" | "production" | "archived";
+            /** Stage Changed At */
+            stage_changed_at: string;
+            /** Train End */
+            train_end: string | null;
+            /** Train Start */
+            train_start: string | null;
+            /** Version */
+            version: number;
+        };
         /** WalkForwardRequest */
         WalkForwardRequest: {
             /**
@@ -7751,6 +11128,46 @@ export interface components {
             /** Strategies */
             strategies: components["schemas"]["StrategyResult"][];
         };
+        /** WalkForwardSpec */
+        WalkForwardSpec: {
+            /**
+             * Anchored
+             * @description train windows all start at the first bar
+             * @default false
+             */
+            anchored?: boolean;
+            /** Test Bars */
+            test_bars: number;
+            /** Train Bars */
+            train_bars: number;
+        };
+        /**
+         * WebhookChannel
+         * @description POST of the notification as JSON, signed ``X-Nautilus-Signature: sha256=<hex HMAC of the body>`` when a
+         *     secret is set; retried with exponential back-off, then kept on the dead-letter list.
+         */
+        WebhookChannel: {
+            /** Secret */
+            secret?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "webhook";
+            /** Url */
+            url: string;
+        };
+        /**
+         * WebsocketChannel
+         * @description Published on ``notifications.<priority>`` for websocket clients (and the dashboard).
+         */
+        WebsocketChannel: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "websocket";
+        };
         /** WeightsHistory */
         WeightsHistory: {
             /** Dates */
@@ -7788,6 +11205,109 @@ export interface components {
             total: number;
             /** Year */
             year: number;
+        };
+        /** Deleted */
+        engines__factor__models__Deleted: {
+            /** Deleted */
+            deleted: boolean;
+            /** Name */
+            name: string;
+        };
+        /** Deleted */
+        engines__features__models__Deleted: {
+            /** Deleted */
+            deleted: boolean;
+            /** Name */
+            name: string;
+        };
+        /** ParamInfo */
+        engines__features__models__ParamInfo: {
+            /** Default */
+            default: number;
+            /** Integer */
+            integer: boolean;
+            /** Max */
+            max: number;
+            /** Min */
+            min: number;
+            /** Name */
+            name: string;
+        };
+        /** Deleted */
+        engines__ml__models__registry__Deleted: {
+            /** Artifact Removed */
+            artifact_removed: boolean;
+            /** Name */
+            name: string;
+            /** Version */
+            version: number;
+        };
+        /** PromoteRequest */
+        engines__ml__models__registry__PromoteRequest: {
+            /**
+             * Name
+             * @description lower-case, 1..64 chars
+             */
+            name: string;
+            /**
+             * Reason
+             * @default
+             */
+            reason?: string;
+            /** @description volatility models: promote to production only if the version beats the current champion on this out-of-sample window (compare_model_versions: lower QLIKE, DM p < 0.05) */
+            require_better_on?: components["schemas"]["ReturnsData"] | null;
+            /**
+             * Stage
+             * @description production archives the current champion
+             * @default production
+             * @enum {string}
+             */
+            stage?: "staging" | "production" | "archived";
+            /** Version */
+            version: number;
+        };
+        /** ParamInfo */
+        engines__strategy__models__ParamInfo: {
+            /** Choices */
+            choices: unknown[] | null;
+            /** Default */
+            default: number | boolean | string;
+            /** Doc */
+            doc: string;
+            /** High */
+            high: number | null;
+            /** Low */
+            low: number | null;
+            /** Step */
+            step: number | null;
+            /** Type */
+            type: string;
+        };
+        /** PromoteRequest */
+        engines__strategy__models__PromoteRequest: {
+            /** @description the data and conventions of the backtest gate (its strategy, version and params are taken from this request) */
+            backtest: components["schemas"]["BacktestRequest"];
+            gate?: components["schemas"]["GateThresholds"];
+            /** @description where and how the paper stage runs (strategy and params taken from this request) */
+            paper: components["schemas"]["PaperStartRequest"];
+            /** Params */
+            params?: {
+                [key: string]: number | boolean | string;
+            };
+            /** Strategy */
+            strategy: string;
+            /**
+             * Version
+             * @description refuse any other content of the file
+             */
+            version?: string | null;
+        };
+        /** Deleted */
+        engines__websocket__notify__models__Deleted: {
+            /** Deleted */
+            deleted: boolean;
+            /** Id */
+            id: string;
         };
     };
     responses: never;
@@ -9704,8 +13224,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Deleted"];
-                    "application/msgpack": components["schemas"]["Deleted"];
+                    "application/json": components["schemas"]["engines__factor__models__Deleted"];
+                    "application/msgpack": components["schemas"]["engines__factor__models__Deleted"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
@@ -11204,8 +14724,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Deleted"];
-                    "application/msgpack": components["schemas"]["Deleted"];
+                    "application/json": components["schemas"]["engines__features__models__Deleted"];
+                    "application/msgpack": components["schemas"]["engines__features__models__Deleted"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
@@ -13831,6 +17351,2506 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["InstrumentOut"];
                     "application/msgpack": components["schemas"]["InstrumentOut"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_cancel_job_api_v1_ml_cancel_job_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRef"];
+                "application/msgpack": components["schemas"]["JobRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_compare_direction_versions_api_v1_ml_compare_direction_versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareDirectionRequest"];
+                "application/msgpack": components["schemas"]["CompareDirectionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompareDirectionResponse"];
+                    "application/msgpack": components["schemas"]["CompareDirectionResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_compare_model_versions_api_v1_ml_compare_model_versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareRequest"];
+                "application/msgpack": components["schemas"]["CompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompareResponse"];
+                    "application/msgpack": components["schemas"]["CompareResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_compare_shadow_api_v1_ml_compare_shadow_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShadowRef"];
+                "application/msgpack": components["schemas"]["ShadowRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowComparison"];
+                    "application/msgpack": components["schemas"]["ShadowComparison"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_delete_model_version_api_v1_ml_delete_model_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VersionRef"];
+                "application/msgpack": components["schemas"]["VersionRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["engines__ml__models__registry__Deleted"];
+                    "application/msgpack": components["schemas"]["engines__ml__models__registry__Deleted"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_detect_regimes_api_v1_ml_detect_regimes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DetectRegimesRequest"];
+                "application/msgpack": components["schemas"]["DetectRegimesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DetectRegimesResponse"];
+                    "application/msgpack": components["schemas"]["DetectRegimesResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_evaluate_direction_api_v1_ml_evaluate_direction_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluateDirectionRequest"];
+                "application/msgpack": components["schemas"]["EvaluateDirectionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluateDirectionResponse"];
+                    "application/msgpack": components["schemas"]["EvaluateDirectionResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_evaluate_volatility_api_v1_ml_evaluate_volatility_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluateVolatilityRequest"];
+                "application/msgpack": components["schemas"]["EvaluateVolatilityRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluateVolatilityResponse"];
+                    "application/msgpack": components["schemas"]["EvaluateVolatilityResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_forecast_volatility_api_v1_ml_forecast_volatility_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForecastVolatilityRequest"];
+                "application/msgpack": components["schemas"]["ForecastVolatilityRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastVolatilityResponse"];
+                    "application/msgpack": components["schemas"]["ForecastVolatilityResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_get_job_api_v1_ml_get_job_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRef"];
+                "application/msgpack": components["schemas"]["JobRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_get_model_api_v1_ml_get_model_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelRef"];
+                "application/msgpack": components["schemas"]["ModelRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelView"];
+                    "application/msgpack": components["schemas"]["ModelView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_list_jobs_api_v1_ml_list_jobs_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListJobsRequest"];
+                "application/msgpack": components["schemas"]["ListJobsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                    "application/msgpack": components["schemas"]["JobList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_list_models_api_v1_ml_list_models_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListModelsRequest"];
+                "application/msgpack": components["schemas"]["ListModelsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                    "application/msgpack": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_predict_direction_api_v1_ml_predict_direction_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictDirectionRequest"];
+                "application/msgpack": components["schemas"]["PredictDirectionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictDirectionResponse"];
+                    "application/msgpack": components["schemas"]["PredictDirectionResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_predict_volatility_api_v1_ml_predict_volatility_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictVolatilityRequest"];
+                "application/msgpack": components["schemas"]["PredictVolatilityRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictVolatilityResponse"];
+                    "application/msgpack": components["schemas"]["PredictVolatilityResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_promote_model_version_api_v1_ml_promote_model_version_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["engines__ml__models__registry__PromoteRequest"];
+                "application/msgpack": components["schemas"]["engines__ml__models__registry__PromoteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StageChange"];
+                    "application/msgpack": components["schemas"]["StageChange"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_start_shadow_api_v1_ml_start_shadow_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartShadowRequest"];
+                "application/msgpack": components["schemas"]["StartShadowRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_train_direction_model_api_v1_ml_train_direction_model_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainDirectionRequest"];
+                "application/msgpack": components["schemas"]["TrainDirectionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_train_volatility_model_api_v1_ml_train_volatility_model_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainVolatilityRequest"];
+                "application/msgpack": components["schemas"]["TrainVolatilityRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ml_tune_direction_api_v1_ml_tune_direction_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TuneDirectionRequest"];
+                "application/msgpack": components["schemas"]["TuneDirectionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TuneDirectionResponse"];
+                    "application/msgpack": components["schemas"]["TuneDirectionResponse"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
@@ -16581,6 +22601,2381 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["LimitSet"];
                     "application/msgpack": components["schemas"]["LimitSet"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_cancel_job_api_v1_strategy_cancel_job_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRef"];
+                "application/msgpack": components["schemas"]["JobRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_describe_strategy_api_v1_strategy_describe_strategy_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StrategyRef"];
+                "application/msgpack": components["schemas"]["StrategyRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StrategyInfo"];
+                    "application/msgpack": components["schemas"]["StrategyInfo"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_detect_chart_patterns_api_v1_strategy_detect_chart_patterns_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatternsRequest"];
+                "application/msgpack": components["schemas"]["PatternsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatternsResponse"];
+                    "application/msgpack": components["schemas"]["PatternsResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_get_backtest_api_v1_strategy_get_backtest_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BacktestRef"];
+                "application/msgpack": components["schemas"]["BacktestRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestResponse"];
+                    "application/msgpack": components["schemas"]["BacktestResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_get_job_api_v1_strategy_get_job_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRef"];
+                "application/msgpack": components["schemas"]["JobRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_list_backtests_api_v1_strategy_list_backtests_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListBacktestsRequest"];
+                "application/msgpack": components["schemas"]["ListBacktestsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestList"];
+                    "application/msgpack": components["schemas"]["BacktestList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_list_jobs_api_v1_strategy_list_jobs_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListJobsRequest"];
+                "application/msgpack": components["schemas"]["ListJobsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                    "application/msgpack": components["schemas"]["JobList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_list_paper_api_v1_strategy_list_paper_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListInstancesRequest"];
+                "application/msgpack": components["schemas"]["ListInstancesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceList"];
+                    "application/msgpack": components["schemas"]["InstanceList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_list_promotions_api_v1_strategy_list_promotions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListPromotionsRequest"];
+                "application/msgpack": components["schemas"]["ListPromotionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromotionList"];
+                    "application/msgpack": components["schemas"]["PromotionList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_list_strategies_api_v1_strategy_list_strategies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListStrategiesRequest"];
+                "application/msgpack": components["schemas"]["ListStrategiesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StrategyList"];
+                    "application/msgpack": components["schemas"]["StrategyList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_paper_status_api_v1_strategy_paper_status_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstanceRef"];
+                "application/msgpack": components["schemas"]["InstanceRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                    "application/msgpack": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_promote_strategy_api_v1_strategy_promote_strategy_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["engines__strategy__models__PromoteRequest"];
+                "application/msgpack": components["schemas"]["engines__strategy__models__PromoteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromoteResponse"];
+                    "application/msgpack": components["schemas"]["PromoteResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_run_backtest_api_v1_strategy_run_backtest_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BacktestRequest"];
+                "application/msgpack": components["schemas"]["BacktestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestResponse"];
+                    "application/msgpack": components["schemas"]["BacktestResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_run_sweep_api_v1_strategy_run_sweep_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepRequest"];
+                "application/msgpack": components["schemas"]["SweepRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepResponse"];
+                    "application/msgpack": components["schemas"]["SweepResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_start_paper_api_v1_strategy_start_paper_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaperStartRequest"];
+                "application/msgpack": components["schemas"]["PaperStartRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                    "application/msgpack": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_stop_paper_api_v1_strategy_stop_paper_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StopPaperRequest"];
+                "application/msgpack": components["schemas"]["StopPaperRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                    "application/msgpack": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_submit_backtest_api_v1_strategy_submit_backtest_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BacktestRequest"];
+                "application/msgpack": components["schemas"]["BacktestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_submit_sweep_api_v1_strategy_submit_sweep_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepRequest"];
+                "application/msgpack": components["schemas"]["SweepRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                    "application/msgpack": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_validate_strategy_api_v1_strategy_validate_strategy_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateStrategyRequest"];
+                "application/msgpack": components["schemas"]["ValidateStrategyRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateStrategyResponse"];
+                    "application/msgpack": components["schemas"]["ValidateStrategyResponse"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
@@ -19707,6 +28102,756 @@ export interface operations {
             };
             /** @description TRADING_RECOVERING while state is rebuilt from the database, or the core is starting */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_acknowledge_notification_api_v1_websocket_acknowledge_notification_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcknowledgeRequest"];
+                "application/msgpack": components["schemas"]["AcknowledgeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
+                    "application/msgpack": components["schemas"]["Notification"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_create_notification_rule_api_v1_websocket_create_notification_rule_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRuleRequest"];
+                "application/msgpack": components["schemas"]["CreateRuleRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rule"];
+                    "application/msgpack": components["schemas"]["Rule"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_delete_notification_rule_api_v1_websocket_delete_notification_rule_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleRef"];
+                "application/msgpack": components["schemas"]["RuleRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["engines__websocket__notify__models__Deleted"];
+                    "application/msgpack": components["schemas"]["engines__websocket__notify__models__Deleted"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_list_notification_deliveries_api_v1_websocket_list_notification_deliveries_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListDeliveriesRequest"];
+                "application/msgpack": components["schemas"]["ListDeliveriesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                    "application/msgpack": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_list_notification_rules_api_v1_websocket_list_notification_rules_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListRulesRequest"];
+                "application/msgpack": components["schemas"]["ListRulesRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                    "application/msgpack": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    websocket_list_notifications_api_v1_websocket_list_notifications_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListNotificationsRequest"];
+                "application/msgpack": components["schemas"]["ListNotificationsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                    "application/msgpack": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

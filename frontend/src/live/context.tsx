@@ -3,17 +3,21 @@ import { type Envelope, type LiveSocket, type LiveState } from "./socket";
 
 export const LiveContext = createContext<LiveSocket | null>(null);
 
-/** Call `fn` for every envelope on topics matching `pattern` while the component is mounted. */
-export function useTopic(pattern: string | null, fn: (e: Envelope) => void): void {
+/** Call `fn` for every envelope on topics matching `patterns` while the component is mounted. Each
+ * pattern must name a topic family (docs/streams.md); one the key's scopes do not cover is refused by
+ * the engine with an error frame and simply delivers nothing. */
+export function useTopic(patterns: string | readonly string[] | null, fn: (e: Envelope) => void): void {
   const live = useContext(LiveContext);
   const ref = useRef(fn);
   useEffect(() => {
     ref.current = fn;
   });
+  const key = patterns === null ? "" : typeof patterns === "string" ? patterns : patterns.join("\n");
   useEffect(() => {
-    if (!live || !pattern) return;
-    return live.subscribe(pattern, (e) => ref.current(e));
-  }, [live, pattern]);
+    if (!live || !key) return;
+    const offs = key.split("\n").map((p) => live.subscribe(p, (e) => ref.current(e)));
+    return () => offs.forEach((off) => off());
+  }, [live, key]);
 }
 
 const noSocket = () => () => undefined;

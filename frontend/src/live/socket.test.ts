@@ -94,3 +94,36 @@ describe("LiveSocket", () => {
     expect(globToRegExp("events.risk*").test("events.risk.limits.3")).toBe(true);
   });
 });
+
+describe("LiveSocket and the engine's protocol", () => {
+  it("reads frames that carry several messages, answers pings, and resumes stream families with since", () => {
+    vi.useFakeTimers();
+    const { live, sockets } = harness();
+    const orders: string[] = [];
+    live.subscribe("events.order.*", (e) => orders.push(String(e.payload.id)));
+    live.subscribe("data.quotes.*.AAPL", () => undefined);
+    live.start();
+    const s = sockets[0]!;
+    s.open();
+    s.receive({ type: "authenticated" });
+    expect(s.sent.slice(1).map((m) => JSON.parse(m))).toEqual([
+      { action: "subscribe", topics: ["events.order.*"] },
+      { action: "subscribe", topics: ["data.quotes.*.AAPL"] },
+    ]);
+    s.receive([
+      { topic: "events.order.default", type: "order.accepted", ts_ns: 1, payload: { id: "o1" }, stream: "events.trading", id: "5-0" },
+      { topic: "events.order.default", type: "order.filled", ts_ns: 2, payload: { id: "o2" }, stream: "events.trading", id: "6-1" },
+    ]);
+    expect(orders).toEqual(["o1", "o2"]);
+    s.receive({ type: "ping", ts_ns: 3 });
+    expect(JSON.parse(s.sent[s.sent.length - 1]!)).toEqual({ action: "pong" });
+    s.onclose?.({ code: 4008 }); // too slow: closed; the next session resumes after entry 6-1
+    vi.advanceTimersByTime(500);
+    const again = sockets[1]!;
+    again.open();
+    again.receive({ type: "authenticated" });
+    expect(JSON.parse(again.sent[1]!)).toEqual({ action: "subscribe", topics: ["events.order.*"], since: "6-1" });
+    live.stop();
+    vi.useRealTimers();
+  });
+});

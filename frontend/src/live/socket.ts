@@ -1,5 +1,7 @@
 /** The live stream: the gateway's /ws, authenticated with the first message, subscribed to topic
- * patterns, reconnecting with exponential back-off (0.5 s doubling to 10 s) and saying its state. */
+ * patterns (each must name a family, docs/streams.md), answering the engine's pings, reconnecting with
+ * exponential back-off (0.5 s doubling to 10 s) and resuming the order, fill and position events it
+ * missed (`since` the last stream entry it saw), and saying its state. */
 
 export type LiveState = "connecting" | "live" | "down";
 export interface Envelope {
@@ -9,6 +11,12 @@ export interface Envelope {
   payload: Record<string, unknown>;
 }
 type Listener = (e: Envelope) => void;
+/** What the engine sends: data messages (stream ones with their entry id) and control frames. */
+type Frame = Partial<Envelope> & { detail?: string; code?: string; stream?: string; id?: string };
+
+/** Families delivered from the events.trading stream (engines/websocket/topics.py): resumable with `since`. */
+const DURABLE_PREFIXES = ["events.order.", "events.fill.", "events.position."];
+const isDurable = (pattern: string) => DURABLE_PREFIXES.some((p) => pattern.startsWith(p));
 
 const BACKOFF_START_MS = 500;
 /** Close codes of backend/auth/websocket.py. */
@@ -31,6 +39,8 @@ export class LiveSocket {
   private closed = false;
   state: LiveState = "connecting";
   lastError: string | null = null;
+  /** The last events.trading entry id seen: a reconnect subscribes with it as `since`. */
+  private lastId: string | null = null;
   private readonly stateListeners = new Set<(s: LiveState) => void>();
 
   constructor(
@@ -81,27 +91,42 @@ export class LiveSocket {
     if (this.ws && this.ws.readyState === WebSocket.OPEN && this.state === "live") this.ws.send(JSON.stringify(msg));
   }
 
+  private handle(ws: WebSocket, msg: Frame): void {
+    if (msg.type === "authenticated") {
+      this.backoffMs = BACKOFF_START_MS;
+      this.setState("live");
+      const patterns = [...new Set([...this.subs.values()].map((s) => s.pattern))];
+      // stream-backed families resume where this page left off: nothing missed while reconnecting
+      const durable = patterns.filter(isDurable);
+      const live = patterns.filter((p) => !isDurable(p));
+      if (durable.length)
+        ws.send(JSON.stringify({ action: "subscribe", topics: durable, ...(this.lastId ? { since: this.lastId } : {}) }));
+      if (live.length) ws.send(JSON.stringify({ action: "subscribe", topics: live }));
+      return;
+    }
+    if (msg.type === "ping") {
+      ws.send(JSON.stringify({ action: "pong" })); // the engine closes a silent client (4002)
+      return;
+    }
+    if (msg.type === "error") {
+      this.lastError = `${msg.code ?? "error"}: ${msg.detail ?? ""}`;
+      return;
+    }
+    if (typeof msg.topic !== "string") return; // subscribed, unsubscribed, resumed, pong
+    if (msg.stream && msg.id) this.lastId = msg.id;
+    const env = msg as Envelope;
+    for (const s of this.subs.values()) if (s.re.test(env.topic)) s.fn(env);
+  }
+
   private connect(): void {
     this.setState("connecting");
     const ws = this.makeSocket(this.url);
     this.ws = ws;
     ws.onopen = () => ws.send(JSON.stringify({ action: "auth", api_key: this.apiKey }));
     ws.onmessage = (ev: MessageEvent<string>) => {
-      const msg = JSON.parse(ev.data) as Partial<Envelope> & { detail?: string; code?: string };
-      if (msg.type === "authenticated") {
-        this.backoffMs = BACKOFF_START_MS;
-        this.setState("live");
-        const patterns = [...new Set([...this.subs.values()].map((s) => s.pattern))];
-        if (patterns.length) ws.send(JSON.stringify({ action: "subscribe", topics: patterns }));
-        return;
-      }
-      if (msg.type === "error") {
-        this.lastError = `${msg.code ?? "error"}: ${msg.detail ?? ""}`;
-        return;
-      }
-      if (typeof msg.topic !== "string") return;
-      const env = msg as Envelope;
-      for (const s of this.subs.values()) if (s.re.test(env.topic)) s.fn(env);
+      // a frame holds one message, or an array of them when several were waiting for this client
+      const parsed = JSON.parse(ev.data) as Frame | Frame[];
+      for (const msg of Array.isArray(parsed) ? parsed : [parsed]) this.handle(ws, msg);
     };
     ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws) return;

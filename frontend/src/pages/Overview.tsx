@@ -26,6 +26,8 @@ interface Health {
 
 const REFRESH_MS = 5000;
 const MAX_EVENTS = 30;
+/** What "recent events" shows (each family the key's scopes allow; the others deliver nothing). */
+const EVENT_TOPICS = ["events.order.*", "events.fill.*", "events.risk.*", "events.job.*", "health.engine.*", "notifications.*"];
 
 /** Every engine and native process, the hardware, and the latest events on the bus. */
 export function Overview() {
@@ -37,7 +39,10 @@ export function Overview() {
   }, [config.apiUrl, apiKey]);
   const hardware = useAsync(async () => unwrap(await api.GET("/api/v1/system/hardware")), [api]);
   const [events, setEvents] = useState<Envelope[]>([]);
-  useTopic("events.*", (e) => setEvents((prev) => [e, ...prev].slice(0, MAX_EVENTS)));
+  useTopic(EVENT_TOPICS, (e) => {
+    setEvents((prev) => [e, ...prev].slice(0, MAX_EVENTS));
+    if (e.topic.startsWith("health.")) health.reload(); // an engine went down or came back
+  });
   useEffect(() => {
     const t = setInterval(() => {
       health.reload();

@@ -66,7 +66,7 @@ export function Trading() {
     setLiveFills((f) => [e.payload as unknown as Fill, ...f].slice(0, 200));
     refreshSoon();
   });
-  useTopic("events.risk*", () => {
+  useTopic("events.risk.kill_switch", () => {
     kill.reload();
     reloadAccounts();
   });
