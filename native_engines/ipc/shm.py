@@ -33,7 +33,7 @@ DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 SHM_THRESHOLD_BYTES = 64 * 1024
 #: Ceiling on one pool's total shared memory; arrays beyond it travel inline.
 DEFAULT_POOL_LIMIT_BYTES = 4 * 1024 * 1024 * 1024
-NAME_RE = re.compile(r"^nautilus-[A-Za-z0-9_.]+-[a-z]+-(\d+)-\d+$")
+NAME_RE = re.compile(r"^nautilus-[A-Za-z0-9_.-]+-[a-z]+-(\d+)-\d+$")  # instance ids may hold "-"
 
 
 def _align(n: int) -> int:

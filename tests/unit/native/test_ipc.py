@@ -15,7 +15,7 @@ import pytest
 from native_engines.ipc import frames
 from native_engines.ipc.client import NativeCallError, NativeClient, NativeUnavailable
 from native_engines.ipc.server import NativeServer
-from native_engines.ipc.shm import ShmPool, stale_segments
+from native_engines.ipc.shm import Attached, ShmPool, stale_segments
 
 pytestmark = pytest.mark.timeout(60)
 INSTANCE = f"test{os.getpid()}"
@@ -182,3 +182,16 @@ def test_stale_segments_when_owner_dead_then_listed_and_live_ones_kept(tmp_path)
     (tmp_path / f"nautilus-{INSTANCE}-gateway-{os.getpid()}-1").write_bytes(b"x")
     stale = stale_segments(INSTANCE, tmp_path)
     assert [p.name for p in stale] == [f"nautilus-{INSTANCE}-gateway-{dead.pid}-1"]
+
+
+def test_attach_when_instance_id_has_a_hyphen_then_segment_accepted():
+    # derived instance ids look like "run20-89c8feb5": the name check refused them, so every array of
+    # 64 KiB or more to a native process of such an instance failed and fell back to HTTP
+    pool = ShmPool(f"run20-{os.getpid():x}", "gateway", segment_bytes=1 << 16)
+    a = Attached()
+    try:
+        seg, off = pool.place(np.arange(10.0))
+        assert a.view(seg, off, np.dtype("<f8"), (10,))[7] == 7.0
+    finally:
+        a.close()
+        pool.close()
