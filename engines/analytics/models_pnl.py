@@ -21,7 +21,9 @@ class Fill(Model):
     side: Literal["buy", "sell"]
     qty: FiniteFloat = Field(gt=0, le=1e12)
     price: FiniteFloat = Field(gt=0, le=1e9)
-    fee: FiniteFloat = Field(default=0.0, ge=0, le=1e12)
+    fee: FiniteFloat = Field(default=0.0, ge=-1e12, le=1e12,
+                             description="Paid; negative = a rebate received (the trading core records maker rebates "
+                                         "as negative fees).")
 
 
 class Mark(Model):

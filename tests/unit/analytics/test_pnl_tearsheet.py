@@ -57,3 +57,13 @@ def test_tear_sheet_when_rendered_then_embeds_decodable_pngs_and_performance_fig
 def test_chart_when_svg_then_svg_document(series):
     out = chart(ChartRequest(**series, chart="monthly_heatmap", format="svg", width_px=600, height_px=300))
     assert out.media_type == "image/svg+xml" and b"<svg" in base64.b64decode(out.data_base64)[:400]
+
+
+def test_pnl_when_a_fill_has_a_maker_rebate_then_negative_fee_adds_to_total():
+    # the trading core stores a maker rebate as a negative fee; an account with one answered 500
+    fills = [{"ts": "2024-01-02T15:00:00Z", "symbol": "A", "side": "buy", "qty": 10, "price": 10.0, "fee": -0.3},
+             {"ts": "2024-01-03T15:00:00Z", "symbol": "A", "side": "sell", "qty": 10, "price": 11.0, "fee": 1.0}]
+    marks = [{"date": "2024-01-02", "symbol": "A", "close": 10.0}, {"date": "2024-01-03", "symbol": "A", "close": 11.0}]
+    out = pnl(PnlRequest(fills=fills, marks=marks, starting_equity=1_000))
+    assert out.days[0].fees == pytest.approx(-0.3) and out.days[0].total == pytest.approx(0.3)
+    assert out.fees == pytest.approx(0.7) and out.total == pytest.approx(10 - 0.7)
