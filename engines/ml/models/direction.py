@@ -186,7 +186,10 @@ class PredictDirectionRequest(Model):
     def _one_model(self) -> PredictDirectionRequest:
         if (self.name is None) == (self.inline is None):
             raise ValueError("give exactly one of name (registry) or inline (a network by value)")
-        if (self.rows is None) == (self.at is None):
+        # after the prepare step (artifact resolved) a request by reference carries both: ``at`` and the feature
+        # rows built from it, which the process that serves it (native or HTTP) validates again
+        prepared_reference = self.artifact is not None and self.rows is not None and self.at is not None
+        if (self.rows is None) == (self.at is None) and not prepared_reference:
             raise ValueError("give exactly one of rows (features by value) or at (symbol and date)")
         if self.at is not None and self.name is None:
             raise ValueError("features by reference need a registered model (name)")
