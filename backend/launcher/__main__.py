@@ -128,7 +128,9 @@ def access_table(settings: Settings) -> str:
     lines += ["", f"Instance:  {settings.instance_id} (run directory {settings.run_dir})",
               f"Dashboard: http://{settings.host}:{settings.dashboard_port}",
               f"API docs:  {gw}/docs", f"Health:    {gw}/health", f"Metrics:   {gw}/metrics (loopback only)",
-              f"Logs:      {settings.log_dir}", "Stop:      ./stop_hybrid_architecture.sh"]
+              f"Logs:      {settings.log_dir}",
+              "Stop:      " + (f"NAUTILUS_PORT_OFFSET={settings.port_offset} " if settings.port_offset else "")
+              + "./stop_hybrid_architecture.sh"]
     return "\n".join(lines)
 
 
