@@ -164,6 +164,13 @@ def comparison_table(comps: list[dict]) -> list[str]:
     return lines
 
 
+def _when(rep: dict) -> str:
+    dates = sorted(b["date"] for b in rep["benchmarks"] if b.get("date"))
+    if len(dates) > 1 and dates[0][:13] != dates[-1][:13]:
+        return f"Benchmarks finished between {dates[0]} and {dates[-1]} (run in parts with --only)"
+    return f"One run, {rep['date']}"
+
+
 def _load(b: dict) -> str:
     return f"{b['load_before']:.1f} → {b['load_after']:.1f}" if b.get("load_before") is not None else "-"
 
@@ -171,8 +178,8 @@ def _load(b: dict) -> str:
 def markdown(rep: dict, profile: str) -> str:
     failed = [b for b in rep["benchmarks"] if not b["ok"]]
     lines = [f"# Benchmark report ({profile} profile)", "",
-             f"One run, {rep['date']}: `.venv/bin/python benchmarks/run_all.py"
-             f"{' --profile quick' if profile == 'quick' else ''}`. Every figure below was measured in this run on "
+             f"{_when(rep)}: `.venv/bin/python benchmarks/run_all.py"
+             f"{' --profile quick' if profile == 'quick' else ''}`. Every figure below was measured on "
              "this machine; each benchmark's own file (linked) names its command and method.", "",
              *machine_lines(rep["machine"]), "", "## Benchmarks run", "",
              "The load average (1 minute) is the machine's before and after each benchmark: above the number of "
@@ -303,7 +310,7 @@ def readme_section(rep: dict) -> str:
     m = rep["machine"]
     lines = [BEGIN, "",
              f"Measured by `.venv/bin/python benchmarks/run_all.py` on {m['cpu']} ({m['logical_cpus']} logical CPUs, "
-             f"{m['memory_gb']} GB{', ' + m['gpu'] if m['gpu'] else ', no GPU'}), commit {m['commit']}, {rep['date']}; "
+             f"{m['memory_gb']} GB{', ' + m['gpu'] if m['gpu'] else ', no GPU'}), commit {m['commit']}; {_when(rep)}; "
              "the whole report with plots: `benchmarks/results/report.md` and `report.html`. Same work and data for "
              "both sides, answers checked to agree before timing, medians of warm repeats." + _load_range(rep), ""]
     lines += comparison_table(rep["comparisons"])
