@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_MATRIX_ELEMENTS, FiniteFloat, FloatArray, Instant, Symbol
+from backend.contract.arrays import FiniteFloat, FloatArray, Instant, Symbol
 from backend.contract.operation import Model
 from engines.marketdata.timeframes import TIMEFRAME_PATTERN
 
@@ -332,6 +332,8 @@ class PromotionList(Model):
     items: list[PromotionRecord]
 
 
+#: Most closes one pattern request may hold (the detector holds ~10 working copies of them).
+MAX_PATTERN_ELEMENTS = 2_000_000
 PatternName = Literal["double_top", "double_bottom", "triple_top", "triple_bottom", "head_shoulders",
                       "inverse_head_shoulders", "ascending_triangle", "descending_triangle", "symmetric_triangle",
                       "rising_wedge", "falling_wedge", "cup_handle", "bull_flag", "bear_flag"]
@@ -341,7 +343,7 @@ class PatternsRequest(Model):
     """Closes of many series (one row each, equal lengths); every bar of every series is a window end."""
 
     closes: Annotated[np.ndarray, FloatArray(2, max_len=5_000, max_cols=200_000, min_cols=8,
-                                             max_elements=MAX_MATRIX_ELEMENTS)] = Field(
+                                             max_elements=MAX_PATTERN_ELEMENTS)] = Field(
         description="series x bars, float64, finite and > 0")
     patterns: Annotated[list[PatternName], Field(min_length=1, max_length=14)] | None = Field(
         default=None, description="the patterns to report (default: all)")
