@@ -89,7 +89,8 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
     failed = []
     if g.min_sharpe is not None and (m.get("sharpe") is None or m["sharpe"] < g.min_sharpe):
         failed.append(f"sharpe {m.get('sharpe')} < {g.min_sharpe}")
-    if g.max_drawdown is not None and -(m.get("max_drawdown") or -1.0) > g.max_drawdown:
+    mdd = m.get("max_drawdown")  # None when return metrics are undefined (equity at or below zero)
+    if g.max_drawdown is not None and (mdd is None or -mdd > g.max_drawdown):
         failed.append(f"max drawdown {m.get('max_drawdown')} beyond -{g.max_drawdown}")
     if g.min_trades is not None and m["trade_count"] < g.min_trades:
         failed.append(f"{m['trade_count']} trades < {g.min_trades}")
@@ -104,7 +105,7 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
     paper = req.paper.model_copy(update={"strategy": s.name, "version": s.version, "params": req.params})
     inst = await MANAGER.start(ctx, s.name, s.version, dict(req.params), _spec(paper))
     stages.append(PromotionStage(stage=paper.stage, outcome="passed", evidence={
-        "instance_id": inst.id, "account_id": paper.account_id, "rule": paper.rule.model_dump(),
+        "instance_id": inst.id, "account_id": paper.account_id, "rule": paper.rule.model_dump(), "params": inst.params,
         "note": "paper trading on the trading core's simulated venues; there is no broker"}))
     await _record(ctx, s.name, s.version, stages[-1], inst.id)
     return await done("passed", bid, InstanceView(**inst.view()))

@@ -256,12 +256,25 @@ class PaperManager:
             self.client = TradingClient(ctx, self.cfg)
 
     # ---- lifecycle -----------------------------------------------------------------
+    async def load(self, db: Any, name: str, version: str | None) -> registry.LoadedStrategy:
+        """The strategy at ``version``: from its file while the file holds it, else from ``strategy_versions``."""
+        try:
+            return registry.load(name, version)
+        except (InvalidInput, NotFound) as e:
+            if version is None:
+                raise
+            src = await db.fetchval("SELECT source FROM strategy_versions WHERE strategy = $1 AND version = $2",
+                                    name, version)
+            if src is None:
+                raise e
+            return registry.load_source(name, version, src)
+
     async def start(self, ctx: OpContext, strategy: str, version: str | None, params: dict[str, Any],
                     spec: PaperSpec, instance_id: str | None = None) -> PaperInstance:
         db = ctx.require_db()
         ctx.require_bus()
         self.bind(ctx)
-        s = registry.load(strategy, version)
+        s = await self.load(db, strategy, version)
         resolved = s.cls.resolve(params)
         running = [i for i in self.instances.values() if i.status == "running"]
         if len(running) >= self.cfg.max_instances:
@@ -273,6 +286,10 @@ class PaperManager:
         if status != 200:
             raise Unavailable(f"the trading core answered {status} for the account", field="account_id")
         inst = PaperInstance(instance_id or uuid.uuid4().hex[:10], s.name, s.version, resolved, spec)
+        source = registry.source_of(s)
+        if source is not None:  # kept, so this version can run again after its file changes
+            await db.execute("INSERT INTO strategy_versions (strategy, version, source) VALUES ($1,$2,$3) "
+                             "ON CONFLICT DO NOTHING", s.name, s.version, source)
         await db.execute(
             "INSERT INTO strategy_instances (id, strategy, version, params, spec, status, stage) "
             "VALUES ($1,$2,$3,$4::jsonb,$5::jsonb,'running',$6)", inst.id, s.name, s.version,
@@ -300,7 +317,7 @@ class PaperManager:
             inst = PaperInstance(r["id"], r["strategy"], r["version"], orjson.loads(r["params"]), spec,
                                  state=orjson.loads(r["state"]), peak=r["peak_equity"], bar_count=r["bars"])
             try:
-                cls = registry.load(inst.strategy, inst.version).cls
+                cls = (await self.load(ctx.db, inst.strategy, inst.version)).cls
             except (InvalidInput, NotFound) as e:
                 await self._finish(inst, "failed", f"cannot resume: {e.detail}")
                 continue
@@ -536,15 +553,33 @@ class PaperManager:
         evidence = {"reason": why, "equity": inst.equity(), "peak_equity": inst.peak, "bars": inst.bar_count,
                     "positions": list(inst.positions.values())}
         await self.stop(inst.id, "rolled_back", why, cancel_orders=True, flatten=spec.flatten_on_rollback)
-        prev = await self.ctx.db.fetchval(  # type: ignore[union-attr]
-            "SELECT version FROM strategy_promotions WHERE strategy = $1 AND version <> $2 AND stage = 'paper' "
-            "AND outcome = 'passed' ORDER BY id DESC LIMIT 1", inst.strategy, inst.version)
-        evidence["previous_version"] = prev
-        await self.ctx.db.execute(  # type: ignore[union-attr]
+        db = self.ctx.db  # type: ignore[union-attr]
+        prev = await db.fetchrow(
+            "SELECT version, evidence FROM strategy_promotions WHERE strategy = $1 AND version <> $2 AND stage = $3 "
+            "AND outcome = 'passed' ORDER BY id DESC LIMIT 1", inst.strategy, inst.version, spec.stage)
+        evidence["previous_version"] = prev["version"] if prev else None
+        await db.execute(
             "INSERT INTO strategy_promotions (strategy, version, stage, outcome, evidence, instance_id) "
             "VALUES ($1,$2,$3,'rolled_back',$4::jsonb,$5)", inst.strategy, inst.version, spec.stage,
             orjson.dumps(evidence).decode(), inst.id)
+        if prev is not None:
+            await self._revert(inst, prev["version"], orjson.loads(prev["evidence"]).get("params") or {}, why)
         raise _Stopped
+
+    async def _revert(self, inst: PaperInstance, version: str, params: dict[str, Any], why: str) -> None:
+        """Start the previous version that passed this stage, on the same account, feed and rule."""
+        try:
+            new = await self.start(self.ctx, inst.strategy, version, params, inst.spec)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - the rollback stands; the failed revert is recorded
+            outcome, evidence, new_id = "failed", {"reverted_from": inst.version, "error": str(e)}, None
+        else:
+            outcome, evidence, new_id = "passed", {"reverted_from": inst.version, "reason": why, "params": params,
+                                                   "instance_id": new.id}, new.id
+        await self.ctx.db.execute(  # type: ignore[union-attr]
+            "INSERT INTO strategy_promotions (strategy, version, stage, outcome, evidence, instance_id) "
+            "VALUES ($1,$2,$3,$4,$5::jsonb,$6)", inst.strategy, version, inst.spec.stage, outcome,
+            orjson.dumps(evidence).decode(), new_id)
+        await self._event(inst, "reverted", to_version=version, instance=new_id)
 
 
 class _Stopped(Exception):

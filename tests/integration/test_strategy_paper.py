@@ -251,3 +251,34 @@ def test_promotion_when_gate_passes_then_paper_and_when_it_fails_then_no_instanc
     assert "sharpe" in no["stages"][-1]["evidence"]["failed"][0]
     rec = op(platform, "list_promotions", {"strategy": "sma_cross"})["items"]
     assert [r["stage"] for r in rec[:2]] == ["backtest", "validate"] and rec[0]["outcome"] == "failed"
+
+
+def test_rollback_when_an_earlier_version_passed_paper_then_it_runs_again_from_its_stored_source(platform):
+    acct = account(platform)
+    sdir = platform["tmp"] / "strategies"
+    base = {"strategy": "buyer", "params": {"qty": 40},
+            "backtest": {"strategy": "buyer", "symbols": [SYM], "options": {"lot_size": 1}},
+            "gate": {"min_sharpe": None, "max_drawdown": 0.99, "min_trades": 0},
+            "paper": {"strategy": "buyer", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5,
+                      "capital": 10_000, "rule": {"max_drawdown_pct": 5}}}
+    v1 = op(platform, "promote_strategy", base)
+    assert v1["outcome"] == "passed", v1["stages"]
+    op(platform, "stop_paper", {"instance_id": v1["instance"]["instance_id"], "flatten": True})
+    (sdir / "buyer.py").write_text(BUYER + "\n# v2: same rules, a new version\n")
+    try:
+        v2 = op(platform, "promote_strategy", {**base, "params": {"qty": 50}})
+        assert v2["outcome"] == "passed" and v2["version"] != v1["version"]
+        iid = v2["instance"]["instance_id"]
+        wait(lambda: op(platform, "paper_status", {"instance_id": iid})["positions"])
+        platform["quotes"].price = 85.0
+        wait(lambda: op(platform, "paper_status", {"instance_id": iid})["status"] == "rolled_back")
+        platform["quotes"].price = 100.0
+        rec = op(platform, "list_promotions", {"strategy": "buyer"})["items"]
+        reverted = next(r for r in rec if r["evidence"].get("reverted_from") == v2["version"])
+        assert reverted["version"] == v1["version"] and reverted["outcome"] == "passed"
+        back = op(platform, "paper_status", {"instance_id": reverted["instance_id"]})
+        assert back["status"] == "running" and back["version"] == v1["version"] and back["params"]["qty"] == 40
+        op(platform, "stop_paper", {"instance_id": back["instance_id"], "flatten": True})
+    finally:
+        (sdir / "buyer.py").write_text(BUYER)
+        platform["quotes"].price = 100.0
