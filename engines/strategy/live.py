@@ -51,6 +51,16 @@ async def stop_paper(req: StopPaperRequest, ctx: OpContext) -> InstanceView:
     return InstanceView(**inst.view())
 
 
+async def pause_paper(req: InstanceRef, ctx: OpContext) -> InstanceView:
+    MANAGER.bind(ctx)
+    return InstanceView(**(await MANAGER.pause(req.instance_id)).view())
+
+
+async def resume_paper(req: InstanceRef, ctx: OpContext) -> InstanceView:
+    MANAGER.bind(ctx)
+    return InstanceView(**(await MANAGER.unpause(req.instance_id)).view())
+
+
 async def paper_status(req: InstanceRef, ctx: OpContext) -> InstanceView:
     return InstanceView(**MANAGER.get(req.instance_id).view())
 

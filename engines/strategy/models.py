@@ -262,7 +262,7 @@ class InstanceView(Model):
     symbols: list[str]
     bar_seconds: float
     stage: str
-    status: Literal["running", "stopped", "failed", "rolled_back"]
+    status: Literal["running", "paused", "stopped", "failed", "rolled_back"]
     error: str | None
     bars: int
     equity: float

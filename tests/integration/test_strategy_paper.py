@@ -282,3 +282,21 @@ def test_rollback_when_an_earlier_version_passed_paper_then_it_runs_again_from_i
     finally:
         (sdir / "buyer.py").write_text(BUYER)
         platform["quotes"].price = 100.0
+
+
+def test_paper_when_paused_then_no_bars_until_resumed(platform):
+    acct = account(platform)
+    inst = op(platform, "start_paper", {"strategy": "buyer", "account_id": acct, "symbols": [SYM],
+                                        "bar_seconds": 0.5, "capital": 100_000})
+    iid = inst["instance_id"]
+    wait(lambda: op(platform, "paper_status", {"instance_id": iid})["bars"] >= 2)
+    paused = op(platform, "pause_paper", {"instance_id": iid})
+    assert paused["status"] == "paused" and paused["open_orders"]  # its take-profit order stays
+    time.sleep(1.6)
+    assert op(platform, "paper_status", {"instance_id": iid})["bars"] == paused["bars"]
+    op(platform, "pause_paper", {"instance_id": iid}, ok=409)
+    resumed = op(platform, "resume_paper", {"instance_id": iid})
+    assert resumed["status"] == "running"
+    wait(lambda: op(platform, "paper_status", {"instance_id": iid})["bars"] > paused["bars"])
+    op(platform, "resume_paper", {"instance_id": iid}, ok=409)
+    assert op(platform, "stop_paper", {"instance_id": iid, "flatten": True})["status"] == "stopped"
