@@ -1,14 +1,16 @@
 """Paper-trading and promotion operations (declared in ops.py); the instances live in ``paper.MANAGER``.
 
 Promotion stages, each recorded in ``strategy_promotions`` with its evidence and the version it concerns:
-validate (the file loads, the parameters are valid, a smoke run on canned bars completes) -> backtest
-gate (an event-driven backtest on stored bars against the thresholds) -> paper (an instance starts
-with its rollback rule; it can later be rolled back automatically, recorded the same way).
+validate (the file loads, the parameters are valid, a smoke run on canned bars completes) -> unit (the
+strategy's own tests, ``<strategies>/tests/test_<name>.py``, when it has them) -> backtest gate (an
+event-driven backtest on stored bars against the thresholds) -> paper (an instance starts with its rollback
+rule; it can later be rolled back automatically, recorded the same way, reverting to the previous version).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import orjson
 
@@ -32,6 +34,9 @@ from engines.strategy.models import (
     ValidateStrategyRequest,
 )
 from engines.strategy.paper import MANAGER, PaperSpec
+
+#: Longest run of a strategy's own tests in the unit stage.
+UNIT_TIMEOUT_S = 120.0
 
 
 def _spec(req: PaperStartRequest) -> PaperSpec:
@@ -76,6 +81,28 @@ async def _record(ctx: OpContext, name: str, version: str, st: PromotionStage, i
         orjson.dumps(st.evidence).decode(), instance_id)
 
 
+async def own_tests(name: str) -> PromotionStage | None:
+    """The unit stage: the strategy's own tests (``<strategies>/tests/test_<name>.py``) under pytest in a
+    subprocess, bounded by ``UNIT_TIMEOUT_S``; None when it has none (the smoke run of validate still ran)."""
+    path = registry.strategy_dir() / "tests" / f"test_{name}.py"
+    if not path.is_file():
+        return None
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path), cwd=str(registry.REPO),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), UNIT_TIMEOUT_S)
+        rc = proc.returncode
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        out, rc = f"timed out after {UNIT_TIMEOUT_S}s".encode(), -1
+    tail = out.decode(errors="replace").strip().splitlines()[-15:]
+    return PromotionStage(stage="unit", outcome="passed" if rc == 0 else "failed",
+                          evidence={"tests": str(path.relative_to(registry.strategy_dir())), "exit_code": rc,
+                                    "output": tail})
+
+
 async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteResponse:
     db = ctx.require_db()
     s = registry.load(req.strategy, req.version)
@@ -89,6 +116,13 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
         strategy=s.name, version=s.version, params=req.params), ctx)
     stages.append(PromotionStage(stage="validate", outcome="passed", evidence={"params": v.params, "smoke": v.smoke}))
     await _record(ctx, s.name, s.version, stages[-1])
+
+    unit = await own_tests(s.name)
+    if unit is not None:
+        stages.append(unit)
+        await _record(ctx, s.name, s.version, unit)
+        if unit.outcome == "failed":
+            return await done("failed")
 
     bt = req.backtest.model_copy(update={"strategy": s.name, "version": s.version, "params": req.params,
                                          "engine": "event"})

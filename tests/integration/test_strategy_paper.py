@@ -108,6 +108,9 @@ def platform(tmp_path_factory, database_url, redis_url, admin_key):  # noqa: ANN
     sdir.mkdir()
     for f in (REPO / "strategies").glob("*.py"):
         shutil.copy(f, sdir / f.name)
+    shutil.copytree(REPO / "strategies" / "tests", sdir / "tests")
+    (sdir / "doomed.py").write_text(BUYER)
+    (sdir / "tests" / "test_doomed.py").write_text("def test_doomed():\n    assert 1 == 2\n")
     (sdir / "buyer.py").write_text(BUYER)
     (sdir / "crasher.py").write_text(CRASHER)
     (sdir / "sleeper.py").write_text(SLEEPER)
@@ -243,14 +246,19 @@ def test_promotion_when_gate_passes_then_paper_and_when_it_fails_then_no_instanc
             "backtest": {"strategy": "sma_cross", "symbols": [SYM], "options": {"lot_size": 0.01}},
             "paper": {"strategy": "sma_cross", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5}}
     ok = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.9, "min_trades": 1}})
-    assert ok["outcome"] == "passed" and [s["stage"] for s in ok["stages"]] == ["validate", "backtest", "paper"]
-    assert ok["instance"]["status"] == "running" and ok["stages"][1]["evidence"]["backtest_id"] == ok["backtest_id"]
+    assert ok["outcome"] == "passed"
+    assert [s["stage"] for s in ok["stages"]] == ["validate", "unit", "backtest", "paper"]  # sma_cross has tests
+    assert ok["stages"][1]["evidence"]["exit_code"] == 0 and "1 passed" in ok["stages"][1]["evidence"]["output"][-1]
+    assert ok["instance"]["status"] == "running" and ok["stages"][2]["evidence"]["backtest_id"] == ok["backtest_id"]
     op(platform, "stop_paper", {"instance_id": ok["instance"]["instance_id"]})
     no = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": 50.0}})
     assert no["outcome"] == "failed" and no["instance"] is None and no["stages"][-1]["outcome"] == "failed"
     assert "sharpe" in no["stages"][-1]["evidence"]["failed"][0]
     rec = op(platform, "list_promotions", {"strategy": "sma_cross"})["items"]
-    assert [r["stage"] for r in rec[:2]] == ["backtest", "validate"] and rec[0]["outcome"] == "failed"
+    assert [r["stage"] for r in rec[:3]] == ["backtest", "unit", "validate"] and rec[0]["outcome"] == "failed"
+    doomed = op(platform, "promote_strategy", {**base, "strategy": "doomed", "params": {}})
+    assert doomed["outcome"] == "failed" and [s["stage"] for s in doomed["stages"]] == ["validate", "unit"]
+    assert doomed["stages"][1]["outcome"] == "failed" and doomed["backtest_id"] is None
 
 
 def test_rollback_when_an_earlier_version_passed_paper_then_it_runs_again_from_its_stored_source(platform):
