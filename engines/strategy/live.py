@@ -19,6 +19,7 @@ from engines.strategy import registry, service
 from engines.strategy.handlers import validate_strategy
 from engines.strategy.models import (
     MAX_SYNC_BARS,
+    MAX_SYNC_SWEEP_WORK,
     InstanceList,
     InstanceRef,
     InstanceView,
@@ -31,6 +32,7 @@ from engines.strategy.models import (
     PromotionRecord,
     PromotionStage,
     StopPaperRequest,
+    SweepRequest,
     ValidateStrategyRequest,
 )
 from engines.strategy.paper import MANAGER, PaperSpec
@@ -124,7 +126,25 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
         if unit.outcome == "failed":
             return await done("failed")
 
-    bt = req.backtest.model_copy(update={"strategy": s.name, "version": s.version, "params": req.params,
+    params = dict(req.params)
+    sweep_out = None
+    if req.sweep is not None:
+        sw = req.sweep
+        sreq = SweepRequest(strategy=s.name, version=s.version, symbols=req.backtest.symbols[:1],
+                            timeframe=req.backtest.timeframe, start=req.backtest.start, end=req.backtest.end,
+                            engine=sw.engine, options=req.backtest.options, space=sw.space, method=sw.method,
+                            samples=sw.samples, seed=sw.seed, objective=sw.objective, walk_forward=sw.walk_forward)
+        sdata, ssizes = await service.load_bars(db, sreq.backtest(), MAX_SYNC_BARS)
+        sweep_out = await asyncio.to_thread(service.run_sweep, sreq, sdata, ssizes, MAX_SYNC_SWEEP_WORK)
+        params |= sweep_out["best"]["params"]
+        wf = sweep_out["walk_forward"]
+        stages.append(PromotionStage(stage="sweep", outcome="passed", evidence={
+            "trials": sweep_out["trials"], "best": sweep_out["best"],
+            "deflated_sharpe": sweep_out["deflated_sharpe"]["deflated_sharpe"], "pbo": sweep_out["pbo"]["pbo"],
+            "out_of_sample": wf["out_of_sample"] if wf else None}))
+        await _record(ctx, s.name, s.version, stages[-1])
+
+    bt = req.backtest.model_copy(update={"strategy": s.name, "version": s.version, "params": params,
                                          "engine": "event"})
     data, sizes = await service.load_bars(db, bt, MAX_SYNC_BARS)
     _, params, r = await asyncio.to_thread(service.execute, bt, data, sizes)
@@ -138,6 +158,15 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
         failed.append(f"max drawdown {m.get('max_drawdown')} beyond -{g.max_drawdown}")
     if g.min_trades is not None and m["trade_count"] < g.min_trades:
         failed.append(f"{m['trade_count']} trades < {g.min_trades}")
+    if g.min_deflated_sharpe is not None:
+        dsr = sweep_out["deflated_sharpe"]["deflated_sharpe"] if sweep_out else None
+        if dsr is None or dsr < g.min_deflated_sharpe:
+            failed.append(f"deflated Sharpe {dsr} < {g.min_deflated_sharpe}" + ("" if sweep_out else " (no sweep)"))
+    if g.min_oos_sharpe is not None:
+        wf = sweep_out["walk_forward"] if sweep_out else None
+        oos = wf["out_of_sample"]["sharpe"] if wf else None
+        if oos is None or oos < g.min_oos_sharpe:
+            failed.append(f"out-of-sample Sharpe {oos} < {g.min_oos_sharpe}" + ("" if wf else " (no walk-forward)"))
     evidence = {"backtest_id": bid, "metrics": {k: m.get(k) for k in ("sharpe", "max_drawdown", "trade_count",
                                                                       "total_return", "final_value")},
                 "gate": g.model_dump(), "failed": failed}
@@ -146,8 +175,8 @@ async def promote_strategy(req: PromoteRequest, ctx: OpContext) -> PromoteRespon
     if failed:
         return await done("failed", bid)
 
-    paper = req.paper.model_copy(update={"strategy": s.name, "version": s.version, "params": req.params})
-    inst = await MANAGER.start(ctx, s.name, s.version, dict(req.params), _spec(paper))
+    paper = req.paper.model_copy(update={"strategy": s.name, "version": s.version, "params": params})
+    inst = await MANAGER.start(ctx, s.name, s.version, dict(params), _spec(paper))
     stages.append(PromotionStage(stage=paper.stage, outcome="passed", evidence={
         "instance_id": inst.id, "account_id": paper.account_id, "rule": paper.rule.model_dump(), "params": inst.params,
         "note": "paper trading on the trading core's simulated venues; there is no broker"}))

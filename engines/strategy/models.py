@@ -289,6 +289,24 @@ class GateThresholds(Model):
     min_sharpe: FiniteFloat | None = 0.0
     max_drawdown: FiniteFloat | None = Field(default=0.5, gt=0, le=1, description="largest loss from a peak (0.5: 50%)")
     min_trades: int | None = Field(default=1, ge=0)
+    min_deflated_sharpe: FiniteFloat | None = Field(default=None, ge=0, le=1,
+                                                    description="of the sweep's best trial (needs a sweep)")
+    min_oos_sharpe: FiniteFloat | None = Field(default=None, description="walk-forward out of sample (needs a sweep "
+                                               "with walk_forward)")
+
+
+class PromotionSweep(Model):
+    """A sweep before the gate: its best parameter set is the one promoted, and the gate can hold its
+    deflated Sharpe ratio and walk-forward out-of-sample Sharpe to thresholds."""
+
+    space: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[list[ParamValue], Field(max_length=5000)]
+                          | RangeSpec], Field(min_length=1, max_length=16)]
+    method: Literal["grid", "random"] = "grid"
+    samples: int = Field(default=100, ge=1, le=5000)
+    seed: int = Field(default=0, ge=0, le=2**31)
+    engine: Literal["event", "vector"] = "vector"
+    objective: Literal["sharpe", "total_return", "calmar", "final_value"] = "sharpe"
+    walk_forward: WalkForwardSpec | None = None
 
 
 class PromoteRequest(StrategyRef):
@@ -296,6 +314,7 @@ class PromoteRequest(StrategyRef):
     backtest: BacktestRequest = Field(description="the data and conventions of the backtest gate (its strategy, "
                                       "version and params are taken from this request)")
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    sweep: PromotionSweep | None = Field(default=None, description="optimise first; its best set is promoted")
     paper: PaperStartRequest = Field(description="where and how the paper stage runs (strategy and params taken "
                                      "from this request)")
 

@@ -308,3 +308,25 @@ def test_paper_when_paused_then_no_bars_until_resumed(platform):
     wait(lambda: op(platform, "paper_status", {"instance_id": iid})["bars"] > paused["bars"])
     op(platform, "resume_paper", {"instance_id": iid}, ok=409)
     assert op(platform, "stop_paper", {"instance_id": iid, "flatten": True})["status"] == "stopped"
+
+
+def test_promotion_when_swept_then_best_set_promoted_and_gate_holds_dsr_and_out_of_sample(platform):
+    acct = account(platform)
+    base = {"strategy": "sma_cross",
+            "backtest": {"strategy": "sma_cross", "symbols": [SYM], "options": {"lot_size": 0.01}},
+            "sweep": {"space": {"fast": [3, 5, 8], "slow": [12, 20]}, "walk_forward": {"train_bars": 200,
+                                                                                     "test_bars": 100}},
+            "paper": {"strategy": "sma_cross", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5}}
+    ok = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.99, "min_trades": 0,
+                                                            "min_deflated_sharpe": 0.0, "min_oos_sharpe": -100.0}})
+    assert [s["stage"] for s in ok["stages"]] == ["validate", "unit", "sweep", "backtest", "paper"], ok["stages"]
+    sweep = ok["stages"][2]["evidence"]
+    assert sweep["trials"] == 6 and sweep["out_of_sample"]["bars"] == 200 and 0 <= sweep["deflated_sharpe"] <= 1
+    best = sweep["best"]["params"]
+    assert ok["instance"]["params"]["fast"] == best["fast"] and ok["instance"]["params"]["slow"] == best["slow"]
+    op(platform, "stop_paper", {"instance_id": ok["instance"]["instance_id"]})
+    no = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.99,
+                                                            "min_oos_sharpe": 100.0}})
+    assert no["outcome"] == "failed" and "out-of-sample Sharpe" in no["stages"][-1]["evidence"]["failed"][0]
+    bare = op(platform, "promote_strategy", {**base, "sweep": None, "gate": {"min_deflated_sharpe": 0.5}})
+    assert bare["outcome"] == "failed" and "(no sweep)" in bare["stages"][-1]["evidence"]["failed"][-1]
