@@ -44,7 +44,8 @@ UNIT_TIMEOUT_S = 120.0
 def _spec(req: PaperStartRequest) -> PaperSpec:
     return PaperSpec(account_id=req.account_id, symbols=list(req.symbols), bar_seconds=req.bar_seconds,
                      capital=req.capital, max_drawdown_pct=req.rule.max_drawdown_pct, max_errors=req.rule.max_errors,
-                     flatten_on_rollback=req.rule.flatten_on_rollback, stage=req.stage)
+                     flatten_on_rollback=req.rule.flatten_on_rollback, stage=req.stage,
+                     max_consecutive_losses=req.rule.max_consecutive_losses)
 
 
 async def start_paper(req: PaperStartRequest, ctx: OpContext) -> InstanceView:

@@ -230,6 +230,8 @@ class RollbackRule(Model):
                                                  description="equity this far below its peak (%); null: off")
     max_errors: int | None = Field(default=20, ge=1, le=100_000,
                                    description="orders refused by the trading core; null: off")
+    max_consecutive_losses: int | None = Field(default=None, ge=1, le=10_000,
+                                               description="losing round trips of its book in a row; null: off")
     flatten_on_rollback: bool = True
 
 

@@ -65,6 +65,7 @@ class PaperSpec:
     max_errors: int | None
     flatten_on_rollback: bool
     stage: str = "paper"
+    max_consecutive_losses: int | None = None
 
 
 class TradingClient:
@@ -238,6 +239,7 @@ class PaperInstance:
                 "open_orders": [o for o in self.orders.values() if o["status"] in OPEN_STATUSES],
                 "logs": list(self.ctx._logbuf.lines) if self.ctx else [], "state": self.state,
                 "rule": {"max_drawdown_pct": self.spec.max_drawdown_pct, "max_errors": self.spec.max_errors,
+                         "max_consecutive_losses": self.spec.max_consecutive_losses,
                          "flatten_on_rollback": self.spec.flatten_on_rollback}}
 
 
@@ -495,6 +497,7 @@ class PaperManager:
         await self._callback(inst, inst.strategy_obj.on_bar, bar)  # type: ignore[union-attr]
         await self._flush(inst)
         inst.bar_count += 1
+        self._count_round_trip(inst)
         eq = inst.equity()
         inst.peak = eq if inst.peak is None else max(inst.peak, eq)
         await self._persist(inst)
@@ -573,6 +576,22 @@ class PaperManager:
             detail = out.get("detail") if isinstance(out, dict) else out
             inst.ctx.log.warning("%s refused (%s): %s", verb, st, detail)  # type: ignore[union-attr]
 
+    @staticmethod
+    def _count_round_trip(inst: PaperInstance) -> None:
+        """A round trip of the whole book ends when its last position closes; its P&L is the realised P&L net
+        of fees since the book was last flat (entry fees included). Losing ones in a row are counted in
+        ``state["consecutive_losses"]``."""
+        flat = all(abs(p["qty"]) <= 1e-12 for p in inst.positions.values())
+        net = sum(p["realised_pnl"] - p["fees"] for p in inst.positions.values())
+        st = inst.state
+        if not flat:
+            st["_in_trade"] = True
+            return
+        if st.pop("_in_trade", False):
+            pnl = net - st.get("_flat_net", 0.0)
+            st["consecutive_losses"] = st.get("consecutive_losses", 0) + 1 if pnl < 0 else 0
+        st["_flat_net"] = net
+
     async def _check_rule(self, inst: PaperInstance) -> None:
         spec = inst.spec
         dd = inst.equity() / inst.peak - 1.0 if inst.peak else 0.0
@@ -581,6 +600,10 @@ class PaperManager:
             why = f"drawdown {dd:.2%} beyond the limit of {spec.max_drawdown_pct}%"
         elif spec.max_errors is not None and inst.errors >= spec.max_errors:
             why = f"{inst.errors} orders refused by the trading core (limit {spec.max_errors})"
+        elif spec.max_consecutive_losses is not None and \
+                inst.state.get("consecutive_losses", 0) >= spec.max_consecutive_losses:
+            n = inst.state["consecutive_losses"]
+            why = f"{n} losing round trips in a row (limit {spec.max_consecutive_losses})"
         if why is None:
             return
         evidence = {"reason": why, "equity": inst.equity(), "peak_equity": inst.peak, "bars": inst.bar_count,

@@ -330,3 +330,30 @@ def test_promotion_when_swept_then_best_set_promoted_and_gate_holds_dsr_and_out_
     assert no["outcome"] == "failed" and "out-of-sample Sharpe" in no["stages"][-1]["evidence"]["failed"][0]
     bare = op(platform, "promote_strategy", {**base, "sweep": None, "gate": {"min_deflated_sharpe": 0.5}})
     assert bare["outcome"] == "failed" and "(no sweep)" in bare["stages"][-1]["evidence"]["failed"][-1]
+
+
+FLIPPER = """
+from engines.strategy.api import Strategy
+
+
+class Flipper(Strategy):
+    '''Buys 10 when flat and sells them on the next bar: each round trip pays the spread and the fees.'''
+
+    def on_bar(self, bar):
+        if self.ctx.open_orders(bar.symbol):
+            return
+        pos = self.ctx.position(bar.symbol)
+        self.ctx.submit(bar.symbol, "sell" if pos > 0 else "buy", pos if pos > 0 else 10)
+"""
+
+
+def test_paper_when_losing_round_trips_in_a_row_then_rolled_back(platform):
+    (platform["tmp"] / "strategies" / "flipper.py").write_text(FLIPPER)
+    acct = account(platform)
+    inst = op(platform, "start_paper", {"strategy": "flipper", "account_id": acct, "symbols": [SYM],
+                                        "bar_seconds": 0.5, "rule": {"max_drawdown_pct": None,
+                                                                     "max_consecutive_losses": 3}})
+    done = wait(lambda: (s := op(platform, "paper_status", {"instance_id": inst["instance_id"]}))["status"]
+                != "running" and s, timeout_s=60)
+    assert done["status"] == "rolled_back" and "3 losing round trips in a row" in done["error"]
+    assert done["state"]["consecutive_losses"] == 3 and done["rule"]["max_consecutive_losses"] == 3
