@@ -1,4 +1,4 @@
-.PHONY: run stop status test bench lint
+.PHONY: run stop status test bench lint mutation
 run:
 	./start_hybrid_architecture.sh
 stop:
@@ -11,3 +11,5 @@ bench:
 	for b in benchmarks/*.py; do .venv/bin/python $$b || exit 1; done
 lint:
 	.venv/bin/ruff check backend engines tests benchmarks
+mutation:
+	.venv/bin/python scripts/mutation.py

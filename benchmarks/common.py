@@ -98,7 +98,8 @@ def machine() -> dict[str, Any]:
                                 timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         pass
-    libs = ["numpy", "pandas", "scipy", "torch", "TA-Lib", "skfolio", "PyPortfolioOpt", "empyrical", "vectorbt",
+    libs = ["numpy", "pandas", "scipy", "torch", "TA-Lib", "skfolio", "PyPortfolioOpt", "empyrical", "empyrical-reloaded",
+            "backtrader", "vectorbt",
             "arch", "statsmodels", "cvxpy", "fastapi", "pydantic", "msgpack", "asyncpg", "redis"]
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "memory_gb": mem_gb, "gpu": gpu, "gpu_driver": driver,
             "os": platform.platform(), "python": platform.python_version(), "commit": commit,

@@ -59,8 +59,14 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("ipc", "ipc.py"),
     Bench("gateway", "gateway.py"),
     Bench("portfolio", "portfolio.py"),
+    Bench("analytics", "analytics.py"),
+    Bench("optimisation", "optimisation.py"),
+    Bench("backtest_peers", "backtest_peers.py"),
+    Bench("scaling", "scaling.py"),
     Bench("marketdata", "marketdata.py"),
     Bench("trading", "trading.py"),
+    Bench("ml", "ml.py"),
+    Bench("realtime", "realtime.py"),
     Bench("backtest", "backtest.py"),
 )
 TIMEOUT_S = {"quick": 600, "full": 3 * 3600}
@@ -87,7 +93,7 @@ def run(benches: list[Bench], profile: str, out: Path) -> list[dict]:
         wall = time.perf_counter() - t0
         ok = code == 0 and any((out / f"{s}.json").exists() for s in b.files())
         print(f"   {'ok' if ok else 'FAILED (' + str(code) + ')'} in {wall:.0f} s; log {log}", flush=True)
-        if not ok:
+        if not ok and log.exists():
             print("   " + "\n   ".join(log.read_text(errors="replace").splitlines()[-15:]), flush=True)
         status.append({"name": b.name, "command": shown, "ok": ok, "exit": code, "wall_s": round(wall, 1),
                        "log": str(log.relative_to(out))})
@@ -213,7 +219,7 @@ def plots(rep: dict) -> dict[str, bytes]:
     lat = [x for x in rep["latency"] if x["samples_ms"]]
     if lat:
         fig, ax = plt.subplots(figsize=(10, 0.3 * len(lat) + 1.5))
-        ax.boxplot([x["samples_ms"] for x in lat], vert=False, showfliers=False)
+        ax.boxplot([x["samples_ms"] for x in lat], orientation="horizontal", showfliers=False)
         ax.set_yticks(range(1, len(lat) + 1), [f"{x['benchmark']}: {x['name']}"[:90] for x in lat], fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("latency per call, ms (box: quartiles; whiskers: 1.5 IQR)")
@@ -316,8 +322,13 @@ def main() -> None:
     write_html(rep, md, images, out / "report.html")
     print(md)
     print(f"report: {out / 'report.md'}, {out / 'report.html'}")
-    if any(not b["ok"] for b in rep["benchmarks"]):
-        raise SystemExit("some benchmarks failed (see the report)")
+    failed = [b for b in rep["benchmarks"] if not b["ok"]]
+    if failed:
+        for b in failed:  # the cause first, on stderr, so a caller that keeps only the tail still sees it
+            log = out / b["log"] if b.get("log") else None
+            tail = log.read_text(errors="replace").splitlines()[-25:] if log and log.exists() else []
+            print(f"== {b['name']} FAILED ({b['exit']}):", *tail, sep="\n", file=sys.stderr)
+        raise SystemExit(f"benchmarks failed: {', '.join(b['name'] for b in failed)} (see the report)")
     if any(not c["agree"] for c in rep["comparisons"]):
         raise SystemExit("some answers disagree with a peer's (see the report)")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from backend.core.host import cpu_model
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
@@ -47,19 +49,6 @@ class DeviceInfo:
                 "fallback_reason": self.fallback_reason}
 
 
-def _cpu_name() -> str:
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def select_device(override: str | None = None) -> DeviceInfo:
     import torch
 
@@ -80,7 +69,7 @@ def select_device(override: str | None = None) -> DeviceInfo:
             return DeviceInfo("mps", "mps", "Apple GPU (MPS)", torch.__version__, None)
         reason = "mps requested but MPS is not available"
     elif want == "cpu":
-        return DeviceInfo("cpu", "cpu", _cpu_name(), torch.__version__, None)
+        return DeviceInfo("cpu", "cpu", cpu_model(), torch.__version__, None)
     elif want:
         reason = f"unknown NAUTILUS_DEVICE {want!r}"
     elif cuda_ok:
@@ -89,4 +78,4 @@ def select_device(override: str | None = None) -> DeviceInfo:
         return DeviceInfo("mps", "mps", "Apple GPU (MPS)", torch.__version__, None)
     else:
         reason = "no CUDA or MPS device present"
-    return DeviceInfo("cpu", "cpu", _cpu_name(), torch.__version__, reason)
+    return DeviceInfo("cpu", "cpu", cpu_model(), torch.__version__, reason)

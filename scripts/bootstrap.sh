@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare .venv with the project installed (and its test extras with --test).
-# Fast when nothing changed: a stamp of pyproject.toml skips the install.
+# Versions come from requirements.lock (constraints; scripts/lock.sh regenerates it), so every machine
+# gets the same set. Fast when nothing changed: a stamp of pyproject.toml and the lock skips the install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,10 +27,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 STAMP=".venv/.nautilus-installed"
 [ -n "$EXTRAS" ] && STAMP="$STAMP-test"
-WANT="$(sha256sum pyproject.toml | cut -c1-16)"
+WANT="$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "installing the platform into .venv (first run takes a few minutes)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${EXTRAS}"
+    .venv/bin/python -m pip install --quiet -c requirements.lock -e ".${EXTRAS}"
     echo "$WANT" > "$STAMP"
 fi

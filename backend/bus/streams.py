@@ -10,5 +10,7 @@ EVENTS_TRADING = "events.trading"
 EVENTS_RISK = "events.risk"
 #: Terminal states of persisted jobs (progress goes to pub/sub only).
 EVENTS_JOBS = "events.jobs"
+#: Topic of kill-switch changes (written by the trading core's outbox to ``events.trading``).
+KILL_SWITCH_TOPIC = "events.risk.kill_switch"
 #: Strategy engine events: paper instances started, stopped, failed, rolled back; promotions.
 EVENTS_STRATEGY = "events.strategy"

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     feed_max_messages_per_s: float = Field(default=250_000.0, gt=0, le=10_000_000)
     #: Worker processes per engine for persisted jobs (backtests, sweeps, training).
     job_workers: int = Field(default=2, ge=1, le=64)
+    #: Real-time delivery (engines/websocket): messages waiting per client before it is closed as a
+    #: slow consumer (4008), server pings and the silence after which a client is closed (4002),
+    #: how often engine health is probed and published, webhook attempts before the dead-letter list.
+    ws_max_queue_items: int = Field(default=5000, ge=10, le=1_000_000)
+    ws_heartbeat_s: float = Field(default=20.0, gt=0, le=3600)
+    ws_heartbeat_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    health_probe_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
 
     # ---- access (backend/auth) ----
     #: Bootstrap admin key to ensure (stored hashed); unset: the start script generates one once.

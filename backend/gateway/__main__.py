@@ -4,6 +4,7 @@ import logging
 
 import uvicorn
 
+from backend.auth.websocket import WS_MAX_FRAME_BYTES
 from backend.core import logging as nlogging
 from backend.core.settings import get_settings
 from backend.gateway.app import make_gateway_app
@@ -20,6 +21,7 @@ def main() -> None:
     uvicorn.run(
         make_gateway_app(settings), host=settings.host, port=settings.gateway_port, log_config=None,
         access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+        ws_max_size=WS_MAX_FRAME_BYTES,
     )
 
 

@@ -32,10 +32,12 @@ from backend.core.settings import ENGINE_PORTS, Settings, get_settings
 from backend.gateway import access, scrape, system, wsproxy
 from backend.gateway.backends import HttpBackend
 from backend.gateway.latency import LatencyWindow
+from backend.gateway.listing import EngineList
 from backend.gateway.native import NativeBackend
 from backend.gateway.observers import AccountVar
 from backend.gateway.routing import EngineRoute, Prober
 from backend.service.app import install_guard, install_problem_handlers, make_authenticator, metrics_guard
+from backend.service.docs import documented_app
 from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
 from native_engines.ipc.client import NativeClient
@@ -168,10 +170,10 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
         if state["bus"] is not None:
             await state["bus"].close()
 
-    app = FastAPI(
+    app = documented_app(
         title="Nautilus hybrid trading platform",
         version=VERSION,
-        description="Public REST API. Engine operations live under /api/v1/<engine>/<operation>; "
+        description="Public REST API. Engine operations live under `/api/v1/<engine>/<operation>`; "
         "every response names the backend that served it (X-Backend) and its latency (X-Backend-Latency-Ms).",
         lifespan=lifespan,
     )
@@ -200,7 +202,7 @@ def make_gateway_app(settings: Settings | None = None) -> FastAPI:
     install_guard(app, settings, settings.origins())
     app.add_middleware(RequestContext, process="gateway")  # outermost: every answer has an id and a time
 
-    @app.get("/api/v1/engines", tags=["platform"])
+    @app.get("/api/v1/engines", tags=["platform"], response_model=EngineList)
     async def engines(request: Request) -> dict[str, Any]:
         """Every engine, its backends with circuit state, and its operations."""
         await auth.require(request.headers, Scope.READ)

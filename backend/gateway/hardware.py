@@ -11,11 +11,11 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import subprocess
 from typing import Any
 
 import psutil
 
+from backend.core.host import cpu_model
 from backend.core.settings import Settings
 from backend.gateway import gpu
 from backend.launcher import pidfile
@@ -27,23 +27,6 @@ CPU_SAMPLE_S = 0.25
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    if platform.system() == "Darwin":
-        try:
-            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
-                                  timeout=2).stdout.strip() or platform.machine()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return platform.processor() or platform.machine()
 
 
 def read_cpu(sample_s: float = CPU_SAMPLE_S) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """``/ws`` on the gateway: the websocket engine's live stream, reachable where the API is.
 
 The client authenticates here (header or first message, ``backend.auth.websocket``); the gateway
-then opens the engine's ``/ws`` with the instance's internal token and relays frames both ways
-until either side closes. The engine does the fan-out; this is a relay with a bounded idle wait.
+then opens the engine's ``/ws`` with the client's own key (so the engine applies that key's scopes
+and accounts per topic, exactly as on :8600) and relays frames both ways until either side closes,
+passing the engine's close code on (4008 slow consumer, 4002 heartbeat timeout, ...). The engine
+does the fan-out; this is a relay.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from backend.auth.guard import INTERNAL_HEADER, Authenticator
+from backend.auth.keys import HEADER
 from backend.auth.websocket import authenticate
 from backend.core.settings import Settings
 
@@ -30,9 +33,11 @@ def install(app: FastAPI, settings: Settings, auth: Authenticator, state: dict) 
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         await socket.accept()
-        if await authenticate(socket, auth) is None:
+        if await authenticate(socket, auth, scope=None) is None:
             return
-        headers = {INTERNAL_HEADER: settings.internal_token} if settings.internal_token else {}
+        key = getattr(socket.state, "api_key", None)
+        headers = ({HEADER: key} if key else
+                   {INTERNAL_HEADER: settings.internal_token} if settings.internal_token else {})
         try:
             upstream = await state["http"].ws_connect(upstream_url, headers=headers, heartbeat=20.0,
                                                         timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
@@ -45,7 +50,13 @@ def install(app: FastAPI, settings: Settings, auth: Authenticator, state: dict) 
 
         async def to_engine() -> None:
             while True:
-                await upstream.send_str(await socket.receive_text())
+                msg = await socket.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+                if msg.get("text") is not None:
+                    await upstream.send_str(msg["text"])
+                elif msg.get("bytes") is not None:
+                    await upstream.send_bytes(msg["bytes"])  # the engine answers with an error frame
 
         async def to_client() -> None:
             async for msg in upstream:
@@ -62,5 +73,6 @@ def install(app: FastAPI, settings: Settings, auth: Authenticator, state: dict) 
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await upstream.close()
+            code = upstream.close_code if upstream.close_code and upstream.close_code >= 4000 else 1000
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await socket.close()
+                await socket.close(code=code)

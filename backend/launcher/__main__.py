@@ -126,6 +126,7 @@ def access_table(settings: Settings) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     gw = f"http://{settings.host}:{settings.gateway_port}"
     lines += ["", f"Instance:  {settings.instance_id} (run directory {settings.run_dir})",
+              f"Dashboard: http://{settings.host}:{settings.dashboard_port}",
               f"API docs:  {gw}/docs", f"Health:    {gw}/health", f"Metrics:   {gw}/metrics (loopback only)",
               f"Logs:      {settings.log_dir}", "Stop:      ./stop_hybrid_architecture.sh"]
     return "\n".join(lines)

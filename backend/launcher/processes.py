@@ -23,8 +23,8 @@ class ProcessSpec:
     module: str
     port: int | None  # HTTP port with /health, or None for a socket-only process
     socket: Path | None = None
-    #: "native" for the native engines, "gateway" for the gateway, "platform" for the engines: a host beside
-    #: Docker mode supervises some groups only (NAUTILUS_SUPERVISE)
+    #: "native" for the native engines, "gateway" for the gateway, "dashboard" for the dashboard, "platform"
+    #: for the engines: a host beside Docker mode supervises some groups only (NAUTILUS_SUPERVISE)
     group: str = "platform"
     cpus: tuple[int, ...] | None = None
 
@@ -40,7 +40,7 @@ def _affinity() -> dict[str, list[int]]:
 
 
 def platform_processes(settings: Settings) -> list[ProcessSpec]:
-    """Start order: native engines first, then the engine services, the gateway last."""
+    """Start order: native engines first, then the engine services, the gateway, the dashboard last."""
     from native_engines.serve import NATIVE_ENGINES, socket_path
 
     specs = []
@@ -50,6 +50,8 @@ def platform_processes(settings: Settings) -> list[ProcessSpec]:
                               tuple(pins[e]) if e in pins else None) for e in NATIVE_ENGINES]
     specs += [ProcessSpec(name, f"engines.{name}", settings.engine_port(name)) for name in ENGINE_PORTS]
     specs.append(ProcessSpec("gateway", "backend.gateway", settings.gateway_port, group="gateway"))
+    # the React dashboard's static server; the start script builds frontend/dist first
+    specs.append(ProcessSpec("dashboard", "backend.dashboard", settings.dashboard_port, group="dashboard"))
     return specs
 
 

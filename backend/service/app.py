@@ -33,6 +33,7 @@ from backend.core.logging import REQUEST_ID
 from backend.core.memory import LargeBodies
 from backend.core.settings import Settings, get_settings
 from backend.core.workers import Workers
+from backend.service.docs import documented_app
 from backend.service.request_context import RequestContext
 from backend.service.routes import add_operation_route, merge_openapi
 
@@ -264,7 +265,7 @@ def make_engine_app(
         if state["bus"] is not None:
             await state["bus"].close()
 
-    app = FastAPI(
+    app = documented_app(
         title=f"Nautilus {spec.name} engine", version=spec.version, description=spec.description, lifespan=lifespan
     )
     install_problem_handlers(app)

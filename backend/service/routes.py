@@ -25,6 +25,7 @@ from backend.contract import binary
 from backend.contract.operation import Operation
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.memory import LargeBodies
+from backend.service.docs import markdown_safe
 
 #: handler(request, validated model, raw body) -> Response
 Handler = Callable[[Request, Any, bytes], Awaitable[Response]]
@@ -168,6 +169,7 @@ def merge_openapi(app: FastAPI, shadow: FastAPI) -> None:
             "type": "apiKey", "in": "header", "name": HEADER,
             "description": "An API key with the route's scope (see the README's security section)"}
         document_problems(schema)
+        markdown_safe(schema)  # placeholders such as <engine> would be read as HTML tags by the renderers
         app.openapi_schema = schema
         return schema
 

@@ -6,6 +6,7 @@ import importlib
 
 import uvicorn
 
+from backend.auth.websocket import WS_MAX_FRAME_BYTES
 from backend.contract.operation import load_engine
 from backend.core import logging as nlogging
 from backend.core.settings import get_settings
@@ -30,4 +31,8 @@ def run_engine(name: str) -> None:
     uvicorn.run(
         app, host=settings.host, port=settings.engine_port(name), log_config=None, access_log=False,
         loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        # longer than the gateway's pooled keep-alive (30 s, backend/gateway/app.py): with uvicorn's 5 s the
+        # engine closed idle connections the gateway still reused, and a call written onto one failed (503)
+        timeout_keep_alive=75,
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from backend.bus.streams import EVENTS_RISK
+from backend.bus.streams import KILL_SWITCH_TOPIC
 from backend.core.errors import Conflict, InvalidInput
 from backend.trading import algos as algo_mod
 from backend.trading import store
@@ -133,7 +133,7 @@ class Accounts:
                     stopped.append(s.id)
         batch = store.Batch.from_effects(eff)
         batch.statements += stmts
-        batch.event(EVENTS_RISK, "kill_switch", {"scope": account_id or "global", "active": active,
+        batch.event(KILL_SWITCH_TOPIC, "kill_switch", {"scope": account_id or "global", "active": active,
                                                    "reason": reason, "orders_cancelled": len(eff.transitions)})
         await self.svc.writer.commit(batch)
         return {"scope": account_id or "global", "active": active, "reason": reason,

@@ -1,4 +1,5 @@
-"""Relay of the transactional outbox (``trading_outbox``) to the Redis stream ``events.trading``.
+"""Relay of the transactional outbox (``trading_outbox``) to the Redis stream ``events.trading``, and
+to the pub/sub channel of each event's topic for live fan-out (websocket clients).
 
 Rows are written in the same transaction as the state they describe. The relay takes a batch
 under ``FOR UPDATE SKIP LOCKED``, XADDs it (one pipeline), deletes it and commits. If Redis is
@@ -67,8 +68,11 @@ class OutboxRelay:
             for r in rows:
                 payload = orjson.loads(r["payload"])
                 payload["event_id"] = str(r["event_id"])
-                pipe.xadd(self.bus.key(r["stream"]), {FIELD: encode(r["topic"], r["type"], payload)},
-                          maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+                envelope = encode(r["topic"], r["type"], payload)
+                pipe.xadd(self.bus.key(r["stream"]), {FIELD: envelope}, maxlen=DEFAULT_STREAM_MAXLEN, approximate=True)
+                # live fan-out on the topic's channel (the websocket engine forwards it to the dashboard);
+                # not durable: the stream above is the record, a re-sent batch is published again
+                pipe.publish(self.bus.key(r["topic"]), envelope)
             await asyncio.wait_for(pipe.execute(), 5.0)
             await conn.execute("DELETE FROM trading_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.relayed += len(rows)

@@ -12,6 +12,8 @@ from engines.analytics import models_series as se
 from engines.analytics import models_tearsheet as ts
 from engines.analytics.models import PerformanceRequest, PerformanceResponse
 
+# A declaration table: every entry has the same shape (engine, name, scope, models, function, summary);
+# the repetition is deliberate boilerplate, read by the three transports, not shared logic.
 _E = "analytics"
 _ACCOUNT_RETURNS = "engines.analytics.service:account_returns"
 

@@ -4,6 +4,8 @@ from backend.contract.operation import EngineSpec, Operation
 from backend.core.scopes import Scope
 from engines.marketdata import models as m
 
+# A declaration table: every entry has the same shape (engine, name, scope, models, function, summary);
+# the repetition is deliberate boilerplate, read by the three transports, not shared logic.
 _E = "marketdata"
 
 

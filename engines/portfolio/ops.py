@@ -9,6 +9,8 @@ from engines.portfolio.models import optimize as om
 from engines.portfolio.models import rebalance as rb
 from engines.portfolio.models import walkforward as wf
 
+# A declaration table: every entry has the same shape (engine, name, scope, models, function, summary);
+# the repetition is deliberate boilerplate, read by the three transports, not shared logic.
 _E = "portfolio"
 #: A valid request, shown in the docs.
 OPTIMIZE_EXAMPLE = {

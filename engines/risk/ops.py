@@ -15,6 +15,8 @@ from engines.risk.models import options as op
 from engines.risk.models import stress as st
 from engines.risk.models import var as vr
 
+# A declaration table: every entry has the same shape (engine, name, scope, models, function, summary);
+# the repetition is deliberate boilerplate, read by the three transports, not shared logic.
 _E = "risk"
 #: The I/O step of operations that accept market data by reference.
 _PREP = "engines.risk.service:inline_market"

@@ -19,12 +19,15 @@ from tests.support.procs import REPO
 def test_run_all_when_quick_profile_then_every_benchmark_reports_and_every_answer_agrees(tmp_path):
     r = subprocess.run([sys.executable, "benchmarks/run_all.py", "--profile", "quick", "--out", str(tmp_path)],
                        cwd=REPO, capture_output=True, text=True, timeout=1150)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert r.returncode == 0, r.stderr[-6000:] + r.stdout[-2000:]
     rep = json.loads((tmp_path / "report.json").read_text())
     assert {b["name"] for b in rep["benchmarks"]} == {b.name for b in run_all.BENCHMARKS}
     assert all(b["ok"] for b in rep["benchmarks"]), rep["benchmarks"]
     assert rep["comparisons"] and all(c["agree"] for c in rep["comparisons"])
-    assert {c["benchmark"] for c in rep["comparisons"]} >= {"features_api", "features", "risk", "portfolio", "gateway"}
+    assert {c["benchmark"] for c in rep["comparisons"]} >= {"features_api", "features", "risk", "portfolio", "gateway",
+                                                            "analytics", "optimisation"}
+    assert {s["benchmark"] for s in rep["scaling"]} >= {"scaling", "analytics"}
+    assert any(f["benchmark"] == "backtest_peers" and f["unit"] == "bars/s" for f in rep["figures"])
     assert rep["machine"]["cpu"] and rep["machine"]["libraries"]["numpy"]
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3  # speed-up, latency, throughput at least

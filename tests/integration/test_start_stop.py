@@ -15,7 +15,7 @@ from backend.core.settings import ENGINE_PORTS
 from tests.support.access import TEST_INSTANCE
 from tests.support.procs import REPO, base_env, free_port
 
-N_PROCESSES = len(ENGINE_PORTS) + 4  # engines, the gateway and three native engines
+N_PROCESSES = len(ENGINE_PORTS) + 5  # engines, the gateway, three native engines and the dashboard
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,7 +24,7 @@ def _free_offset() -> int:
     import socket
 
     for offset in range(21000, 40000, 137):
-        ports = [8001 + offset, *(p + offset for p in ENGINE_PORTS.values())]
+        ports = [8001 + offset, 3000 + offset, *(p + offset for p in ENGINE_PORTS.values())]
         try:
             for p in ports:
                 with socket.socket() as s:
@@ -93,7 +93,8 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
         for s in natives:  # the native processes say what they run on and what they serve
             assert s["device"] == "cpu" and s["torch"] and s["inflight"] == 0 and isinstance(s["operations"], list)
         assert "features.compute_indicators_gpu" in {op for s in natives for op in s["operations"]}
-        assert set(health["processes"]) == {*ENGINE_PORTS, "gateway", "native-ml", "native-risk", "native-strategy"}
+        assert set(health["processes"]) == {*ENGINE_PORTS, "gateway", "native-ml", "native-risk", "native-strategy",
+                                            "dashboard"}
         assert all(p["state"] == "running" and p["restarts"] == 0 for p in health["processes"].values())
         status = subprocess.run(["./start_hybrid_architecture.sh", "--status"], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=30)
@@ -102,7 +103,8 @@ def test_start_then_stop_when_no_local_servers_then_embedded_serve_and_nothing_l
                                text=True, timeout=60)
         assert again.returncode == 0 and "already running" in again.stdout and key not in again.stdout
         pids = sorted(p.stem for p in (run_dir / "pids").glob("*.pid"))
-        assert pids == sorted([*ENGINE_PORTS, "gateway", "supervisor", "native-ml", "native-risk", "native-strategy"])
+        assert pids == sorted([*ENGINE_PORTS, "gateway", "supervisor", "native-ml", "native-risk", "native-strategy",
+                               "dashboard"])
         assert sorted(p.name for p in run_dir.glob("*.sock")) == ["ml.sock", "risk.sock", "strategy.sock"]
         assert (run_dir / "logs" / "gateway.log").stat().st_size > 0
         logs = list((run_dir / "logs").glob("*.log"))

@@ -162,16 +162,29 @@ def simulate_collapsed(req: MonteCarloVarRequest, p: Panel, n: int, dof: float |
     out = torch.empty(n, dtype=torch.float64, device=device)
     c = _chunk_rows(1, src.sobol is not None)
     n_hist = 0 if hist_pnl is None else int(hist_pnl.numel())
+    cpu = out.device.type == "cpu"
     for lo in range(0, n, c):
         k = min(c, n - lo)
         draw = src.block(k, dof, n_hist)
         if req.distribution == "filtered_historical":
             out[lo:lo + k] = hist_pnl[draw["idx"][:, 0]]
-        elif req.distribution == "student_t":
-            out[lo:lo + k] = m + s * math.sqrt((dof - 2.0) / dof) * draw["t"][:, 0]
+            continue
+        scale, z = (s * math.sqrt((dof - 2.0) / dof), draw["t"]) if req.distribution == "student_t" else (s, draw["z"])
+        if cpu:  # numpy in place: one pass, no temporaries, no thread hand-off for an elementwise op
+            dst = out.numpy()[lo:lo + k]
+            np.multiply(z.numpy()[:, 0], scale, out=dst)
+            dst += m
         else:
-            out[lo:lo + k] = m + s * draw["z"][:, 0]
+            out[lo:lo + k] = m + scale * z[:, 0]
     return out
+
+
+def _negated(x: torch.Tensor) -> torch.Tensor:
+    """-x in place (losses from P&L); numpy's on the CPU, a single pass without torch's thread hand-off."""
+    if x.device.type == "cpu":
+        np.negative(x.numpy(), out=x.numpy())
+        return x
+    return x.neg_()
 
 
 def simulate_paths(req: MonteCarloVarRequest, p: Panel, n: int, dof: float | None, src: RandomSource,
@@ -252,7 +265,7 @@ def monte_carlo_var(req: MonteCarloVarRequest, ctx: OpContext | None = None) -> 
         ests = replicate_estimates(torch.cat(reps), reps, alphas)
         n_total = SOBOL_REPLICATES << m
     else:
-        ests = tail_estimates(-run(req.n_scenarios, 0), alphas)
+        ests = tail_estimates(_negated(run(req.n_scenarios, 0)), alphas)
         n_total = req.n_scenarios
     scale = math.sqrt(h) if collapse else 1.0
     return MonteCarloVarResponse(
@@ -284,7 +297,7 @@ def _asset_level(req: MonteCarloVarRequest, p: Panel, device: torch.device, dof:
         ests = replicate_estimates(torch.cat(reps), reps, alphas)
         n_total = SOBOL_REPLICATES << m
     else:
-        losses = -asset_mc.simulate(sim, RandomSource("pseudo", req.seed, device, **dims), req.n_scenarios)
+        losses = _negated(asset_mc.simulate(sim, RandomSource("pseudo", req.seed, device, **dims), req.n_scenarios))
         ests = tail_estimates(losses, alphas)
         n_total = req.n_scenarios
     comps = None

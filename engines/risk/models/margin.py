@@ -8,7 +8,7 @@ from pydantic import Field
 
 from backend.contract.arrays import FiniteFloat, Symbol
 from backend.contract.operation import Model
-from engines.risk.models.options import Positive, Rate, Vol
+from engines.risk.models.options import OptionPosition, Positive, Rate
 
 CollateralKind = Literal["cash", "government_bond", "corporate_bond", "equity", "etf", "gold", "other"]
 
@@ -19,14 +19,7 @@ class MarginStock(Model):
     price: Positive
 
 
-class MarginOption(Model):
-    underlying: Symbol
-    kind: Literal["call", "put"]
-    strike: Positive
-    expiry_years: Annotated[float, Field(gt=0.0, le=50.0, allow_inf_nan=False)]
-    implied_vol: Vol
-    quantity: FiniteFloat = Field(ge=-1e9, le=1e9, description="Contracts; negative = short.")
-    multiplier: Positive = 100.0
+class MarginOption(OptionPosition):
     underlying_price: Positive
 
 

@@ -1,0 +1,1 @@
+"""Pure compute of the ML engine (numpy, arch, scikit-learn, hmmlearn, torch): no I/O."""
