@@ -13,7 +13,9 @@ from engines.marketdata.timeframes import TIMEFRAME_PATTERN
 
 StrategyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Version = Annotated[str, Field(min_length=16, max_length=16, pattern=r"^[0-9a-f]{16}$")]
-ParamValue = int | float | bool | Annotated[str, Field(max_length=200)]
+ParamValue = (Annotated[int, Field(ge=-10**12, le=10**12)]
+              | Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+              | bool | Annotated[str, Field(max_length=200)])
 ParamValues = Annotated[dict[Annotated[str, Field(max_length=64)], ParamValue], Field(max_length=64)]
 
 #: Bars one synchronous backtest may read (all symbols together); longer runs are jobs (submit_backtest).
@@ -290,7 +292,7 @@ class GateThresholds(Model):
 
     min_sharpe: FiniteFloat | None = 0.0
     max_drawdown: FiniteFloat | None = Field(default=0.5, gt=0, le=1, description="largest loss from a peak (0.5: 50%)")
-    min_trades: int | None = Field(default=1, ge=0)
+    min_trades: int | None = Field(default=1, ge=0, le=10**9)
     min_deflated_sharpe: FiniteFloat | None = Field(default=None, ge=0, le=1,
                                                     description="of the sweep's best trial (needs a sweep)")
     min_oos_sharpe: FiniteFloat | None = Field(default=None, description="walk-forward out of sample (needs a sweep "
