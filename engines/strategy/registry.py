@@ -99,6 +99,41 @@ def load(name: str, version: str | None = None, field: str = "strategy") -> Load
     return loaded
 
 
+def load_source(name: str, version: str, source: str) -> LoadedStrategy:
+    """A stored version of a strategy (``strategy_versions``), loaded from its source text; its content hash
+    must be its version."""
+    data = source.encode()
+    if version_of(data) != version:
+        raise InvalidInput(f"the stored source of {name!r} does not hash to {version}", field="version")
+    hit = _CACHE.get((name, version))
+    if hit is not None:
+        return hit
+    module_name = f"nautilus_strategies.{name}_{version}"
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(module_name, loader=None))
+    sys.modules[module_name] = module
+    try:
+        exec(compile(data, f"<{name}@{version}>", "exec"), module.__dict__)  # a stored strategy file
+    except Exception as e:
+        sys.modules.pop(module_name, None)
+        raise InvalidInput(f"stored strategy {name!r}@{version} does not load: {e}", field="version") from e
+    found = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, Strategy)
+             and v.__module__ == module_name]
+    if len(found) != 1:
+        raise InvalidInput(f"stored {name}@{version} must define exactly one Strategy subclass", field="version")
+    loaded = LoadedStrategy(name, version, strategy_dir() / f"{name}.py", found[0])
+    _CACHE[(name, version)] = loaded
+    return loaded
+
+
+def source_of(s: LoadedStrategy) -> str | None:
+    """The file text of a loaded version, if the file still holds that version."""
+    try:
+        data = s.path.read_bytes()
+    except OSError:
+        return None
+    return data.decode() if version_of(data) == s.version else None
+
+
 def names() -> list[str]:
     d = strategy_dir()
     return sorted(p.stem for p in d.glob("*.py") if NAME_RE.match(p.stem)) if d.is_dir() else []

@@ -1,5 +1,6 @@
 """What the strategy engine's service adds to the generic one: paper instances resumed at start (those
-stored as running) and halted at stop (left stored as running, so the next start resumes them)."""
+stored as running) and halted at stop (left stored as running, so the next start resumes them); the
+sweep pool, if one was started, is shut down with the engine."""
 
 from __future__ import annotations
 
@@ -30,5 +31,8 @@ def extend(app: FastAPI) -> None:
                 log.exception("resuming paper instances failed")
             yield state
             await MANAGER.shutdown()
+            from engines.strategy.sweep import shutdown_pools
+
+            shutdown_pools()
 
     app.router.lifespan_context = lifespan

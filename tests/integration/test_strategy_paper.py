@@ -108,6 +108,9 @@ def platform(tmp_path_factory, database_url, redis_url, admin_key):  # noqa: ANN
     sdir.mkdir()
     for f in (REPO / "strategies").glob("*.py"):
         shutil.copy(f, sdir / f.name)
+    shutil.copytree(REPO / "strategies" / "tests", sdir / "tests")
+    (sdir / "doomed.py").write_text(BUYER)
+    (sdir / "tests" / "test_doomed.py").write_text("def test_doomed():\n    assert 1 == 2\n")
     (sdir / "buyer.py").write_text(BUYER)
     (sdir / "crasher.py").write_text(CRASHER)
     (sdir / "sleeper.py").write_text(SLEEPER)
@@ -243,11 +246,114 @@ def test_promotion_when_gate_passes_then_paper_and_when_it_fails_then_no_instanc
             "backtest": {"strategy": "sma_cross", "symbols": [SYM], "options": {"lot_size": 0.01}},
             "paper": {"strategy": "sma_cross", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5}}
     ok = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.9, "min_trades": 1}})
-    assert ok["outcome"] == "passed" and [s["stage"] for s in ok["stages"]] == ["validate", "backtest", "paper"]
-    assert ok["instance"]["status"] == "running" and ok["stages"][1]["evidence"]["backtest_id"] == ok["backtest_id"]
+    assert ok["outcome"] == "passed"
+    assert [s["stage"] for s in ok["stages"]] == ["validate", "unit", "backtest", "paper"]  # sma_cross has tests
+    assert ok["stages"][1]["evidence"]["exit_code"] == 0 and "1 passed" in ok["stages"][1]["evidence"]["output"][-1]
+    assert ok["instance"]["status"] == "running" and ok["stages"][2]["evidence"]["backtest_id"] == ok["backtest_id"]
     op(platform, "stop_paper", {"instance_id": ok["instance"]["instance_id"]})
     no = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": 50.0}})
     assert no["outcome"] == "failed" and no["instance"] is None and no["stages"][-1]["outcome"] == "failed"
     assert "sharpe" in no["stages"][-1]["evidence"]["failed"][0]
     rec = op(platform, "list_promotions", {"strategy": "sma_cross"})["items"]
-    assert [r["stage"] for r in rec[:2]] == ["backtest", "validate"] and rec[0]["outcome"] == "failed"
+    assert [r["stage"] for r in rec[:3]] == ["backtest", "unit", "validate"] and rec[0]["outcome"] == "failed"
+    doomed = op(platform, "promote_strategy", {**base, "strategy": "doomed", "params": {}})
+    assert doomed["outcome"] == "failed" and [s["stage"] for s in doomed["stages"]] == ["validate", "unit"]
+    assert doomed["stages"][1]["outcome"] == "failed" and doomed["backtest_id"] is None
+
+
+def test_rollback_when_an_earlier_version_passed_paper_then_it_runs_again_from_its_stored_source(platform):
+    acct = account(platform)
+    sdir = platform["tmp"] / "strategies"
+    base = {"strategy": "buyer", "params": {"qty": 40},
+            "backtest": {"strategy": "buyer", "symbols": [SYM], "options": {"lot_size": 1}},
+            "gate": {"min_sharpe": None, "max_drawdown": 0.99, "min_trades": 0},
+            "paper": {"strategy": "buyer", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5,
+                      "capital": 10_000, "rule": {"max_drawdown_pct": 5}}}
+    v1 = op(platform, "promote_strategy", base)
+    assert v1["outcome"] == "passed", v1["stages"]
+    op(platform, "stop_paper", {"instance_id": v1["instance"]["instance_id"], "flatten": True})
+    (sdir / "buyer.py").write_text(BUYER + "\n# v2: same rules, a new version\n")
+    try:
+        v2 = op(platform, "promote_strategy", {**base, "params": {"qty": 50}})
+        assert v2["outcome"] == "passed" and v2["version"] != v1["version"]
+        iid = v2["instance"]["instance_id"]
+        wait(lambda: op(platform, "paper_status", {"instance_id": iid})["positions"])
+        platform["quotes"].price = 85.0
+        wait(lambda: op(platform, "paper_status", {"instance_id": iid})["status"] == "rolled_back")
+        platform["quotes"].price = 100.0
+        rec = op(platform, "list_promotions", {"strategy": "buyer"})["items"]
+        reverted = next(r for r in rec if r["evidence"].get("reverted_from") == v2["version"])
+        assert reverted["version"] == v1["version"] and reverted["outcome"] == "passed"
+        back = op(platform, "paper_status", {"instance_id": reverted["instance_id"]})
+        assert back["status"] == "running" and back["version"] == v1["version"] and back["params"]["qty"] == 40
+        op(platform, "stop_paper", {"instance_id": back["instance_id"], "flatten": True})
+    finally:
+        (sdir / "buyer.py").write_text(BUYER)
+        platform["quotes"].price = 100.0
+
+
+def test_paper_when_paused_then_no_bars_until_resumed(platform):
+    acct = account(platform)
+    inst = op(platform, "start_paper", {"strategy": "buyer", "account_id": acct, "symbols": [SYM],
+                                        "bar_seconds": 0.5, "capital": 100_000})
+    iid = inst["instance_id"]
+    wait(lambda: op(platform, "paper_status", {"instance_id": iid})["bars"] >= 2)
+    paused = op(platform, "pause_paper", {"instance_id": iid})
+    assert paused["status"] == "paused" and paused["open_orders"]  # its take-profit order stays
+    time.sleep(1.6)
+    assert op(platform, "paper_status", {"instance_id": iid})["bars"] == paused["bars"]
+    op(platform, "pause_paper", {"instance_id": iid}, ok=409)
+    resumed = op(platform, "resume_paper", {"instance_id": iid})
+    assert resumed["status"] == "running"
+    wait(lambda: op(platform, "paper_status", {"instance_id": iid})["bars"] > paused["bars"])
+    op(platform, "resume_paper", {"instance_id": iid}, ok=409)
+    assert op(platform, "stop_paper", {"instance_id": iid, "flatten": True})["status"] == "stopped"
+
+
+def test_promotion_when_swept_then_best_set_promoted_and_gate_holds_dsr_and_out_of_sample(platform):
+    acct = account(platform)
+    base = {"strategy": "sma_cross",
+            "backtest": {"strategy": "sma_cross", "symbols": [SYM], "options": {"lot_size": 0.01}},
+            "sweep": {"space": {"fast": [3, 5, 8], "slow": [12, 20]}, "walk_forward": {"train_bars": 200,
+                                                                                     "test_bars": 100}},
+            "paper": {"strategy": "sma_cross", "account_id": acct, "symbols": [SYM], "bar_seconds": 0.5}}
+    ok = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.99, "min_trades": 0,
+                                                            "min_deflated_sharpe": 0.0, "min_oos_sharpe": -100.0}})
+    assert [s["stage"] for s in ok["stages"]] == ["validate", "unit", "sweep", "backtest", "paper"], ok["stages"]
+    sweep = ok["stages"][2]["evidence"]
+    assert sweep["trials"] == 6 and sweep["out_of_sample"]["bars"] == 200 and 0 <= sweep["deflated_sharpe"] <= 1
+    best = sweep["best"]["params"]
+    assert ok["instance"]["params"]["fast"] == best["fast"] and ok["instance"]["params"]["slow"] == best["slow"]
+    op(platform, "stop_paper", {"instance_id": ok["instance"]["instance_id"]})
+    no = op(platform, "promote_strategy", {**base, "gate": {"min_sharpe": None, "max_drawdown": 0.99,
+                                                            "min_oos_sharpe": 100.0}})
+    assert no["outcome"] == "failed" and "out-of-sample Sharpe" in no["stages"][-1]["evidence"]["failed"][0]
+    bare = op(platform, "promote_strategy", {**base, "sweep": None, "gate": {"min_deflated_sharpe": 0.5}})
+    assert bare["outcome"] == "failed" and "(no sweep)" in bare["stages"][-1]["evidence"]["failed"][-1]
+
+
+FLIPPER = """
+from engines.strategy.api import Strategy
+
+
+class Flipper(Strategy):
+    '''Buys 10 when flat and sells them on the next bar: each round trip pays the spread and the fees.'''
+
+    def on_bar(self, bar):
+        if self.ctx.open_orders(bar.symbol):
+            return
+        pos = self.ctx.position(bar.symbol)
+        self.ctx.submit(bar.symbol, "sell" if pos > 0 else "buy", pos if pos > 0 else 10)
+"""
+
+
+def test_paper_when_losing_round_trips_in_a_row_then_rolled_back(platform):
+    (platform["tmp"] / "strategies" / "flipper.py").write_text(FLIPPER)
+    acct = account(platform)
+    inst = op(platform, "start_paper", {"strategy": "flipper", "account_id": acct, "symbols": [SYM],
+                                        "bar_seconds": 0.5, "rule": {"max_drawdown_pct": None,
+                                                                     "max_consecutive_losses": 3}})
+    done = wait(lambda: (s := op(platform, "paper_status", {"instance_id": inst["instance_id"]}))["status"]
+                != "running" and s, timeout_s=60)
+    assert done["status"] == "rolled_back" and "3 losing round trips in a row" in done["error"]
+    assert done["state"]["consecutive_losses"] == 3 and done["rule"]["max_consecutive_losses"] == 3
