@@ -192,6 +192,10 @@ class PaperInstance:
     bars: dict[str, list[Bar]] = field(default_factory=dict)
     ticks: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=TICK_QUEUE))
     building: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the feed's clock minus the wall clock at the last tick: bars are cut on the feed's timestamps (a
+    #: simulated feed runs on its own session clock, hours from the wall clock), so they are closed when the
+    #: feed's time, not the wall clock's, passes their end
+    feed_clock_offset_ns: int = 0
     indicators: dict[tuple, Indicator] = field(default_factory=dict)
     task: asyncio.Task | None = None
     feed: MarketFeed | None = None
@@ -461,7 +465,9 @@ class PaperManager:
         sym = tick["symbol"]
         px = (tick["bid"] + tick["ask"]) / 2 if kind == "quote" else tick["price"]
         size = float(tick.get("size") or 0.0) if kind == "trade" else 0.0
-        ts = int(tick.get("ts_ns") or time.time_ns())
+        now = time.time_ns()
+        ts = int(tick.get("ts_ns") or now)
+        inst.feed_clock_offset_ns = ts - now
         bucket = ts // int(inst.spec.bar_seconds * 1e9)
         b = inst.building.get(sym)
         if b is not None and b["bucket"] != bucket:
@@ -479,6 +485,8 @@ class PaperManager:
             await self._callback(inst, inst.strategy_obj.on_trade, tick)  # type: ignore[union-attr]
 
     async def _close_due(self, inst: PaperInstance, now_ns: int) -> None:
+        """Close the bars whose end the feed's clock has passed (``now_ns`` is the wall clock)."""
+        now_ns += inst.feed_clock_offset_ns
         step = int(inst.spec.bar_seconds * 1e9)
         for sym, b in list(inst.building.items()):
             if (b["bucket"] + 1) * step <= now_ns:
