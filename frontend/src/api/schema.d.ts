@@ -2232,6 +2232,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/strategy/pause_paper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause an instance: it stops reading the feed; its orders and positions stay
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `trade`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_pause_paper_api_v1_strategy_pause_paper_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/strategy/promote_strategy": {
         parameters: {
             query?: never;
@@ -2248,6 +2270,28 @@ export interface paths {
          *     Scope: `trade`. Body limit: 8,388,608 bytes.
          */
         post: operations["strategy_promote_strategy_api_v1_strategy_promote_strategy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/strategy/resume_paper": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused instance from the live market (what was published meanwhile is skipped)
+         * @description Served by the strategy engine.
+         *
+         *     Scope: `trade`. Body limit: 8,388,608 bytes.
+         */
+        post: operations["strategy_resume_paper_api_v1_strategy_resume_paper_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4032,7 +4076,7 @@ export interface components {
         };
         /**
          * Condition
-         * @description ``payload[field] <op> value``; every condition of a rule must hold.
+         * @description `payload[field] <op> value`; every condition of a rule must hold.
          */
         Condition: {
             /** Field */
@@ -4287,7 +4331,7 @@ export interface components {
              * Event
              * @enum {string}
              */
-            event: "order_filled" | "order_rejected" | "fill" | "position_pnl" | "kill_switch" | "limit_breach" | "job_finished" | "job_failed" | "engine_down";
+            event: "order_filled" | "order_rejected" | "fill" | "position_pnl" | "kill_switch" | "limit_breach" | "job_finished" | "job_failed" | "strategy_rolled_back" | "strategy_failed" | "engine_down";
             /**
              * Group By
              * @description payload fields whose values make notifications distinct
@@ -5583,6 +5627,7 @@ export interface components {
         Fill: {
             /**
              * Fee
+             * @description Paid; negative = a rebate received (the trading core records maker rebates as negative fees).
              * @default 0
              */
             fee?: number;
@@ -5889,6 +5934,16 @@ export interface components {
              * @default 0.5
              */
             max_drawdown?: number | null;
+            /**
+             * Min Deflated Sharpe
+             * @description of the sweep's best trial (needs a sweep)
+             */
+            min_deflated_sharpe?: number | null;
+            /**
+             * Min Oos Sharpe
+             * @description walk-forward out of sample (needs a sweep with walk_forward)
+             */
+            min_oos_sharpe?: number | null;
             /**
              * Min Sharpe
              * @default 0
@@ -6466,7 +6521,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "running" | "stopped" | "failed" | "rolled_back";
+            status: "running" | "paused" | "stopped" | "failed" | "rolled_back";
             /** Strategy */
             strategy: string;
             /**
@@ -6964,7 +7019,7 @@ export interface components {
              * Status
              * @description 'dead': the dead-letter list (retries exhausted)
              */
-            status?: ("delivered" | "failed" | "dead") | null;
+            status?: ("delivered" | "failed" | "dead" | "suppressed") | null;
         };
         /** ListFactorsRequest */
         ListFactorsRequest: {
@@ -9099,6 +9154,46 @@ export interface components {
             /** Stage */
             stage: string;
         };
+        /**
+         * PromotionSweep
+         * @description A sweep before the gate: its best parameter set is the one promoted, and the gate can hold its
+         *     deflated Sharpe ratio and walk-forward out-of-sample Sharpe to thresholds.
+         */
+        PromotionSweep: {
+            /**
+             * Engine
+             * @default vector
+             * @enum {string}
+             */
+            engine?: "event" | "vector";
+            /**
+             * Method
+             * @default grid
+             * @enum {string}
+             */
+            method?: "grid" | "random";
+            /**
+             * Objective
+             * @default sharpe
+             * @enum {string}
+             */
+            objective?: "sharpe" | "total_return" | "calmar" | "final_value";
+            /**
+             * Samples
+             * @default 100
+             */
+            samples?: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed?: number;
+            /** Space */
+            space: {
+                [key: string]: (number | boolean | string)[] | components["schemas"]["RangeSpec"];
+            };
+            walk_forward?: components["schemas"]["WalkForwardSpec"] | null;
+        };
         /** ProposedOrder */
         ProposedOrder: {
             /** Notional */
@@ -9215,6 +9310,34 @@ export interface components {
             symbol: string;
             /** Venue */
             venue?: string | null;
+        };
+        /**
+         * QuietHours
+         * @description A recipient's quiet hours: from `start` to `end` (local time in `timezone`; may span midnight)
+         *     notifications below `unless_priority` are not sent on this channel (recorded as `suppressed`).
+         */
+        QuietHours: {
+            /**
+             * End
+             * Format: time
+             */
+            end: string;
+            /**
+             * Start
+             * Format: time
+             */
+            start: string;
+            /**
+             * Timezone
+             * @default UTC
+             */
+            timezone?: string;
+            /**
+             * Unless Priority
+             * @default critical
+             * @enum {string}
+             */
+            unless_priority?: "low" | "normal" | "high" | "critical";
         };
         /** RangeSpec */
         RangeSpec: {
@@ -9653,6 +9776,11 @@ export interface components {
              * @default true
              */
             flatten_on_rollback?: boolean;
+            /**
+             * Max Consecutive Losses
+             * @description losing round trips of its book in a row; null: off
+             */
+            max_consecutive_losses?: number | null;
             /**
              * Max Drawdown Pct
              * @description equity this far below its peak (%); null: off
@@ -11143,10 +11271,11 @@ export interface components {
         };
         /**
          * WebhookChannel
-         * @description POST of the notification as JSON, signed ``X-Nautilus-Signature: sha256=<hex HMAC of the body>`` when a
+         * @description POST of the notification as JSON, signed `X-Nautilus-Signature: sha256=<hex HMAC of the body>` when a
          *     secret is set; retried with exponential back-off, then kept on the dead-letter list.
          */
         WebhookChannel: {
+            quiet_hours?: components["schemas"]["QuietHours"] | null;
             /** Secret */
             secret?: string | null;
             /**
@@ -11159,9 +11288,10 @@ export interface components {
         };
         /**
          * WebsocketChannel
-         * @description Published on ``notifications.<priority>`` for websocket clients (and the dashboard).
+         * @description Published on `notifications.<priority>` for websocket clients (and the dashboard).
          */
         WebsocketChannel: {
+            quiet_hours?: components["schemas"]["QuietHours"] | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -11296,6 +11426,8 @@ export interface components {
             };
             /** Strategy */
             strategy: string;
+            /** @description optimise first; its best set is promoted */
+            sweep?: components["schemas"]["PromotionSweep"] | null;
             /**
              * Version
              * @description refuse any other content of the file
@@ -24079,6 +24211,131 @@ export interface operations {
             };
         };
     };
+    strategy_pause_paper_api_v1_strategy_pause_paper_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstanceRef"];
+                "application/msgpack": components["schemas"]["InstanceRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                    "application/msgpack": components["schemas"]["InstanceView"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     strategy_promote_strategy_api_v1_strategy_promote_strategy_post: {
         parameters: {
             query?: never;
@@ -24101,6 +24358,131 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PromoteResponse"];
                     "application/msgpack": components["schemas"]["PromoteResponse"];
+                };
+            };
+            /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks this operation's scope, or may not use the account named */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource the request names does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. it already exists, or has finished) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over the operation's size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed (problem-JSON naming each field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This key's rate limit for the scope is spent */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine unavailable (problem-JSON naming the engine) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Engine timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    strategy_resume_paper_api_v1_strategy_resume_paper_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstanceRef"];
+                "application/msgpack": components["schemas"]["InstanceRef"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceView"];
+                    "application/msgpack": components["schemas"]["InstanceView"];
                 };
             };
             /** @description Malformed request (e.g. a body that is not valid JSON or UTF-8) */
