@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,21 +27,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
           "response_schema_conformance,ignored_auth")
-OFFSET_RANGE = range(41000, 60000, 173)
 
 
 def free_offset() -> int:
-    from backend.core.settings import ENGINE_PORTS, GATEWAY_PORT
+    from tests.support.procs import free_port_offset
 
-    for offset in OFFSET_RANGE:
-        try:
-            for port in (GATEWAY_PORT, *ENGINE_PORTS.values()):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port + offset))
-            return offset
-        except OSError:
-            continue
-    raise SystemExit("no free port range for a private instance")
+    return free_port_offset(7000)
 
 
 def main() -> int:

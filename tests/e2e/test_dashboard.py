@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.access import ADMIN_KEY
-from tests.support.procs import REPO, base_env
+from tests.support.procs import REPO, base_env, free_port_offset
 
 CHROMIUM = os.environ.get("NAUTILUS_CHROMIUM", "/usr/bin/chromium")
 #: the issue's budget for the first load's JavaScript, gzipped
@@ -39,17 +38,7 @@ pytestmark = [
 
 
 def _free_offset() -> int:
-    from backend.core.settings import DASHBOARD_PORT, ENGINE_PORTS, GATEWAY_PORT
-
-    for offset in range(23011, 40000, 211):
-        try:
-            for p in (GATEWAY_PORT, DASHBOARD_PORT, *ENGINE_PORTS.values()):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p + offset))
-            return offset
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
+    return free_port_offset(17000)
 
 
 def _bash(cmd: str, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003

@@ -13,7 +13,7 @@ import pytest
 
 from backend.core.settings import ENGINE_PORTS
 from tests.support.access import TEST_INSTANCE
-from tests.support.procs import REPO, base_env, free_port
+from tests.support.procs import REPO, base_env, free_port, free_port_offset
 
 N_PROCESSES = len(ENGINE_PORTS) + 5  # engines, the gateway, three native engines and the dashboard
 
@@ -21,18 +21,7 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _free_offset() -> int:
-    import socket
-
-    for offset in range(21000, 40000, 137):
-        ports = [8001 + offset, 3000 + offset, *(p + offset for p in ENGINE_PORTS.values())]
-        try:
-            for p in ports:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return offset
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
+    return free_port_offset(12000)
 
 
 def _ours(run_dir: Path, settle_s: float = 5.0) -> list[psutil.Process]:

@@ -20,10 +20,12 @@ async def test_feed_stop_when_client_swallows_cancel_then_returns_promptly(redis
     bus = Bus.from_url(redis_url, prefix=instance_prefix(TEST_INSTANCE))
     real = bus.redis.xreadgroup
     swallowed = 0
+    reading = asyncio.Event()  # set while the feed's task is suspended inside a read
 
     async def swallowing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real call, cancel turned into an error
         nonlocal swallowed
         try:
+            reading.set()
             return await real(*args, **kwargs)
         except asyncio.CancelledError:
             swallowed += 1
@@ -44,7 +46,8 @@ async def test_feed_stop_when_client_swallows_cancel_then_returns_promptly(redis
             if seen:
                 break
         assert seen, "the feed reads before it is stopped"
-        await asyncio.sleep(0.05)  # inside a blocking read now
+        reading.clear()  # the next read: the feed's task sets it and suspends in the same step, so the
+        await asyncio.wait_for(reading.wait(), 5.0)  # stop below lands inside a blocking read, however loaded
         await asyncio.wait_for(feed.stop(), 3.0)  # the bound is 5 s; the flag makes it prompt
         assert swallowed >= 1 and feed._task is None
     finally:

@@ -20,6 +20,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: ports below the kernel's ephemeral range (32768-60999 on Linux), where client sockets and free_port()
+#: take theirs: an instance whose ports stay below it cannot collide with one of those
+EPHEMERAL_LOW = 32768
+
+
+def free_port_offset(first: int) -> int:
+    """A NAUTILUS_PORT_OFFSET whose every port (gateway, dashboard, engines) is free now and below the
+    ephemeral range; callers start from different ``first`` values so concurrent ones rarely meet."""
+    from backend.core.settings import DASHBOARD_PORT, ENGINE_PORTS, GATEWAY_PORT
+
+    ports = (GATEWAY_PORT, DASHBOARD_PORT, *ENGINE_PORTS.values())
+    for offset in range(first, EPHEMERAL_LOW - max(ports), 97):
+        try:
+            for p in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + offset))
+            return offset
+        except OSError:
+            continue
+    raise RuntimeError("no free port range below the ephemeral ports")
+
+
 def wait_http(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
