@@ -310,7 +310,7 @@ def readme_section(rep: dict) -> str:
     m = rep["machine"]
     lines = [BEGIN, "",
              f"Measured by `.venv/bin/python benchmarks/run_all.py` on {m['cpu']} ({m['logical_cpus']} logical CPUs, "
-             f"{m['memory_gb']} GB{', ' + m['gpu'] if m['gpu'] else ', no GPU'}), commit {m['commit']}; {_when(rep)}; "
+             f"{m['memory_gb']} GB{', ' + m['gpu'] if m['gpu'] else ', no GPU'}), commit {m['commit']}; {_when(rep)[0].lower() + _when(rep)[1:]}; "
              "the whole report with plots: `benchmarks/results/report.md` and `report.html`. Same work and data for "
              "both sides, answers checked to agree before timing, medians of warm repeats." + _load_range(rep), ""]
     lines += comparison_table(rep["comparisons"])

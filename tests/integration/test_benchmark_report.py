@@ -32,3 +32,14 @@ def test_run_all_when_quick_profile_then_every_benchmark_reports_and_every_answe
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3  # speed-up, latency, throughput at least
 
+
+
+def test_readme_when_compared_with_the_committed_report_then_its_figures_are_the_reports():
+    """The README's performance section is generated from benchmarks/results/report.json (run_all.py
+    --update-readme); edited by hand, or left behind after a new report, it fails here."""
+    rep = json.loads((REPO / "benchmarks" / "results" / "report.json").read_text())
+    assert run_all.readme_section(rep) in (REPO / "README.md").read_text(), (
+        "README's benchmark section differs from the committed report: "
+        ".venv/bin/python benchmarks/run_all.py --update-readme")
+    assert {b["name"] for b in rep["benchmarks"]} == {b.name for b in run_all.BENCHMARKS}, "report misses benchmarks"
+    assert all(c["agree"] for c in rep["comparisons"])
