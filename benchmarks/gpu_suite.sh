@@ -32,6 +32,13 @@ step() { echo; echo "== $1"; shift; "$@"; }
 step "risk Monte Carlo: ours vs numpy, same algorithm" $PY benchmarks/risk.py "${RISK[@]}" --out "$OUT/risk"
 step "native path: wire to wire, JSON and binary" $PY benchmarks/native.py "${NATIVE[@]}" --out "$OUT/native"
 step "features: TA-Lib batch vs torch" $PY benchmarks/features.py "${FEATURES[@]}" --out "$OUT"
+if [ $QUICK = 1 ]; then Q=(--quick); else Q=(); fi
+step "ML: volatility fits vs arch, MLP inference in-process and gateway -> native" \
+  env NAUTILUS_BENCH_OUT="$OUT" $PY benchmarks/ml.py "${Q[@]}"
+step "strategy: event-driven and vectorised backtests, chart patterns on the device" \
+  env NAUTILUS_BENCH_OUT="$OUT" $PY benchmarks/backtest.py "${Q[@]}"
+step "GPU-vs-CPU agreement tests (skip without a device)" \
+  $PY -m pytest -q -p no:cacheprovider -m gpu tests/unit 2>&1 | tee "$OUT/gpu_tests.txt"
 if [ "$DEVICE" = cpu ]; then TEST_DEVICE=""; else TEST_DEVICE=$DEVICE; fi
 step "equivalence: native ($DEVICE) = HTTP engine" env NAUTILUS_TEST_DEVICE="$TEST_DEVICE" \
   $PY -m pytest -q -p no:cacheprovider tests/equivalence 2>&1 | tee "$OUT/equivalence.txt"
@@ -42,7 +49,8 @@ step "equivalence: native ($DEVICE) = HTTP engine" env NAUTILUS_TEST_DEVICE="$TE
   echo "\`bash benchmarks/gpu_suite.sh $*\` on $(date -u +%Y-%m-%dT%H:%M:%SZ);" \
        "device: $($PY -c 'from native_engines.device import select_device; d=select_device(); print(d.name)')."
   echo "Equivalence tests: $(tail -n 1 "$OUT/equivalence.txt")"
-  for f in risk native features; do
+  echo "GPU-vs-CPU tests: $(tail -n 1 "$OUT/gpu_tests.txt")"
+  for f in risk native features ml backtest; do
     [ -f "$OUT/$f.md" ] && { echo; sed 's/^# /## /' "$OUT/$f.md"; }
   done
 } > "$OUT/summary.md"
