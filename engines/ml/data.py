@@ -20,20 +20,26 @@ from engines.ml.models.data import MAX_RETURNS, ReturnsData
 R = TypeVar("R", bound=BaseModel)
 
 
-async def load_returns(data: ReturnsData, ctx: OpContext, field: str = "data") -> ReturnsData:
-    """Inline data passes through; a reference becomes inline log returns with their dates."""
-    if not data.is_reference:
-        return data
+async def _stored_bars(data: Any, ctx: OpContext, field: str, columns: str) -> list:
+    """Rows (date, *columns) of a reference's stored bars in its window, oldest first; NotFound when none."""
     start = dt.datetime.combine(data.start, dt.time(), dt.UTC) if data.start else None
     end = dt.datetime.combine(data.end + dt.timedelta(days=1), dt.time(), dt.UTC) if data.end else None
     rows = await ctx.require_db().fetch(
-        """SELECT (ts AT TIME ZONE 'UTC')::date AS d, close FROM bars
+        f"""SELECT (ts AT TIME ZONE 'UTC')::date AS d, {columns} FROM bars
            WHERE symbol = $1 AND timeframe = $2 AND ($3::timestamptz IS NULL OR ts >= $3)
-             AND ($4::timestamptz IS NULL OR ts < $4) ORDER BY ts LIMIT $5""",
+             AND ($4::timestamptz IS NULL OR ts < $4) ORDER BY ts LIMIT $5""",  # noqa: S608 - columns are ours
         data.symbol, data.timeframe, start, end, MAX_RETURNS + 1)
     if not rows:
         raise NotFound(f"no stored {data.timeframe!r} bars for {data.symbol!r} in the requested window",
                        field=f"{field}.symbol")
+    return rows
+
+
+async def load_returns(data: ReturnsData, ctx: OpContext, field: str = "data") -> ReturnsData:
+    """Inline data passes through; a reference becomes inline log returns with their dates."""
+    if not data.is_reference:
+        return data
+    rows = await _stored_bars(data, ctx, field, "close")
     close = np.array([r["close"] for r in rows], dtype=np.float64)
     if (close <= 0).any() or not np.isfinite(close).all():
         raise InvalidInput(f"stored closes of {data.symbol!r} must be finite and > 0", field=f"{field}.symbol")
@@ -50,16 +56,7 @@ async def load_bars(data: Any, ctx: OpContext, field: str = "data") -> Any:
     """A ``BarsData`` reference -> inline open/high/low/close/volume arrays with their dates."""
     if not data.is_reference:
         return data
-    start = dt.datetime.combine(data.start, dt.time(), dt.UTC) if data.start else None
-    end = dt.datetime.combine(data.end + dt.timedelta(days=1), dt.time(), dt.UTC) if data.end else None
-    rows = await ctx.require_db().fetch(
-        """SELECT (ts AT TIME ZONE 'UTC')::date AS d, open, high, low, close, volume FROM bars
-           WHERE symbol = $1 AND timeframe = $2 AND ($3::timestamptz IS NULL OR ts >= $3)
-             AND ($4::timestamptz IS NULL OR ts < $4) ORDER BY ts LIMIT $5""",
-        data.symbol, data.timeframe, start, end, MAX_RETURNS + 1)
-    if not rows:
-        raise NotFound(f"no stored {data.timeframe!r} bars for {data.symbol!r} in the requested window",
-                       field=f"{field}.symbol")
+    rows = await _stored_bars(data, ctx, field, "open, high, low, close, volume")
     arr = np.array([tuple(r)[1:] for r in rows], dtype=np.float64)
     cols = {k: arr[:, j].copy() for j, k in enumerate(("open", "high", "low", "close", "volume"))}
     return data.model_copy(update={**cols, "dates": [r["d"] for r in rows]})
